@@ -1,0 +1,52 @@
+"""Streaming detectors and the registry that builds them by name.
+
+Every detector follows `vigil.detectors.base.Detector`: per-series state in a `RowState`,
+one `update` call for many series and many samples. `build_detector` makes one by
+name; `vigil.pipeline.build_pipeline` combines them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigil.detectors.base import Detector, Scores
+from vigil.detectors.ewma import Ewma
+from vigil.detectors.zscore import ZScore
+from vigil.errors import ConfigError
+
+__all__ = ["DEFAULT_MEMBERS", "DETECTORS", "Detector", "Ewma", "Scores", "ZScore", "build_detector"]
+
+DETECTORS: dict[str, type[Any]] = {"ewma": Ewma, "zscore": ZScore}
+
+# What `vigil run` uses when nothing is configured: `default` and `ensemble` both mean this.
+DEFAULT_MEMBERS: tuple[str, ...] = ("ewma", "zscore")
+
+
+def _register_optional() -> None:
+    from vigil.detectors.iforest import IForest
+
+    DETECTORS["iforest"] = IForest
+
+
+def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:
+    """Build one detector by name; a wrong name or parameter raises ConfigError."""
+    if name not in DETECTORS:
+        raise ConfigError(f"detector is {name!r}; write one of {', '.join(sorted(DETECTORS))}, ensemble, default")
+    cls = DETECTORS[name]
+    params = dict(params or {})
+    try:
+        return cls(**params)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        import inspect
+
+        known = [p for p in inspect.signature(cls).parameters]
+        unknown = sorted(set(params) - set(known))
+        raise ConfigError(
+            f"{name}: unknown parameter(s) {', '.join(unknown) or '?'}; {name} takes {', '.join(known)}"
+        ) from exc
+
+
+try:
+    _register_optional()
+except ImportError:  # iforest is being written; the registry works without it
+    pass

@@ -1,0 +1,99 @@
+"""The streaming detector interface.
+
+A detector keeps no per-series state of its own: the caller owns a `RowState` (one row per
+series) and passes it to `update` with the rows to touch and a block of new samples,
+`x[i, j]` being the j-th new value of series `rows[i]`. For every sample, `update` first
+scores it against what was learned before it, then learns it. So the score of a sample
+never depends on the sample itself or on anything after it.
+
+Scores have the block's shape. `raw` is >= 0, high means anomalous, and `raw >= 1` means
+"outside the detector's own band" (`lower`..`upper`). NaN means "no opinion": warming up
+or a missing value, never "normal".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from vigil.state import Field, RowState
+
+__all__ = ["Detector", "FloatArray", "IntArray", "Scores", "StepDetector", "band_raw"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-sample results of one `update`, each shaped like the block of samples."""
+
+    raw: FloatArray
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+
+
+class Detector(Protocol):
+    name: ClassVar[str]
+
+    def fields(self) -> dict[str, Field]: ...
+
+    def new_state(self, n_rows: int = 0) -> RowState: ...
+
+    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores: ...
+
+    def params(self) -> dict[str, Any]: ...
+
+
+def band_raw(x: FloatArray, expected: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:
+    """Deviation from `expected` in units of the band's half-width on that side (1 = on the edge)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = (x - expected) / (upper - expected)
+        below = (expected - x) / (expected - lower)
+    return np.where(x >= expected, above, below)
+
+
+class StepDetector:
+    """Base for detectors whose per-sample update is vectorised over rows.
+
+    Subclasses define `fields()` and `_step(s, x)`, where `s` maps field names to the
+    arrays of the rows being updated (already gathered, written back after the block) and
+    `x` holds one value per row, NaN where a row has no sample at this step. `_step`
+    returns `(raw, expected, lower, upper)` and updates `s` in place.
+    """
+
+    name: ClassVar[str] = ""
+
+    def fields(self) -> dict[str, Field]:
+        raise NotImplementedError
+
+    def new_state(self, n_rows: int = 0) -> RowState:
+        return RowState(self.fields(), n_rows)
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _step(self, s: dict[str, np.ndarray], x: FloatArray) -> tuple[FloatArray, ...]:
+        raise NotImplementedError
+
+    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] != len(rows):
+            raise ValueError(f"x must have shape (len(rows), steps) = ({len(rows)}, n), got {x.shape}")
+        x = np.where(np.isfinite(x), x, np.nan)
+        s = {name: arr[rows] for name, arr in state.arrays.items()}
+        out = np.full((4, *x.shape), np.nan)
+        for j in range(x.shape[1]):
+            raw, expected, lower, upper = self._step(s, x[:, j])
+            out[0, :, j], out[1, :, j], out[2, :, j], out[3, :, j] = raw, expected, lower, upper
+        for name, arr in s.items():
+            state.arrays[name][rows] = arr
+        return Scores(raw=out[0], expected=out[1], lower=out[2], upper=out[3])

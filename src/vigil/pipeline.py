@@ -1,0 +1,211 @@
+"""Pipeline: detectors -> calibration -> combination -> decision, for many series at once.
+
+A `Pipeline` owns the state of every series it has seen (one row each) and advances all of
+it with one `update(rows, t, x)` call per block of new samples. With several member
+detectors (the default ensemble), each member's raw score is calibrated on its own, the
+anomaly score is the highest member score, and the band is the narrowest the members
+agree on, so a sample is anomalous when it is outside any member's calibrated band.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vigil.calibration import BandCalibration, Calibration, TailCalibration
+from vigil.decision import Decision, DecisionConfig, Event
+from vigil.detectors import DEFAULT_MEMBERS, build_detector
+from vigil.detectors.base import Detector, FloatArray
+from vigil.errors import ConfigError, StateError
+from vigil.state import RowState
+
+__all__ = ["Pipeline", "Result", "build_pipeline"]
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    """Per-sample outputs of one `Pipeline.update`, each shaped (len(rows), steps)."""
+
+    score: FloatArray  # anomaly score in [0, 1], NaN = no opinion
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    hot: np.ndarray  # score over the threshold and gates passed
+    anomalous: np.ndarray  # an event is open on the series after this sample
+    warming_up: np.ndarray  # some member has no opinion yet on a valid sample
+    invalid: np.ndarray  # the sample was NaN, infinite or outside the valid range
+    members: dict[str, FloatArray]  # each member's calibrated score
+    events: list[Event]
+
+
+class Pipeline:
+    """Detectors, calibration and decision with their per-series state.
+
+    Parameters
+    ----------
+    members
+        ``(name, detector)`` pairs; one pair for a single detector.
+    decision
+        When scores become events.
+    calibrate
+        True: tail calibration of each member's raw scores (the default).
+        False: each detector's own band decides (a sample outside it scores above the
+        threshold).
+    valid_range
+        ``(low, high)``: samples outside it are impossible readings; they are neither
+        learned nor scored, and are reported in `Result.invalid`.
+    calibration_window
+        Memory of the tail calibration, in samples.
+    """
+
+    def __init__(
+        self,
+        members: list[tuple[str, Detector]],
+        decision: DecisionConfig | None = None,
+        calibrate: bool = True,
+        valid_range: tuple[float, float] | None = None,
+        calibration_window: int = 1000,
+    ) -> None:
+        if not members:
+            raise ConfigError("a pipeline needs at least one detector")
+        names = [name for name, _ in members]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"detector names must be unique, got {names}")
+        if valid_range is not None and not valid_range[0] < valid_range[1]:
+            raise ConfigError(f"valid_range is {list(valid_range)}; write [low, high] with low < high")
+        self.members = list(members)
+        self.decision = Decision(decision or DecisionConfig(), names)
+        threshold = self.decision.config.threshold
+        self.calibrations: list[Calibration] = [
+            TailCalibration(threshold=threshold, window=calibration_window) if calibrate
+            else BandCalibration(threshold=threshold)
+            for _ in members
+        ]
+        self.valid_range = valid_range
+        self.n_rows = 0
+        self.detector_states = [d.new_state(0) for _, d in members]
+        self.calibration_states = [c.new_state(0) for c in self.calibrations]
+        self.decision_state = self.decision.new_state(0)
+
+    def _states(self) -> list[RowState]:
+        return [*self.detector_states, *self.calibration_states, self.decision_state]
+
+    def resize(self, n_rows: int) -> None:
+        """Make room for `n_rows` series; new rows start cold."""
+        for st in self._states():
+            st.resize(n_rows)
+        self.n_rows = n_rows
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget rows (a series vanished and its row will be reused)."""
+        for st in self._states():
+            st.reset(rows)
+
+    def update(self, rows: np.ndarray, t: FloatArray, x: FloatArray) -> Result:
+        """Score and learn a block: `x[i, j]` is the j-th new sample of series `rows[i]`.
+
+        `rows` must be distinct and below `n_rows`; `t` (any increasing time unit) and `x`
+        have shape (len(rows), steps). NaN in `x` is a missing sample.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        x = np.asarray(x, dtype=np.float64)
+        t = np.asarray(t, dtype=np.float64)
+        if x.ndim != 2 or x.shape[0] != rows.shape[0] or t.shape != x.shape:
+            raise ValueError(f"rows {rows.shape}, t {t.shape} and x {x.shape} do not fit (rows, steps)")
+        if rows.size and (rows.max() >= self.n_rows or rows.min() < 0):
+            raise ValueError(f"rows must be in [0, {self.n_rows}); call resize first")
+        invalid = ~np.isfinite(x)
+        if self.valid_range is not None:
+            with np.errstate(invalid="ignore"):
+                invalid |= (x < self.valid_range[0]) | (x > self.valid_range[1])
+        x = np.where(invalid, np.nan, x)
+
+        shape = (len(self.members), *x.shape)
+        scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
+        for m, ((_, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
+            s = det.update(self.detector_states[m], rows, x)
+            score, edge = cal.update(self.calibration_states[m], rows, s.raw)
+            scores[m], expected[m] = score, s.expected
+            lower[m] = s.expected - edge * (s.expected - s.lower)
+            upper[m] = s.expected + edge * (s.upper - s.expected)
+
+        with np.errstate(invalid="ignore"):
+            all_nan = np.isnan(scores).all(axis=0)
+            score = np.where(all_nan, np.nan, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0))
+            has_band = ~np.isnan(expected)
+            primary = np.argmax(has_band, axis=0)
+            exp = np.take_along_axis(expected, primary[None], axis=0)[0]
+            lo = np.where(has_band.any(axis=0), np.nanmax(np.where(has_band, lower, -np.inf), axis=0), np.nan)
+            hi = np.where(has_band.any(axis=0), np.nanmin(np.where(has_band, upper, np.inf), axis=0), np.nan)
+            lo, hi = np.minimum(lo, exp), np.maximum(hi, exp)
+        warming = ~invalid & np.isnan(scores).any(axis=0)
+
+        hot, anomalous, events = self.decision.update(
+            self.decision_state, rows, t, x, score, exp, lo, hi, scores
+        )
+        return Result(
+            score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous,
+            warming_up=warming, invalid=invalid,
+            members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
+        )
+
+    def open_events(self) -> list[Event]:
+        return self.decision.open_events(self.decision_state)
+
+    def snapshot(self) -> bytes:
+        """All per-series state as bytes; `restore` on an equal pipeline continues exactly."""
+        payload = {
+            "format": _FORMAT,
+            "members": [(name, type(d).__name__, d.params()) for name, d in self.members],
+            "n_rows": self.n_rows,
+            "states": [st.to_bytes() for st in self._states()],
+        }
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        try:
+            payload = pickle.loads(data)  # noqa: S301 - our own snapshot, from our data directory
+        except Exception as exc:
+            raise StateError(f"saved pipeline state is unreadable ({exc}); delete it to start fresh") from exc
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise StateError("saved pipeline state has an unknown format; delete it to start fresh")
+        mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
+        if payload["members"] != mine:
+            raise StateError(
+                f"saved state was made by detectors {payload['members']}, not {mine}; "
+                "delete the state to relearn with the new settings"
+            )
+        states = [RowState.from_bytes(b) for b in payload["states"]]
+        for st, old in zip(states, self._states(), strict=True):
+            st.check_fields(old.fields, "the pipeline")
+        n = len(self.members)
+        self.detector_states = states[:n]
+        self.calibration_states = states[n : 2 * n]
+        self.decision_state = states[2 * n]
+        self.n_rows = payload["n_rows"]
+
+
+def build_pipeline(
+    detector: str = "default",
+    params: dict[str, dict[str, Any]] | None = None,
+    decision: DecisionConfig | None = None,
+    calibrate: bool = True,
+    valid_range: tuple[float, float] | None = None,
+) -> Pipeline:
+    """A pipeline for `detector`; `params` maps a detector name to its parameters.
+
+    ``default`` and ``ensemble`` combine the detectors in `DEFAULT_MEMBERS`; any other
+    name runs that detector alone.
+    """
+    params = dict(params or {})
+    names = list(DEFAULT_MEMBERS) if detector in ("default", "ensemble") else [detector]
+    unused = sorted(set(params) - set(names))
+    if unused:
+        raise ConfigError(f"parameters given for {', '.join(unused)}, which detector {detector!r} does not use")
+    members = [(name, build_detector(name, params.get(name))) for name in names]
+    return Pipeline(members, decision=decision, calibrate=calibrate, valid_range=valid_range)
