@@ -52,8 +52,9 @@ class TailCalibration:
         Floor of the spread of ``u``, so a series whose raw scores have been exactly
         constant still needs a real change to be flagged.
 
-    Raw scores above `edge` are learned as `edge`: an incident does not teach the
-    calibration that incidents are normal.
+    Raw scores above `edge` are not learned: an incident does not teach the calibration
+    that incidents are normal. (Learning them clipped to the edge would ratchet the
+    spread up for as long as an incident lasts.)
 
     Examples
     --------
@@ -100,13 +101,12 @@ class TailCalibration:
             ready = ok & (n >= self.min_samples)
             score[:, j] = np.where(ready, ndtr((u - mean) / spread), np.nan)
             edge[:, j] = np.where(ready, e ** (1 / _POWER), np.nan)
-            learned = np.where(ready, np.minimum(u, e), u)
+            learn = ok & ~(ready & (u > e))
             a = 1.0 / np.minimum(n + 1, self.window)
-            d = learned - mean
-            new_mean = mean + a * d
-            var = np.where(ok, (1 - a) * (var + a * d * d), var)
-            mean = np.where(ok, new_mean, mean)
-            n = n + ok
+            d = u - mean
+            var = np.where(learn, (1 - a) * (var + a * d * d), var)
+            mean = np.where(learn, mean + a * d, mean)
+            n = n + learn
         state["n"][rows], state["mean"][rows], state["var"][rows] = n, mean, var
         return score, edge
 

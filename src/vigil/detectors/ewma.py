@@ -14,7 +14,7 @@ __all__ = ["Ewma"]
 
 # sigma never drops below this fraction of |mean| (plus a tiny absolute floor), so a
 # constant series has a narrow band instead of a zero-width one.
-_REL_FLOOR = 1e-3
+_REL_FLOOR = 1e-9
 _ABS_FLOOR = 1e-9
 
 

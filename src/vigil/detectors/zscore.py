@@ -12,7 +12,7 @@ from vigil.state import Field
 
 __all__ = ["ZScore"]
 
-_REL_FLOOR = 1e-3
+_REL_FLOOR = 1e-9
 _ABS_FLOOR = 1e-9
 
 
