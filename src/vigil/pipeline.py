@@ -109,26 +109,45 @@ class Pipeline:
     def update(self, rows: np.ndarray, t: FloatArray, x: FloatArray) -> Result:
         """Score and learn a block: `x[i, j]` is the j-th new sample of series `rows[i]`.
 
-        `rows` must be distinct and below `n_rows`; `t` (any increasing time unit) and `x`
-        have shape (len(rows), steps). NaN in `x` is a missing sample.
+        `rows` must be distinct and below `n_rows`; `t` (any increasing time unit) has
+        shape (len(rows), steps) and `x` the same, or (len(rows), steps, d) for a
+        multivariate series (only for detectors that accept it, such as ``iforest``).
+        NaN in `x` is a missing sample; a multivariate sample is invalid when any of its
+        components is NaN, infinite or outside the valid range. The first component is
+        the observed value that the decision and the outputs use.
         """
         rows = np.asarray(rows, dtype=np.intp)
         x = np.asarray(x, dtype=np.float64)
         t = np.asarray(t, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] != rows.shape[0] or t.shape != x.shape:
-            raise ValueError(f"rows {rows.shape}, t {t.shape} and x {x.shape} do not fit (rows, steps)")
+        if x.ndim not in (2, 3) or x.shape[0] != rows.shape[0] or t.shape != x.shape[:2]:
+            raise ValueError(
+                f"rows {rows.shape}, t {t.shape} and x {x.shape} do not fit (rows, steps) or (rows, steps, d)"
+            )
         if rows.size and (rows.max() >= self.n_rows or rows.min() < 0):
             raise ValueError(f"rows must be in [0, {self.n_rows}); call resize first")
         invalid = ~np.isfinite(x)
         if self.valid_range is not None:
             with np.errstate(invalid="ignore"):
                 invalid |= (x < self.valid_range[0]) | (x > self.valid_range[1])
-        x = np.where(invalid, np.nan, x)
+        if x.ndim == 3:
+            invalid = invalid.any(axis=2)
+            x = np.where(invalid[..., None], np.nan, x)
+            observed = x[..., 0]
+        else:
+            x = observed = np.where(invalid, np.nan, x)
 
-        shape = (len(self.members), *x.shape)
+        shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
-        for m, ((_, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
-            s = det.update(self.detector_states[m], rows, x)
+        for m, ((name, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
+            try:
+                s = det.update(self.detector_states[m], rows, x)
+            except ValueError as exc:
+                if x.ndim != 3:
+                    raise
+                raise ConfigError(
+                    f"detector {name} does not take samples of {x.shape[2]} values ({exc}); "
+                    "use a multivariate detector (iforest with features=raw), or one value per sample"
+                ) from exc
             score, edge = cal.update(self.calibration_states[m], rows, s.raw)
             scores[m], expected[m] = score, s.expected
             lower[m] = s.expected - edge * (s.expected - s.lower)
@@ -140,13 +159,15 @@ class Pipeline:
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
-            lo = np.where(has_band.any(axis=0), np.nanmax(np.where(has_band, lower, -np.inf), axis=0), np.nan)
-            hi = np.where(has_band.any(axis=0), np.nanmin(np.where(has_band, upper, np.inf), axis=0), np.nan)
+            # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
+            # (a member with an expected value whose calibration is still warming up)
+            lo = np.where(has_band.any(axis=0), np.fmax.reduce(np.where(has_band, lower, -np.inf), axis=0), np.nan)
+            hi = np.where(has_band.any(axis=0), np.fmin.reduce(np.where(has_band, upper, np.inf), axis=0), np.nan)
             lo, hi = np.minimum(lo, exp), np.maximum(hi, exp)
         warming = ~invalid & np.isnan(scores).any(axis=0)
 
         hot, anomalous, events = self.decision.update(
-            self.decision_state, rows, t, x, score, exp, lo, hi, scores
+            self.decision_state, rows, t, observed, score, exp, lo, hi, scores
         )
         return Result(
             score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous,

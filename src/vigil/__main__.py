@@ -1,0 +1,8 @@
+"""``python -m vigil``: the same command line as the ``vigil`` script."""
+
+from __future__ import annotations
+
+from vigil.cli import app
+
+if __name__ == "__main__":
+    app(prog_name="vigil")

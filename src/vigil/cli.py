@@ -1,0 +1,392 @@
+"""The `vigil` command line: parse options, call the library, print the results.
+
+Every command is an ``@app.command()`` function on the one typer `app`. User errors
+(`vigil.errors.VigilError`, bad option syntax) end as one ``error: ...`` line on stderr
+and exit code 2, never a traceback; that is done once, in `_Group.main`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from vigil import __version__
+from vigil.backtest import BacktestResult, event_json, multivariate_params, run_backtest, write_results_csv
+from vigil.decision import DecisionConfig, Event
+from vigil.detectors import DETECTORS
+from vigil.errors import ConfigError, VigilError
+from vigil.pipeline import build_pipeline
+from vigil.sources.csv import CsvSeries, read_csv
+
+__all__ = ["app", "main"]
+
+EXIT_USAGE = 2
+LONG_INPUT = 50_000  # points from which a progress bar is shown even when stderr is not a terminal
+_DEFAULTS = DecisionConfig()
+
+
+def _click_exception() -> type[Exception]:
+    """typer's ClickException, found through a public class (typer vendors click)."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter
+
+
+_ClickException = _click_exception()
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+class _Group(TyperGroup):
+    """The root command group: turns user errors into one ``error:`` line and exit code 2."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(
+                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+            )
+        except VigilError as exc:
+            _fail(str(exc))
+        except _ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `vigil`: show the help
+                typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+                sys.exit(EXIT_USAGE)
+            message = exc.format_message()  # type: ignore[attr-defined]
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _fail(f"{message}{hint}")
+        except typer.Abort:
+            _fail("aborted", 1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"vigil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Vigil: real-time anomaly detection for metrics.
+
+    Vigil watches metrics (from Prometheus or from this host), learns each series'
+    normal behaviour online, and reports anomalies as Prometheus metrics, events and
+    alerts. `vigil backtest` replays a CSV file through the same detectors.
+    """
+
+
+_DETECTOR_NAMES = ", ".join([*sorted(DETECTORS), "ensemble", "default"])
+
+
+@app.command()
+def backtest(
+    file: Annotated[Path, typer.Argument(help="CSV file: Date,Timestamp,value (seed format) or timestamp,value.")],
+    detector: Annotated[
+        str, typer.Option(help=f"Detector: {_DETECTOR_NAMES} (default and ensemble combine several).")
+    ] = "default",
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="DETECTOR.KEY=VALUE", help="Detector parameter, repeatable, such as ewma.span=20."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help=f"Anomaly score (0 to 1) from which a point is hot. Default {_DEFAULTS.threshold}."),
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option(help=f"above, below or both. Default {_DEFAULTS.direction}.")
+    ] = None,
+    persistence: Annotated[
+        str | None,
+        typer.Option(metavar="K/N", help="Open an event when K of the last N points are hot, such as 3/5. Default 1/1."),
+    ] = None,
+    resolve_after: Annotated[
+        int | None,
+        typer.Option(help=f"Points in a row that are not hot before an event ends. Default {_DEFAULTS.resolve_after}."),
+    ] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help=f"Points after an event with no new event. Default {_DEFAULTS.cooldown}.")
+    ] = None,
+    min_abs_deviation: Annotated[
+        float | None, typer.Option(help="A hot point differs from the expected value by at least this much.")
+    ] = None,
+    min_rel_deviation: Annotated[
+        float | None, typer.Option(help="... and by at least this fraction of the expected value.")
+    ] = None,
+    valid_range: Annotated[
+        str | None,
+        typer.Option(metavar="LOW:HIGH", help="Values outside are impossible readings, ignored (such as 0:100)."),
+    ] = None,
+    no_calibrate: Annotated[
+        bool, typer.Option("--no-calibrate", help="Let each detector's own band decide instead of calibrated scores.")
+    ] = False,
+    value_column: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Value column; repeat for a multivariate series (iforest)."),
+    ] = None,
+    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip unreadable rows and count them.")] = False,
+    plot: Annotated[Path | None, typer.Option(metavar="PNG", help="Write a plot of the series and anomalies.")] = None,
+    output: Annotated[Path | None, typer.Option(metavar="CSV", help="Write every point with its band and score.")] = None,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines instead of a table.")] = False,
+) -> None:
+    """Replay a CSV file through a detector and list the anomalies it finds.
+
+    Times without an offset are read as UTC; the table shows UTC.
+    """
+    decision = _decision_config(
+        threshold=threshold, direction=direction, persistence=persistence, resolve_after=resolve_after,
+        cooldown=cooldown, min_abs_deviation=min_abs_deviation, min_rel_deviation=min_rel_deviation,
+    )
+    bounds = _parse_range(valid_range)
+    params = _parse_params(param or [])
+    for option, target in (("--output", output), ("--plot", plot)):
+        if target is not None and not target.parent.is_dir():
+            raise ConfigError(f"{option} {target}: folder {target.parent} does not exist")
+    err = Console(stderr=True, highlight=False)
+    with _status(err, f"reading {file}"):
+        series = read_csv(file, value_columns=value_column, skip_bad_rows=skip_bad_rows)
+    _notes(err, series)
+    dims = 1 if series.values.ndim == 1 else series.values.shape[1]
+    pipeline = build_pipeline(
+        detector, multivariate_params(detector, params, dims), decision, calibrate=not no_calibrate,
+        valid_range=bounds,
+    )
+    with _progress(err, len(series)) as advance:
+        result = run_backtest(series, pipeline, progress=advance)
+    if output is not None:
+        write_results_csv(result, output)
+    if plot is not None:
+        from vigil.plot import plot_backtest  # matplotlib is slow to import; only when asked
+
+        plot_backtest(result, plot, title=f"{file.name}: {', '.join(series.columns)} ({detector})")
+
+    summary = _summary(series, result)
+    if json_lines:
+        source = {"file": str(file), "column": ",".join(series.columns)}
+        for e in result.events:
+            typer.echo(json.dumps(event_json(e, result, source, detector), allow_nan=False))
+        err.print(summary)
+        return
+    out = _stdout_console()
+    if result.events:
+        out.print(_events_table(result, f"{file.name}: {', '.join(series.columns)}, detector {detector}"))
+    else:
+        out.print("no anomalies found")
+    out.print(summary)
+
+
+_OPTION_OF = {"k": "persistence", "n": "persistence"}  # DecisionConfig field -> option, where they differ
+
+
+def _decision_config(persistence: str | None, **given: Any) -> DecisionConfig:
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    if persistence is not None:
+        kwargs["k"], kwargs["n"] = _parse_persistence(persistence)
+    try:
+        return DecisionConfig(**kwargs)
+    except ConfigError as exc:  # name the option, not the config key
+        key = str(exc).split(" ", 1)[0]
+        option = _OPTION_OF.get(key, key).replace("_", "-")
+        shown = persistence if option == "persistence" else kwargs.get(key)
+        raise ConfigError(f"--{option} {shown}: {exc}") from exc
+
+
+def _parse_persistence(text: str) -> tuple[int, int]:
+    """``"3/5"`` -> (3, 5); ``"2"`` -> (2, 2)."""
+    k, _, n = text.strip().partition("/")
+    try:
+        return int(k), int(n or k)
+    except ValueError:
+        raise ConfigError(f"--persistence is {text!r}; write K/N such as 3/5 (K of the last N points)") from None
+
+
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    """``"0:100"`` -> (0.0, 100.0); an empty side is unbounded (``"0:"``)."""
+    if text is None:
+        return None
+    low, sep, high = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError(text)
+        bounds = (float(low) if low.strip() else -math.inf, float(high) if high.strip() else math.inf)
+    except ValueError:
+        raise ConfigError(f"--valid-range is {text!r}; write LOW:HIGH such as 0:100") from None
+    if not bounds[0] < bounds[1]:
+        raise ConfigError(f"--valid-range is {text!r}; LOW must be below HIGH")
+    return bounds
+
+
+def _parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["ewma.span=20"]`` -> ``{"ewma": {"span": 20}}``; values are int, float, bool or str."""
+    params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        name, dot, field = key.strip().partition(".")
+        if not (eq and dot and name and field):
+            raise ConfigError(f"--param is {item!r}; write DETECTOR.KEY=VALUE such as ewma.span=20")
+        params.setdefault(name, {})[field] = _parse_value(raw.strip())
+    return params
+
+
+def _parse_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    return text
+
+
+@contextmanager
+def _status(console: Console, what: str) -> Iterator[None]:
+    if console.is_terminal:
+        with console.status(escape(what)):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _progress(console: Console, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal or the input is long; else nothing."""
+    if not (console.is_terminal or total >= LONG_INPUT):
+        yield None
+        return
+    bar = Progress(
+        TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=console.is_terminal,
+    )
+    with bar:
+        task = bar.add_task("backtest", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def _stdout_console() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(highlight=False, width=160)
+    return console
+
+
+def _notes(err: Console, series: CsvSeries) -> None:
+    if series.skipped:
+        line, why = series.skipped[0]
+        err.print(escape(f"note: skipped {len(series.skipped)} unreadable rows (first: line {line}, {why})"))
+    if series.out_of_order:
+        err.print(f"note: {series.out_of_order} rows were out of time order; sorted by time")
+    if series.duplicates:
+        err.print(f"note: {series.duplicates} rows repeated an earlier timestamp; kept the last of each")
+
+
+def _summary(series: CsvSeries, result: BacktestResult) -> str:
+    n_events = len(result.events)
+    return (
+        f"{len(result):,} points, {int(result.anomaly.sum()):,} anomalous, "
+        f"{n_events} event{'s' if n_events != 1 else ''}, {len(series.skipped):,} skipped rows, "
+        f"{result.points_per_second:,.0f} points/s"
+    )
+
+
+def _events_table(result: BacktestResult, title: str) -> Table:
+    table = Table(title=escape(title), caption="times in UTC", title_justify="left")
+    for name in ("#", "start", "end", "duration", "peak score", "observed", "expected", "band"):
+        table.add_column(name, justify="right" if name in ("#", "duration", "peak score", "observed", "expected") else "left")
+    step = float(np.median(np.diff(result.t))) if len(result) > 1 else 0.0
+    last = float(result.t[-1]) if len(result) else 0.0
+    for e in result.events:
+        end = e.ended_at if e.ended_at is not None else last
+        duration = _duration(end - e.started_at + step) + ("+" if e.ended_at is None else "")
+        table.add_row(
+            str(e.number),
+            _time(e.started_at),
+            _time(e.ended_at) if e.ended_at is not None else "open",
+            duration,
+            format_score(e.peak_score),
+            _num(e.observed),
+            _num(e.expected),
+            f"{_num(e.lower)} to {_num(e.upper)}",
+        )
+    return table
+
+
+def _time(t: float) -> str:
+    return str(np.datetime_as_string(np.datetime64(round(t * 1000), "ms"), unit="s")).replace("T", " ")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    parts = [f"{v}{u}" for v, u in ((d, "d"), (h, "h"), (m, "m"), (s, "s")) if v]
+    return " ".join(parts[:2]) or "0s"
+
+
+def _num(v: float) -> str:
+    return "-" if v != v else f"{v:.5g}"
+
+
+def format_score(score: float) -> str:
+    """A score with enough digits to see how far in the tail it is.
+
+    >>> format_score(0.5), format_score(0.999987), format_score(1 - 1e-15), format_score(float("nan"))
+    ('0.5000', '0.999987', '1.0', '-')
+    """
+    if score != score:
+        return "-"
+    if score >= 1 - 1e-12:
+        return "1.0"
+    digits = max(4, math.ceil(-math.log10(1 - score)) + 1)
+    return f"{score:.{digits}f}"
+
+
+def main() -> None:
+    """Console entry point (``vigil``)."""
+    app(prog_name="vigil")
