@@ -18,8 +18,11 @@ threshold, so the caller can draw the band that the decision actually uses.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.special import ndtr, ndtri
+from numba import njit
+from scipy.special import ndtri
 
 from vigil.detectors.base import FloatArray
 from vigil.errors import ConfigError
@@ -28,6 +31,7 @@ from vigil.state import Field, RowState
 __all__ = ["BandCalibration", "Calibration", "TailCalibration", "check_threshold"]
 
 _POWER = 2 / 3
+_SQRT2 = math.sqrt(2.0)
 
 
 def check_threshold(threshold: float) -> float:
@@ -90,25 +94,37 @@ class TailCalibration:
         return RowState(self.fields(), n_rows)
 
     def update(self, state: RowState, rows: np.ndarray, raw: FloatArray) -> tuple[FloatArray, FloatArray]:
-        n, mean, var = state["n"][rows], state["mean"][rows], state["var"][rows]
-        score = np.full(raw.shape, np.nan)
-        edge = np.full(raw.shape, np.nan)
+        raw = np.ascontiguousarray(raw, dtype=np.float64)
+        out = np.full((2, *raw.shape), np.nan)
+        _tail(
+            np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["mean"], state["var"],
+            self._z, self.window, self.min_samples, self.min_spread, out,
+        )
+        return out[0], out[1]
+
+
+@njit(cache=True, nogil=True)
+def _tail(rows, raw, n, mean, var, z, window, min_samples, min_spread, out):  # type: ignore[no-untyped-def]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        cnt, m, v = n[r], mean[r], var[r]
         for j in range(raw.shape[1]):
-            u = raw[:, j] ** _POWER
-            ok = ~np.isnan(u)
-            spread = np.maximum(np.sqrt(var), self.min_spread)
-            e = mean + self._z * spread
-            ready = ok & (n >= self.min_samples)
-            score[:, j] = np.where(ready, ndtr((u - mean) / spread), np.nan)
-            edge[:, j] = np.where(ready, e ** (1 / _POWER), np.nan)
-            learn = ok & ~(ready & (u > e))
-            a = 1.0 / np.minimum(n + 1, self.window)
-            d = u - mean
-            var = np.where(learn, (1 - a) * (var + a * d * d), var)
-            mean = np.where(learn, mean + a * d, mean)
-            n = n + learn
-        state["n"][rows], state["mean"][rows], state["var"][rows] = n, mean, var
-        return score, edge
+            if math.isnan(raw[i, j]):
+                continue
+            u = raw[i, j] ** _POWER
+            if cnt >= min_samples:
+                spread = max(math.sqrt(v), min_spread)
+                edge = m + z * spread
+                out[0, i, j] = 0.5 * math.erfc(-(u - m) / (spread * _SQRT2))
+                out[1, i, j] = edge ** (1 / _POWER)
+                if u > edge:
+                    continue
+            a = 1.0 / min(cnt + 1, window)
+            d = u - m
+            v = (1 - a) * (v + a * d * d)
+            m += a * d
+            cnt += 1
+        n[r], mean[r], var[r] = cnt, m, v
 
 
 class BandCalibration:

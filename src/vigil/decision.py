@@ -10,10 +10,12 @@ sample without a score (NaN: warming up, missing value) changes nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from numba import njit
 
 from vigil.calibration import check_threshold
 from vigil.detectors.base import FloatArray
@@ -21,6 +23,10 @@ from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
 __all__ = ["Decision", "DecisionConfig", "Event"]
+
+_DIRECTIONS = {"both": 0, "above": 1, "below": 2}
+_AT = 11  # column of the time of the step that made an event record
+_MEMBERS = 12  # first column of the member scores in an event record
 
 Direction = Literal["above", "below", "both"]
 
@@ -124,22 +130,6 @@ class Decision:
     def new_state(self, n_rows: int = 0) -> RowState:
         return RowState(self.fields(), n_rows)
 
-    def gates(self, x: FloatArray, expected: FloatArray) -> np.ndarray:
-        """True where a sample passes direction and minimum-deviation gates."""
-        c = self.config
-        dev = x - expected
-        unknown = np.isnan(expected)
-        ok = np.ones(x.shape, dtype=bool)
-        if c.direction == "above":
-            ok &= (dev > 0) | unknown
-        elif c.direction == "below":
-            ok &= (dev < 0) | unknown
-        if c.min_abs_deviation > 0:
-            ok &= (np.abs(dev) >= c.min_abs_deviation) | unknown
-        if c.min_rel_deviation > 0:
-            ok &= (np.abs(dev) >= c.min_rel_deviation * np.abs(expected)) | unknown
-        return ok
-
     def update(
         self,
         state: RowState,
@@ -158,54 +148,42 @@ class Decision:
         `open[i, j]` says whether row i has an open event after step j.
         """
         c = self.config
-        s = {name: arr[rows] for name, arr in state.arrays.items()}
-        passes = self.gates(x, expected)
-        hot_out = np.zeros(score.shape, dtype=bool)
-        open_out = np.zeros(score.shape, dtype=bool)
-        events: list[Event] = []
-        for j in range(score.shape[1]):
-            sc, tj = score[:, j], t[:, j]
-            ok = ~np.isnan(sc)
-            hot = ok & (sc >= c.threshold) & passes[:, j]
-            hist = s["hist"]
-            s["run_start"] = np.where(hot & (hist == 0), tj, s["run_start"])
-            hist = np.where(ok, ((hist << 1) | hot) & self._mask, hist)
-            s["hist"] = hist
-            was_open = s["open"]
-            opening = ~was_open & (np.bitwise_count(hist) >= c.k) & (s["cooldown"] == 0) & ok
-            is_open = was_open | opening
-            s["cooldown"] = np.where(~was_open & ok & (s["cooldown"] > 0), s["cooldown"] - 1, s["cooldown"])
+        rows = np.ascontiguousarray(rows, dtype=np.intp)
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (t, x, score, expected, lower, upper)]
+        members = np.ascontiguousarray(member_scores, dtype=np.float64)
+        hot = np.zeros(score.shape, dtype=np.bool_)
+        is_open = np.zeros(score.shape, dtype=np.bool_)
+        records = np.empty((2 * score.size, _MEMBERS + len(self.members)))
+        s = state.arrays
+        count = _decide(
+            rows, *arrays, members,
+            c.threshold, _DIRECTIONS[c.direction], c.min_abs_deviation, c.min_rel_deviation,
+            c.k, self._mask, c.resolve_after, c.cooldown,
+            s["hist"], s["open"], s["number"], s["run_start"], s["started_at"], s["last_hot"], s["quiet"],
+            s["cooldown"], s["peak_score"], s["peak_at"], s["observed"], s["expected"], s["lower"], s["upper"],
+            s["peak_members"], hot, is_open, records,
+        )
+        records = records[:count]
+        records = records[np.lexsort((records[:, 0], records[:, _AT]))]
+        return hot, is_open, [self._from_record(rec) for rec in records]
 
-            s["started_at"] = np.where(opening, s["run_start"], s["started_at"])
-            s["number"] = s["number"] + opening
-            better = is_open & hot & ((sc > s["peak_score"]) | opening)
-            if better.any():
-                for name, arr in (
-                    ("peak_score", sc), ("peak_at", tj), ("observed", x[:, j]),
-                    ("expected", expected[:, j]), ("lower", lower[:, j]), ("upper", upper[:, j]),
-                ):
-                    s[name] = np.where(better, arr, s[name])
-                s["peak_members"] = np.where(better[:, None], member_scores[:, :, j].T, s["peak_members"])
-            s["last_hot"] = np.where(is_open & hot, tj, s["last_hot"])
-            s["quiet"] = np.where(is_open & ok, np.where(hot, 0, s["quiet"] + 1), s["quiet"])
-            resolving = is_open & (s["quiet"] >= c.resolve_after)
-
-            for i in np.flatnonzero(opening):
-                events.append(self._event(s, rows, i, "firing"))
-            for i in np.flatnonzero(resolving):
-                events.append(self._event(s, rows, i, "resolved"))
-            if resolving.any():
-                s["open"] = is_open & ~resolving
-                s["cooldown"] = np.where(resolving, c.cooldown, s["cooldown"])
-                s["quiet"] = np.where(resolving, 0, s["quiet"])
-                s["hist"] = np.where(resolving, 0, s["hist"])
-            else:
-                s["open"] = is_open
-            hot_out[:, j] = hot
-            open_out[:, j] = s["open"]
-        for name, arr in s.items():
-            state.arrays[name][rows] = arr
-        return hot_out, open_out, events
+    def _from_record(self, rec: np.ndarray) -> Event:
+        return Event(
+            row=int(rec[0]),
+            number=int(rec[1]),
+            state="resolved" if rec[2] else "firing",
+            started_at=float(rec[3]),
+            ended_at=float(rec[4]) if rec[2] else None,
+            peak_score=float(rec[5]),
+            peak_at=float(rec[6]),
+            observed=float(rec[7]),
+            expected=float(rec[8]),
+            lower=float(rec[9]),
+            upper=float(rec[10]),
+            detectors={
+                m: v for m, v in zip(self.members, map(_nan_or, rec[_MEMBERS:]), strict=True) if v is not None
+            },
+        )
 
     def open_events(self, state: RowState) -> list[Event]:
         """The events open now, with their current peak."""
@@ -230,3 +208,82 @@ class Decision:
                 m: v for m, v in zip(self.members, map(_nan_or, s["peak_members"][i]), strict=True) if v is not None
             },
         )
+
+
+@njit(cache=True, nogil=True)
+def _passes(v, e, direction, min_abs, min_rel):  # type: ignore[no-untyped-def]
+    if math.isnan(e):
+        return True
+    dev = v - e
+    if direction == 1 and not dev > 0:
+        return False
+    if direction == 2 and not dev < 0:
+        return False
+    if min_abs > 0 and abs(dev) < min_abs:
+        return False
+    return not (min_rel > 0 and abs(dev) < min_rel * abs(e))
+
+
+@njit(cache=True, nogil=True)
+def _record(rec, r, kind, at, number, started, ended, peak, peak_at, obs, exp, lo, hi, peak_members):  # type: ignore[no-untyped-def]
+    rec[0], rec[1], rec[2], rec[3], rec[4] = r, number, kind, started, ended
+    rec[5], rec[6], rec[7], rec[8], rec[9], rec[10], rec[11] = peak, peak_at, obs, exp, lo, hi, at
+    for q in range(peak_members.shape[0]):
+        rec[12 + q] = peak_members[q]
+
+
+@njit(cache=True, nogil=True)
+def _decide(  # type: ignore[no-untyped-def]
+    rows, t, x, score, expected, lower, upper, members,
+    threshold, direction, min_abs, min_rel, k, mask, resolve_after, cooldown_after,
+    hist, open_, number, run_start, started_at, last_hot, quiet, cooldown,
+    peak_score, peak_at, observed, expected_s, lower_s, upper_s, peak_members,
+    hot_out, open_out, records,
+):
+    count = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        h, op, cool, qt = hist[r], open_[r], cooldown[r], quiet[r]
+        for j in range(score.shape[1]):
+            sc = score[i, j]
+            if math.isnan(sc):
+                open_out[i, j] = op
+                continue
+            hot = sc >= threshold and _passes(x[i, j], expected[i, j], direction, min_abs, min_rel)
+            if hot and h == 0:
+                run_start[r] = t[i, j]
+            h = ((h << 1) | (1 if hot else 0)) & mask
+            bits = 0
+            b = h
+            while b:
+                b &= b - 1
+                bits += 1
+            opening = (not op) and bits >= k and cool == 0
+            if not op and cool > 0:
+                cool -= 1
+            if opening:
+                op = True
+                started_at[r] = run_start[r]
+                number[r] += 1
+            if op and hot:
+                if opening or sc > peak_score[r]:
+                    peak_score[r], peak_at[r], observed[r] = sc, t[i, j], x[i, j]
+                    expected_s[r], lower_s[r], upper_s[r] = expected[i, j], lower[i, j], upper[i, j]
+                    for q in range(members.shape[0]):
+                        peak_members[r, q] = members[q, i, j]
+                last_hot[r] = t[i, j]
+            if op:
+                qt = 0 if hot else qt + 1
+            for kind in range(2):
+                if (kind == 0 and opening) or (kind == 1 and op and qt >= resolve_after):
+                    _record(
+                        records[count], r, kind, t[i, j], number[r], started_at[r], last_hot[r], peak_score[r],
+                        peak_at[r], observed[r], expected_s[r], lower_s[r], upper_s[r], peak_members[r],
+                    )
+                    count += 1
+            if op and qt >= resolve_after:
+                op, cool, qt, h = False, cooldown_after, 0, 0
+            hot_out[i, j] = hot
+            open_out[i, j] = op
+        hist[r], open_[r], cooldown[r], quiet[r] = h, op, cool, qt
+    return count

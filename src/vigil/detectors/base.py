@@ -58,12 +58,11 @@ def band_raw(x: FloatArray, expected: FloatArray, lower: FloatArray, upper: Floa
 
 
 class StepDetector:
-    """Base for detectors whose per-sample update is vectorised over rows.
+    """Base for detectors whose state is all arrays: builds the state, checks the input.
 
-    Subclasses define `fields()` and `_step(s, x)`, where `s` maps field names to the
-    arrays of the rows being updated (already gathered, written back after the block) and
-    `x` holds one value per row, NaN where a row has no sample at this step. `_step`
-    returns `(raw, expected, lower, upper)` and updates `s` in place.
+    Subclasses define `fields()` and `_update(state, rows, x, out)`, which scores and
+    learns the block in place; `out` is a (4, rows, steps) array for raw, expected,
+    lower and upper, filled with NaN beforehand.
     """
 
     name: ClassVar[str] = ""
@@ -81,19 +80,14 @@ class StepDetector:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
 
-    def _step(self, s: dict[str, np.ndarray], x: FloatArray) -> tuple[FloatArray, ...]:
+    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
         raise NotImplementedError
 
     def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores:
-        x = np.asarray(x, dtype=np.float64)
+        rows = np.ascontiguousarray(rows, dtype=np.intp)
+        x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != len(rows):
             raise ValueError(f"x must have shape (len(rows), steps) = ({len(rows)}, n), got {x.shape}")
-        x = np.where(np.isfinite(x), x, np.nan)
-        s = {name: arr[rows] for name, arr in state.arrays.items()}
         out = np.full((4, *x.shape), np.nan)
-        for j in range(x.shape[1]):
-            raw, expected, lower, upper = self._step(s, x[:, j])
-            out[0, :, j], out[1, :, j], out[2, :, j], out[3, :, j] = raw, expected, lower, upper
-        for name, arr in s.items():
-            state.arrays[name][rows] = arr
+        self._update(state, rows, x, out)
         return Scores(raw=out[0], expected=out[1], lower=out[2], upper=out[3])

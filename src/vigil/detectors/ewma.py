@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
-from vigil.detectors.base import FloatArray, StepDetector
+from vigil.detectors.base import FloatArray, IntArray, StepDetector
 from vigil.errors import ConfigError
-from vigil.state import Field
+from vigil.state import Field, RowState
 
 __all__ = ["Ewma"]
 
 # sigma never drops below this fraction of |mean| (plus a tiny absolute floor), so a
 # constant series has a narrow band instead of a zero-width one.
-_REL_FLOOR = 1e-9
-_ABS_FLOOR = 1e-9
+REL_FLOOR = 1e-9
+ABS_FLOOR = 1e-9
 
 
 class Ewma(StepDetector):
@@ -62,8 +64,6 @@ class Ewma(StepDetector):
         self.k = k
         self.sigma_span = sigma_span
         self.warmup = int(warmup)
-        self._alpha = 2.0 / (span + 1.0)
-        self._beta = 2.0 / (sigma_span + 1.0)
 
     def fields(self) -> dict[str, Field]:
         return {
@@ -73,23 +73,39 @@ class Ewma(StepDetector):
             "weight": Field(),  # 1 - (1 - beta)^updates: the bias correction of msq
         }
 
-    def _step(self, s: dict[str, np.ndarray], x: FloatArray) -> tuple[FloatArray, ...]:
-        n, mean, msq, weight = s["n"], s["mean"], s["msq"], s["weight"]
-        ok = ~np.isnan(x)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sigma = np.sqrt(np.where(weight > 0, msq / weight, 0.0))
-        half = self.k * np.maximum(sigma, _REL_FLOOR * np.abs(mean) + _ABS_FLOOR)
-        d = x - mean
-        ready = ok & (n >= self.warmup)
-        raw = np.where(ready, np.abs(d) / half, np.nan)
-        expected = np.where(ready, mean, np.nan)
-        lower = expected - half
-        upper = expected + half
+    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
+        _ewma(
+            rows, x, state["n"], state["mean"], state["msq"], state["weight"],
+            2.0 / (self.span + 1.0), 2.0 / (self.sigma_span + 1.0), float(self.k), self.warmup, out,
+        )
 
-        upd = ok & (n > 0)
-        dw = np.where(ready, np.clip(d, -half, half), d)
-        s["mean"] = np.where(ok & (n == 0), x, np.where(upd, mean + self._alpha * d, mean))
-        s["msq"] = np.where(upd, (1 - self._beta) * msq + self._beta * dw * dw, msq)
-        s["weight"] = np.where(upd, 1 - (1 - self._beta) * (1 - weight), weight)
-        s["n"] = n + ok
-        return raw, expected, lower, upper
+
+@njit(cache=True, nogil=True)
+def _ewma(rows, x, n, mean, msq, weight, alpha, beta, k, warmup, out):  # type: ignore[no-untyped-def]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        cnt, m, q, w = n[r], mean[r], msq[r], weight[r]
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            if not math.isfinite(v):
+                continue
+            if cnt == 0:
+                m = v
+                cnt = 1
+                continue
+            sigma = math.sqrt(q / w) if w > 0 else 0.0
+            half = k * max(sigma, REL_FLOOR * abs(m) + ABS_FLOOR)
+            d = v - m
+            if cnt >= warmup:
+                out[0, i, j] = abs(d) / half
+                out[1, i, j] = m
+                out[2, i, j] = m - half
+                out[3, i, j] = m + half
+                dw = min(max(d, -half), half)
+            else:
+                dw = d
+            m += alpha * d
+            q = (1 - beta) * q + beta * dw * dw
+            w = 1 - (1 - beta) * (1 - w)
+            cnt += 1
+        n[r], mean[r], msq[r], weight[r] = cnt, m, q, w

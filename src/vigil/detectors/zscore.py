@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
-from vigil.detectors.base import FloatArray, StepDetector
+from vigil.detectors.base import FloatArray, IntArray, StepDetector
 from vigil.errors import ConfigError
-from vigil.state import Field
+from vigil.state import Field, RowState
 
 __all__ = ["ZScore"]
 
-_REL_FLOOR = 1e-9
-_ABS_FLOOR = 1e-9
+REL_FLOOR = 1e-9
+ABS_FLOOR = 1e-9
 
 
 class ZScore(StepDetector):
@@ -70,41 +72,52 @@ class ZScore(StepDetector):
             "s2": Field(),  # sum of (v - shift)^2 over the window
         }
 
-    def _step(self, s: dict[str, np.ndarray], x: FloatArray) -> tuple[FloatArray, ...]:
-        buf, pos, count, shift, s1, s2 = s["buf"], s["pos"], s["count"], s["shift"], s["s1"], s["s2"]
-        w = self.window
-        ok = ~np.isnan(x)
-        m = np.minimum(count, w).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = shift + s1 / m
-            var = np.maximum(s2 - s1 * s1 / m, 0.0) / (m - 1)
-        std = np.sqrt(var)
-        half = self.std_dev_threshold * np.maximum(std, _REL_FLOOR * np.abs(mean) + _ABS_FLOOR)
-        ready = ok & (count >= self.min_samples)
-        raw = np.where(ready, np.abs(x - mean) / half, np.nan)
-        expected = np.where(ready, mean, np.nan)
-        lower, upper = expected - half, expected + half
+    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
+        _zscore(
+            rows, x, state["buf"], state["pos"], state["count"], state["shift"], state["s1"], state["s2"],
+            float(self.std_dev_threshold), self.min_samples, out,
+        )
 
-        idx = np.flatnonzero(ok)
-        if idx.size:
-            first = idx[count[idx] == 0]
-            shift[first] = x[first]
-            v = np.where(ready, np.clip(x, mean - half, mean + half), x)[idx]
-            p = pos[idx]
-            full = count[idx] >= w
-            old = np.where(full, buf[idx, p] - shift[idx], 0.0)
-            new = v - shift[idx]
-            s1[idx] += new - old
-            s2[idx] += new * new - old * old
-            buf[idx, p] = v
-            pos[idx] = (p + 1) % w
-            count[idx] += 1
-            wrapped = idx[pos[idx] == 0]
-            if wrapped.size:  # exact recompute once per window, around the current mean
-                window_vals = buf[wrapped]
-                centre = window_vals.mean(axis=1)
-                dev = window_vals - centre[:, None]
-                shift[wrapped] = centre
-                s1[wrapped] = dev.sum(axis=1)
-                s2[wrapped] = (dev * dev).sum(axis=1)
-        return raw, expected, lower, upper
+
+@njit(cache=True, nogil=True)
+def _zscore(rows, x, buf, pos, count, shift, s1, s2, k, min_samples, out):  # type: ignore[no-untyped-def]
+    w = buf.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        p, cnt, sh, a, b = pos[r], count[r], shift[r], s1[r], s2[r]
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            if not math.isfinite(v):
+                continue
+            if cnt == 0:
+                sh = v
+            if cnt >= min_samples:
+                m = float(min(cnt, w))
+                mean = sh + a / m
+                std = math.sqrt(max(b - a * a / m, 0.0) / (m - 1))
+                half = k * max(std, REL_FLOOR * abs(mean) + ABS_FLOOR)
+                out[0, i, j] = abs(v - mean) / half
+                out[1, i, j] = mean
+                out[2, i, j] = mean - half
+                out[3, i, j] = mean + half
+                v = min(max(v, mean - half), mean + half)
+            old = buf[r, p] - sh if cnt >= w else 0.0
+            new = v - sh
+            a += new - old
+            b += new * new - old * old
+            buf[r, p] = v
+            p = (p + 1) % w
+            cnt += 1
+            if p == 0:  # exact recompute once per window, around the current mean
+                centre = 0.0
+                for q in range(w):
+                    centre += buf[r, q]
+                centre /= w
+                a = 0.0
+                b = 0.0
+                for q in range(w):
+                    dev = buf[r, q] - centre
+                    a += dev
+                    b += dev * dev
+                sh = centre
+        pos[r], count[r], shift[r], s1[r], s2[r] = p, cnt, sh, a, b
