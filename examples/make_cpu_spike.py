@@ -26,7 +26,9 @@ SEED = 7
 def make(rows: int = ROWS, seed: int = SEED) -> tuple[list[datetime], np.ndarray]:
     rng = np.random.default_rng(seed)
     minutes = np.arange(rows)
-    wave = 35.0 + 12.0 * np.sin(2 * np.pi * (minutes - 480) / 1440)  # low at night, high mid-afternoon
+    wave = 35.0 + 12.0 * np.sin(
+        2 * np.pi * (minutes - 480) / 1440
+    )  # low at night, high mid-afternoon
     cpu = wave + rng.normal(0.0, 1.2, rows)
     cpu[SPIKE_ROW : SPIKE_ROW + SPIKE_MINUTES] = 93.0 + rng.normal(0.0, 1.0, SPIKE_MINUTES)
     times = [START + timedelta(minutes=int(m)) for m in minutes]

@@ -8,14 +8,15 @@ service would have reported on that data, sample for sample.
 
 from __future__ import annotations
 
-import csv
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from vigil.decision import Event
 from vigil.detectors.base import FloatArray
@@ -23,7 +24,14 @@ from vigil.errors import ConfigError, DataError
 from vigil.pipeline import Pipeline
 from vigil.sources.csv import CsvSeries
 
-__all__ = ["BacktestResult", "event_json", "iso_times", "multivariate_params", "run_backtest", "write_results_csv"]
+__all__ = [
+    "BacktestResult",
+    "event_json",
+    "iso_times",
+    "multivariate_params",
+    "run_backtest",
+    "write_results_csv",
+]
 
 DEFAULT_CHUNK = 2048
 
@@ -58,7 +66,8 @@ class BacktestResult:
     @property
     def anomaly(self) -> np.ndarray:
         """1 where the point is hot while an event is open: the ``vigil_anomaly`` gauge."""
-        return self.hot & self.anomalous
+        out: np.ndarray = self.hot & self.anomalous
+        return out
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -133,17 +142,17 @@ def run_backtest(
         pipeline.resize(1)
     rows = np.array([0])
     out = {name: np.full(n, np.nan) for name in ("score", "expected", "lower", "upper")}
-    flags = {name: np.zeros(n, dtype=bool) for name in ("hot", "anomalous", "warming_up", "invalid")}
+    flags = {
+        name: np.zeros(n, dtype=bool) for name in ("hot", "anomalous", "warming_up", "invalid")
+    }
     members = {name: np.full(n, np.nan) for name, _ in pipeline.members}
     latest: dict[int, Event] = {}  # event number -> its latest state
     started = clock()
     for a in range(0, n, int(chunk)):
         b = min(a + int(chunk), n)
         r = pipeline.update(rows, t[None, a:b], values[None, a:b])
-        for name in out:
-            out[name][a:b] = getattr(r, name)[0]
-        for name in flags:
-            flags[name][a:b] = getattr(r, name)[0]
+        for name, column in (*out.items(), *flags.items()):
+            column[a:b] = getattr(r, name)[0]
         for name, arr in r.members.items():
             members[name][a:b] = arr[0]
         for e in r.events:
@@ -174,8 +183,9 @@ def iso_times(t: FloatArray) -> list[str]:
     ['1970-01-01T00:00:00.000Z', '2024-03-01T00:00:00.500Z']
     """
     ms = np.round(np.asarray(t, dtype=np.float64) * 1000).astype(np.int64)
-    unit = "s" if np.all(ms % 1000 == 0) else "ms"
-    out: list[str] = np.datetime_as_string(ms.astype("datetime64[ms]"), unit=unit, timezone="UTC").tolist()
+    unit: Literal["s", "ms"] = "s" if np.all(ms % 1000 == 0) else "ms"
+    when: npt.NDArray[np.datetime64] = ms.astype("datetime64[ms]")
+    out: list[str] = np.datetime_as_string(when, unit=unit, timezone="UTC").tolist()
     return out
 
 
@@ -187,8 +197,9 @@ def event_json(
     `series` are the labels that name the series (for a backtest: file and column).
     Times are ISO-8601 UTC; numbers that are unknown are None.
     """
+
     def num(v: float) -> float | None:
-        return None if v != v else float(v)
+        return None if math.isnan(v) else float(v)
 
     name = series.get("column") or series.get("__name__") or "value"
     where = f" in {series['file']}" if "file" in series else ""
@@ -222,18 +233,25 @@ def write_results_csv(result: BacktestResult, path: str | Path) -> None:
     Missing numbers (no opinion yet, a missing value) are empty cells.
     """
     numbers = [result.value, result.expected, result.lower, result.upper, result.score]
-    text = [_format_column(col) for col in numbers]
-    anomaly = np.where(result.anomaly, "1", "0").tolist()
-    warming = np.where(result.warming_up, "1", "0").tolist()
+    columns = [
+        iso_times(result.t),
+        *(_format_column(col) for col in numbers),
+        np.where(result.anomaly, "1", "0").tolist(),
+        np.where(result.warming_up, "1", "0").tolist(),
+    ]
+    header = "timestamp,value,expected,lower,upper,score,anomaly,warming_up\n"
+    body = "\n".join(
+        map(",".join, zip(*columns, strict=True))
+    )  # numbers and times: nothing to quote
     try:
-        with Path(path).open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["timestamp", "value", "expected", "lower", "upper", "score", "anomaly", "warming_up"])
-            w.writerows(zip(iso_times(result.t), *text, anomaly, warming, strict=True))
+        Path(path).write_text(header + body + ("\n" if body else ""), encoding="utf-8")
     except OSError as exc:
         raise DataError(f"cannot write {path} ({exc.strerror})") from exc
 
 
 def _format_column(col: FloatArray) -> list[str]:
     """Shortest round-trip text of each float; NaN as an empty cell."""
-    return ["" if v != v else repr(v) for v in col.tolist()]
+    out = list(map(repr, col.tolist()))
+    for i in np.flatnonzero(np.isnan(col)).tolist():
+        out[i] = ""
+    return out

@@ -24,8 +24,14 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from vigil import __version__
-from vigil.backtest import BacktestResult, event_json, multivariate_params, run_backtest, write_results_csv
-from vigil.decision import DecisionConfig, Event
+from vigil.backtest import (
+    BacktestResult,
+    event_json,
+    multivariate_params,
+    run_backtest,
+    write_results_csv,
+)
+from vigil.decision import DecisionConfig
 from vigil.detectors import DETECTORS
 from vigil.errors import ConfigError, VigilError
 from vigil.pipeline import build_pipeline
@@ -67,7 +73,11 @@ class _Group(TyperGroup):
     ) -> Any:
         try:
             rv = super().main(
-                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
             )
         except VigilError as exc:
             _fail(str(exc))
@@ -105,7 +115,10 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Vigil: real-time anomaly detection for metrics.
@@ -121,63 +134,101 @@ _DETECTOR_NAMES = ", ".join([*sorted(DETECTORS), "ensemble", "default"])
 
 @app.command()
 def backtest(
-    file: Annotated[Path, typer.Argument(help="CSV file: Date,Timestamp,value (seed format) or timestamp,value.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV file: Date,Timestamp,value (seed format) or timestamp,value."),
+    ],
     detector: Annotated[
-        str, typer.Option(help=f"Detector: {_DETECTOR_NAMES} (default and ensemble combine several).")
+        str,
+        typer.Option(help=f"Detector: {_DETECTOR_NAMES} (default and ensemble combine several)."),
     ] = "default",
     param: Annotated[
         list[str] | None,
         typer.Option(
-            metavar="DETECTOR.KEY=VALUE", help="Detector parameter, repeatable, such as ewma.span=20."
+            metavar="DETECTOR.KEY=VALUE",
+            help="Detector parameter, repeatable, such as ewma.span=20.",
         ),
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option(help=f"Anomaly score (0 to 1) from which a point is hot. Default {_DEFAULTS.threshold}."),
+        typer.Option(
+            help=f"Anomaly score (0 to 1) from which a point is hot. Default {_DEFAULTS.threshold}."
+        ),
     ] = None,
     direction: Annotated[
         str | None, typer.Option(help=f"above, below or both. Default {_DEFAULTS.direction}.")
     ] = None,
     persistence: Annotated[
         str | None,
-        typer.Option(metavar="K/N", help="Open an event when K of the last N points are hot, such as 3/5. Default 1/1."),
+        typer.Option(
+            metavar="K/N",
+            help="Open an event when K of the last N points are hot, such as 3/5. Default 1/1.",
+        ),
     ] = None,
     resolve_after: Annotated[
         int | None,
-        typer.Option(help=f"Points in a row that are not hot before an event ends. Default {_DEFAULTS.resolve_after}."),
+        typer.Option(
+            help=f"Points in a row that are not hot before an event ends. Default {_DEFAULTS.resolve_after}."
+        ),
     ] = None,
     cooldown: Annotated[
-        int | None, typer.Option(help=f"Points after an event with no new event. Default {_DEFAULTS.cooldown}.")
+        int | None,
+        typer.Option(
+            help=f"Points after an event with no new event. Default {_DEFAULTS.cooldown}."
+        ),
     ] = None,
     min_abs_deviation: Annotated[
-        float | None, typer.Option(help="A hot point differs from the expected value by at least this much.")
+        float | None,
+        typer.Option(help="A hot point differs from the expected value by at least this much."),
     ] = None,
     min_rel_deviation: Annotated[
         float | None, typer.Option(help="... and by at least this fraction of the expected value.")
     ] = None,
     valid_range: Annotated[
         str | None,
-        typer.Option(metavar="LOW:HIGH", help="Values outside are impossible readings, ignored (such as 0:100)."),
+        typer.Option(
+            metavar="LOW:HIGH",
+            help="Values outside are impossible readings, ignored (such as 0:100).",
+        ),
     ] = None,
     no_calibrate: Annotated[
-        bool, typer.Option("--no-calibrate", help="Let each detector's own band decide instead of calibrated scores.")
+        bool,
+        typer.Option(
+            "--no-calibrate",
+            help="Let each detector's own band decide instead of calibrated scores.",
+        ),
     ] = False,
     value_column: Annotated[
         list[str] | None,
-        typer.Option(metavar="NAME", help="Value column; repeat for a multivariate series (iforest)."),
+        typer.Option(
+            metavar="NAME", help="Value column; repeat for a multivariate series (iforest)."
+        ),
     ] = None,
-    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip unreadable rows and count them.")] = False,
-    plot: Annotated[Path | None, typer.Option(metavar="PNG", help="Write a plot of the series and anomalies.")] = None,
-    output: Annotated[Path | None, typer.Option(metavar="CSV", help="Write every point with its band and score.")] = None,
-    json_lines: Annotated[bool, typer.Option("--json", help="Print events as JSON lines instead of a table.")] = False,
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Skip unreadable rows and count them.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(metavar="PNG", help="Write a plot of the series and anomalies.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(metavar="CSV", help="Write every point with its band and score.")
+    ] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print events as JSON lines instead of a table.")
+    ] = False,
 ) -> None:
     """Replay a CSV file through a detector and list the anomalies it finds.
 
     Times without an offset are read as UTC; the table shows UTC.
     """
     decision = _decision_config(
-        threshold=threshold, direction=direction, persistence=persistence, resolve_after=resolve_after,
-        cooldown=cooldown, min_abs_deviation=min_abs_deviation, min_rel_deviation=min_rel_deviation,
+        threshold=threshold,
+        direction=direction,
+        persistence=persistence,
+        resolve_after=resolve_after,
+        cooldown=cooldown,
+        min_abs_deviation=min_abs_deviation,
+        min_rel_deviation=min_rel_deviation,
     )
     bounds = _parse_range(valid_range)
     params = _parse_params(param or [])
@@ -190,7 +241,10 @@ def backtest(
     _notes(err, series)
     dims = 1 if series.values.ndim == 1 else series.values.shape[1]
     pipeline = build_pipeline(
-        detector, multivariate_params(detector, params, dims), decision, calibrate=not no_calibrate,
+        detector,
+        multivariate_params(detector, params, dims),
+        decision,
+        calibrate=not no_calibrate,
         valid_range=bounds,
     )
     with _progress(err, len(series)) as advance:
@@ -211,13 +265,18 @@ def backtest(
         return
     out = _stdout_console()
     if result.events:
-        out.print(_events_table(result, f"{file.name}: {', '.join(series.columns)}, detector {detector}"))
+        out.print(
+            _events_table(result, f"{file.name}: {', '.join(series.columns)}, detector {detector}")
+        )
     else:
         out.print("no anomalies found")
     out.print(summary)
 
 
-_OPTION_OF = {"k": "persistence", "n": "persistence"}  # DecisionConfig field -> option, where they differ
+_OPTION_OF = {
+    "k": "persistence",
+    "n": "persistence",
+}  # DecisionConfig field -> option, where they differ
 
 
 def _decision_config(persistence: str | None, **given: Any) -> DecisionConfig:
@@ -239,7 +298,9 @@ def _parse_persistence(text: str) -> tuple[int, int]:
     try:
         return int(k), int(n or k)
     except ValueError:
-        raise ConfigError(f"--persistence is {text!r}; write K/N such as 3/5 (K of the last N points)") from None
+        raise ConfigError(
+            f"--persistence is {text!r}; write K/N such as 3/5 (K of the last N points)"
+        ) from None
 
 
 def _parse_range(text: str | None) -> tuple[float, float] | None:
@@ -250,7 +311,10 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     try:
         if not sep:
             raise ValueError(text)
-        bounds = (float(low) if low.strip() else -math.inf, float(high) if high.strip() else math.inf)
+        bounds = (
+            float(low) if low.strip() else -math.inf,
+            float(high) if high.strip() else math.inf,
+        )
     except ValueError:
         raise ConfigError(f"--valid-range is {text!r}; write LOW:HIGH such as 0:100") from None
     if not bounds[0] < bounds[1]:
@@ -300,8 +364,12 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[int], None] | 
         yield None
         return
     bar = Progress(
-        TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=console.is_terminal,
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=console.is_terminal,
     )
     with bar:
         task = bar.add_task("backtest", total=total)
@@ -318,11 +386,17 @@ def _stdout_console() -> Console:
 def _notes(err: Console, series: CsvSeries) -> None:
     if series.skipped:
         line, why = series.skipped[0]
-        err.print(escape(f"note: skipped {len(series.skipped)} unreadable rows (first: line {line}, {why})"))
+        err.print(
+            escape(
+                f"note: skipped {len(series.skipped)} unreadable rows (first: line {line}, {why})"
+            )
+        )
     if series.out_of_order:
         err.print(f"note: {series.out_of_order} rows were out of time order; sorted by time")
     if series.duplicates:
-        err.print(f"note: {series.duplicates} rows repeated an earlier timestamp; kept the last of each")
+        err.print(
+            f"note: {series.duplicates} rows repeated an earlier timestamp; kept the last of each"
+        )
 
 
 def _summary(series: CsvSeries, result: BacktestResult) -> str:
@@ -337,7 +411,12 @@ def _summary(series: CsvSeries, result: BacktestResult) -> str:
 def _events_table(result: BacktestResult, title: str) -> Table:
     table = Table(title=escape(title), caption="times in UTC", title_justify="left")
     for name in ("#", "start", "end", "duration", "peak score", "observed", "expected", "band"):
-        table.add_column(name, justify="right" if name in ("#", "duration", "peak score", "observed", "expected") else "left")
+        table.add_column(
+            name,
+            justify="right"
+            if name in ("#", "duration", "peak score", "observed", "expected")
+            else "left",
+        )
     step = float(np.median(np.diff(result.t))) if len(result) > 1 else 0.0
     last = float(result.t[-1]) if len(result) else 0.0
     for e in result.events:
@@ -357,7 +436,9 @@ def _events_table(result: BacktestResult, title: str) -> Table:
 
 
 def _time(t: float) -> str:
-    return str(np.datetime_as_string(np.datetime64(round(t * 1000), "ms"), unit="s")).replace("T", " ")
+    return str(np.datetime_as_string(np.datetime64(round(t * 1000), "ms"), unit="s")).replace(
+        "T", " "
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -370,7 +451,7 @@ def _duration(seconds: float) -> str:
 
 
 def _num(v: float) -> str:
-    return "-" if v != v else f"{v:.5g}"
+    return "-" if math.isnan(v) else f"{v:.5g}"
 
 
 def format_score(score: float) -> str:
@@ -379,7 +460,7 @@ def format_score(score: float) -> str:
     >>> format_score(0.5), format_score(0.999987), format_score(1 - 1e-15), format_score(float("nan"))
     ('0.5000', '0.999987', '1.0', '-')
     """
-    if score != score:
+    if math.isnan(score):
         return "-"
     if score >= 1 - 1e-12:
         return "1.0"

@@ -130,7 +130,7 @@ class Pipeline:
             with np.errstate(invalid="ignore"):
                 invalid |= (x < self.valid_range[0]) | (x > self.valid_range[1])
         if x.ndim == 3:
-            invalid = invalid.any(axis=2)
+            invalid = np.asarray(invalid.any(axis=2))
             x = np.where(invalid[..., None], np.nan, x)
             observed = x[..., 0]
         else:

@@ -91,12 +91,21 @@ def test_results_csv_has_one_line_per_point_with_iso_utc_times(tmp_path: Path) -
     path = tmp_path / "out.csv"
     write_results_csv(result, path)
     rows = read_results(path)
-    assert list(rows[0]) == ["timestamp", "value", "expected", "lower", "upper", "score", "anomaly", "warming_up"]
+    assert list(rows[0]) == [
+        "timestamp",
+        "value",
+        "expected",
+        "lower",
+        "upper",
+        "score",
+        "anomaly",
+        "warming_up",
+    ]
     assert len(rows) == len(series)
     assert rows[0]["timestamp"] == "2024-03-01T00:00:00Z"
     assert rows[0]["expected"] == "" and rows[0]["score"] == "" and rows[0]["warming_up"] == "1"
     assert float(rows[450]["value"]) == 90.0
-    assert [i for i, r in enumerate(rows) if r["anomaly"] == "1"][0] == 450
+    assert next(i for i, r in enumerate(rows) if r["anomaly"] == "1") == 450
 
 
 def test_missing_values_pass_through_as_gaps(tmp_path: Path) -> None:
@@ -115,7 +124,9 @@ def test_multivariate_series_runs_with_iforest() -> None:
     series = CsvSeries(t=60.0 * np.arange(400), values=values, columns=("cpu", "mem"))
     from vigil.backtest import multivariate_params
 
-    params = multivariate_params("iforest", {"iforest": {"window": 100, "refit_every": 100}}, dims=2)
+    params = multivariate_params(
+        "iforest", {"iforest": {"window": 100, "refit_every": 100}}, dims=2
+    )
     result = run_backtest(series, build_pipeline("iforest", params))
     np.testing.assert_array_equal(result.value, cpu)
     assert not np.isnan(result.score[150:]).any()
@@ -147,7 +158,11 @@ def test_backtest_prints_the_spike_in_the_events_table() -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert len(rows) == 1
     assert SPIKE_START in rows[0]
-    assert "2,000 points" in result.stdout and "1 event," in result.stdout and "0 skipped rows" in result.stdout
+    assert (
+        "2,000 points" in result.stdout
+        and "1 event," in result.stdout
+        and "0 skipped rows" in result.stdout
+    )
 
 
 def test_backtest_json_prints_one_event_per_line() -> None:
@@ -178,14 +193,30 @@ def test_decision_options_reach_the_pipeline() -> None:
     plain = runner.invoke(app, ["backtest", str(EXAMPLE), "--json"])
     strict = runner.invoke(
         app,
-        ["backtest", str(EXAMPLE), "--json", "--persistence", "3/5", "--param", "ewma.span=20",
-         "--min-abs-deviation", "30", "--direction", "above", "--threshold", "0.999"],
+        [
+            "backtest",
+            str(EXAMPLE),
+            "--json",
+            "--persistence",
+            "3/5",
+            "--param",
+            "ewma.span=20",
+            "--min-abs-deviation",
+            "30",
+            "--direction",
+            "above",
+            "--threshold",
+            "0.999",
+        ],
     )
     assert strict.exit_code == 0, strict.output
     a, b = json.loads(plain.stdout), json.loads(strict.stdout)
     assert b["threshold"] == 0.999
     assert b["started_at"] == a["started_at"] == "2024-03-02T01:00:00Z"
-    assert (a["peak_at"], b["peak_at"]) == ("2024-03-02T01:00:00Z", "2024-03-02T01:02:00Z")  # opened at 3 of 5
+    assert (a["peak_at"], b["peak_at"]) == (
+        "2024-03-02T01:00:00Z",
+        "2024-03-02T01:02:00Z",
+    )  # opened at 3 of 5
     assert b["ended_at"] == "2024-03-02T01:04:00Z"  # only values 30 above the expected are hot
 
 
@@ -196,7 +227,9 @@ def test_valid_range_hides_impossible_readings() -> None:
 
 
 def test_no_calibrate_lets_the_band_decide() -> None:
-    result = runner.invoke(app, ["backtest", str(EXAMPLE), "--no-calibrate", "--detector", "zscore", "--json"])
+    result = runner.invoke(
+        app, ["backtest", str(EXAMPLE), "--no-calibrate", "--detector", "zscore", "--json"]
+    )
     assert result.exit_code == 0, result.output
     starts = [json.loads(line)["started_at"] for line in result.stdout.splitlines()]
     assert "2024-03-02T01:00:00Z" in starts
@@ -218,9 +251,24 @@ def test_multivariate_columns_run_with_iforest(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     cpu = 50 + rng.normal(0, 2, 300)
     path = tmp_path / "host.csv"
-    path.write_text("timestamp,cpu,mem\n" + "".join(f"{60 * i},{c:.2f},{2 * c:.2f}\n" for i, c in enumerate(cpu)))
-    args = ["backtest", str(path), "--value-column", "cpu", "--value-column", "mem", "--detector", "iforest",
-            "--param", "iforest.window=50", "--param", "iforest.refit_every=100"]
+    path.write_text(
+        "timestamp,cpu,mem\n"
+        + "".join(f"{60 * i},{c:.2f},{2 * c:.2f}\n" for i, c in enumerate(cpu))
+    )
+    args = [
+        "backtest",
+        str(path),
+        "--value-column",
+        "cpu",
+        "--value-column",
+        "mem",
+        "--detector",
+        "iforest",
+        "--param",
+        "iforest.window=50",
+        "--param",
+        "iforest.refit_every=100",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "300 points" in result.stdout
@@ -238,19 +286,53 @@ def test_progress_bar_does_not_break_piped_output(monkeypatch: pytest.MonkeyPatc
     ("args", "message"),
     [
         pytest.param(["backtest", "nope.csv"], "nope.csv: no such file", id="missing-file"),
-        pytest.param(["backtest", "{ex}", "--detector", "magic"], "detector is 'magic'", id="unknown-detector"),
-        pytest.param(["backtest", "{ex}", "--param", "ewma"], "DETECTOR.KEY=VALUE", id="param-syntax"),
-        pytest.param(["backtest", "{ex}", "--param", "ewma.spam=1"], "unknown parameter(s) spam", id="param-key"),
-        pytest.param(["backtest", "{ex}", "--persistence", "3-5"], "write K/N", id="persistence-syntax"),
-        pytest.param(["backtest", "{ex}", "--persistence", "6/5"], "--persistence 6/5: k is 6", id="persistence-k"),
-        pytest.param(["backtest", "{ex}", "--threshold", "2"], "--threshold 2.0: threshold", id="threshold"),
-        pytest.param(["backtest", "{ex}", "--threshold", "high"], "Invalid value for '--threshold'", id="not-float"),
+        pytest.param(
+            ["backtest", "{ex}", "--detector", "magic"],
+            "detector is 'magic'",
+            id="unknown-detector",
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--param", "ewma"], "DETECTOR.KEY=VALUE", id="param-syntax"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--param", "ewma.spam=1"],
+            "unknown parameter(s) spam",
+            id="param-key",
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--persistence", "3-5"], "write K/N", id="persistence-syntax"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--persistence", "6/5"],
+            "--persistence 6/5: k is 6",
+            id="persistence-k",
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--threshold", "2"], "--threshold 2.0: threshold", id="threshold"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--threshold", "high"],
+            "Invalid value for '--threshold'",
+            id="not-float",
+        ),
         pytest.param(["backtest", "{ex}", "--direction", "up"], "--direction up", id="direction"),
-        pytest.param(["backtest", "{ex}", "--valid-range", "100"], "write LOW:HIGH", id="range-syntax"),
-        pytest.param(["backtest", "{ex}", "--valid-range", "9:1"], "LOW must be below HIGH", id="range-order"),
-        pytest.param(["backtest", "{ex}", "--value-column", "RAM"], "no column 'RAM'", id="value-column"),
-        pytest.param(["backtest", "{ex}", "--output", "/nonexistent/o.csv"], "does not exist", id="output-dir"),
-        pytest.param(["backtest", "{ex}", "--bogus"], "No such option: --bogus", id="unknown-option"),
+        pytest.param(
+            ["backtest", "{ex}", "--valid-range", "100"], "write LOW:HIGH", id="range-syntax"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--valid-range", "9:1"], "LOW must be below HIGH", id="range-order"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--value-column", "RAM"], "no column 'RAM'", id="value-column"
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--output", "/nonexistent/o.csv"],
+            "does not exist",
+            id="output-dir",
+        ),
+        pytest.param(
+            ["backtest", "{ex}", "--bogus"], "No such option: --bogus", id="unknown-option"
+        ),
         pytest.param(["backtest"], "Missing argument", id="missing-argument"),
         pytest.param(["frobnicate"], "No such command", id="unknown-command"),
     ],
@@ -276,11 +358,18 @@ def test_broken_row_error_names_the_line_and_the_fix(tmp_path: Path) -> None:
 
 def test_several_value_columns_with_a_univariate_detector_is_a_user_error(tmp_path: Path) -> None:
     path = tmp_path / "host.csv"
-    path.write_text("timestamp,cpu,mem\n" + "".join(f"{60 * i},{i % 7},{i % 5}\n" for i in range(50)))
+    path.write_text(
+        "timestamp,cpu,mem\n" + "".join(f"{60 * i},{i % 7},{i % 5}\n" for i in range(50))
+    )
     ambiguous = runner.invoke(app, ["backtest", str(path)])
     assert ambiguous.exit_code == 2
-    assert "several numeric columns (cpu, mem)" in ambiguous.stderr and "--value-column" in ambiguous.stderr
-    both = runner.invoke(app, ["backtest", str(path), "--value-column", "cpu", "--value-column", "mem"])
+    assert (
+        "several numeric columns (cpu, mem)" in ambiguous.stderr
+        and "--value-column" in ambiguous.stderr
+    )
+    both = runner.invoke(
+        app, ["backtest", str(path), "--value-column", "cpu", "--value-column", "mem"]
+    )
     assert both.exit_code == 2
     assert both.stderr.startswith("error: detector ewma does not take samples of 2 values")
 
@@ -293,7 +382,9 @@ def test_top_level_help_says_what_vigil_is() -> None:
 
 
 def test_param_values_are_typed() -> None:
-    assert cli._parse_params(["ewma.span=20", "ewma.k=2.5", "iforest.features=raw", "x.flag=true"]) == {
+    assert cli._parse_params(
+        ["ewma.span=20", "ewma.k=2.5", "iforest.features=raw", "x.flag=true"]
+    ) == {
         "ewma": {"span": 20, "k": 2.5},
         "iforest": {"features": "raw"},
         "x": {"flag": True},
@@ -307,8 +398,20 @@ def test_console_script_writes_table_plot_and_results(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("vigil")
     png, out = tmp_path / "spike.png", tmp_path / "results.csv"
     proc = subprocess.run(
-        [str(script), "backtest", "examples/cpu_spike.csv", "--plot", str(png), "--output", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            str(script),
+            "backtest",
+            "examples/cpu_spike.csv",
+            "--plot",
+            str(png),
+            "--output",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -323,7 +426,11 @@ def test_console_script_writes_table_plot_and_results(tmp_path: Path) -> None:
 def test_python_dash_m_vigil_reports_errors_the_same_way() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vigil", "backtest", "nope.csv"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr == "error: nope.csv: no such file\n"

@@ -56,7 +56,8 @@ def read(tmp_path: Path, text: str, **kwargs: object) -> CsvSeries:
             id="seed-full-datetime-in-timestamp",
         ),
         pytest.param(
-            "timestamp,value\n2024-03-01 00:00:00,10\n2024-03-01 00:01:00,11\n", "timestamp as ISO-8601 datetimes",
+            "timestamp,value\n2024-03-01 00:00:00,10\n2024-03-01 00:01:00,11\n",
+            "timestamp as ISO-8601 datetimes",
             id="plain-iso-space",
         ),
         pytest.param(
@@ -65,23 +66,35 @@ def read(tmp_path: Path, text: str, **kwargs: object) -> CsvSeries:
             id="plain-iso-offsets",
         ),
         pytest.param(
-            "timestamp,value\n2024/03/01 00:00,10\n2024/03/01 00:01,11\n", "timestamp as ISO-8601 datetimes",
+            "timestamp,value\n2024/03/01 00:00,10\n2024/03/01 00:01,11\n",
+            "timestamp as ISO-8601 datetimes",
             id="plain-slashed-date",
         ),
-        pytest.param("timestamp,value\n1709251200,10\n1709251260,11\n", "timestamp as epoch seconds", id="plain-epoch"),
         pytest.param(
-            "timestamp,value\n1709251200.0,10\n1709251260.0,11\n", "timestamp as epoch seconds", id="plain-epoch-float"
+            "timestamp,value\n1709251200,10\n1709251260,11\n",
+            "timestamp as epoch seconds",
+            id="plain-epoch",
         ),
         pytest.param(
-            "\ufefftimestamp,value\r\n1709251200,10\r\n1709251260,11\r\n", "timestamp as epoch seconds",
+            "timestamp,value\n1709251200.0,10\n1709251260.0,11\n",
+            "timestamp as epoch seconds",
+            id="plain-epoch-float",
+        ),
+        pytest.param(
+            "\ufefftimestamp,value\r\n1709251200,10\r\n1709251260,11\r\n",
+            "timestamp as epoch seconds",
             id="bom-and-crlf",
         ),
         pytest.param(
-            'timestamp,value\n"1709251200","10"\n"1709251260","11"\n', "timestamp as epoch seconds", id="quoted"
+            'timestamp,value\n"1709251200","10"\n"1709251260","11"\n',
+            "timestamp as epoch seconds",
+            id="quoted",
         ),
     ],
 )
-def test_both_formats_and_seed_variants_give_the_same_series(tmp_path: Path, text: str, fmt: str) -> None:
+def test_both_formats_and_seed_variants_give_the_same_series(
+    tmp_path: Path, text: str, fmt: str
+) -> None:
     s = read(tmp_path, text)
     assert s.t.tolist() == [T0, T0 + 60]
     assert s.values.tolist() == [10.0, 11.0]
@@ -96,7 +109,9 @@ def test_seed_format_names_its_value_column(tmp_path: Path) -> None:
 
 
 def test_wrong_field_count_error_names_file_line_row_and_fix(tmp_path: Path) -> None:
-    path = write(tmp_path, "timestamp,value\n1709251200,1\n1709251260,2\n1709251320,3,extra\n1709251380,4\n")
+    path = write(
+        tmp_path, "timestamp,value\n1709251200,1\n1709251260,2\n1709251320,3,extra\n1709251380,4\n"
+    )
     with pytest.raises(DataError) as info:
         read_csv(path)
     message = str(info.value)
@@ -166,7 +181,9 @@ def test_rows_out_of_order_are_sorted_stably_and_counted(tmp_path: Path) -> None
 
 
 def test_duplicate_timestamps_keep_the_last_row(tmp_path: Path) -> None:
-    s = read(tmp_path, "timestamp,value\n1709251200,1\n1709251260,2\n1709251260,20\n1709251200,10\n")
+    s = read(
+        tmp_path, "timestamp,value\n1709251200,1\n1709251260,2\n1709251260,20\n1709251200,10\n"
+    )
     assert s.t.tolist() == [T0, T0 + 60]
     assert s.values.tolist() == [10.0, 20.0]
     assert s.duplicates == 2
@@ -184,7 +201,9 @@ def test_non_numeric_columns_are_not_value_candidates(tmp_path: Path) -> None:
 
 
 def test_named_value_columns_make_a_multivariate_series(tmp_path: Path) -> None:
-    s = read(tmp_path, "timestamp,cpu,mem\n1709251200,1,2\n1709251260,3,\n", value_columns=["mem", "cpu"])
+    s = read(
+        tmp_path, "timestamp,cpu,mem\n1709251200,1,2\n1709251260,3,\n", value_columns=["mem", "cpu"]
+    )
     assert s.columns == ("mem", "cpu")
     assert s.values.shape == (2, 2)
     assert s.values[0].tolist() == [2.0, 1.0]
@@ -205,9 +224,17 @@ def test_unknown_value_column_lists_the_columns(tmp_path: Path) -> None:
         pytest.param("timestamp,value\n", "no data rows", id="header-only"),
         pytest.param("1709251200,1\n1709251260,2\n", "no header line", id="no-header"),
         pytest.param("when,value\n1709251200,1\n", "no time column", id="no-time-column"),
-        pytest.param("timestamp,host\n1709251200,web-1\n", "no numeric value column", id="no-value-column"),
-        pytest.param("timestamp,value\nsoon,1\nlater,2\n", "cannot read the time of the first rows", id="no-time"),
-        pytest.param("timestamp,value,value\n1709251200,1,2\n", "more than once", id="duplicate-header"),
+        pytest.param(
+            "timestamp,host\n1709251200,web-1\n", "no numeric value column", id="no-value-column"
+        ),
+        pytest.param(
+            "timestamp,value\nsoon,1\nlater,2\n",
+            "cannot read the time of the first rows",
+            id="no-time",
+        ),
+        pytest.param(
+            "timestamp,value,value\n1709251200,1,2\n", "more than once", id="duplicate-header"
+        ),
     ],
 )
 def test_unusable_files_raise_a_clear_error(tmp_path: Path, text: str, match: str) -> None:

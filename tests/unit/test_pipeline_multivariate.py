@@ -41,7 +41,9 @@ class GapDetector:
 
 
 def pipeline(detector: Any, **kwargs: Any) -> Pipeline:
-    p = Pipeline([("gap", detector)], decision=DecisionConfig(threshold=0.99), calibrate=False, **kwargs)
+    p = Pipeline(
+        [("gap", detector)], decision=DecisionConfig(threshold=0.99), calibrate=False, **kwargs
+    )
     p.resize(1)
     return p
 
@@ -73,7 +75,9 @@ def test_a_sample_with_any_bad_component_is_invalid_and_hidden_from_the_detector
 
 def test_valid_range_applies_to_every_component() -> None:
     x = np.array([[[1.0, 1.0], [1.0, 150.0], [-5.0, 1.0]]])
-    r = pipeline(GapDetector(), valid_range=(0.0, 100.0)).update(np.array([0]), np.arange(3.0)[None], x)
+    r = pipeline(GapDetector(), valid_range=(0.0, 100.0)).update(
+        np.array([0]), np.arange(3.0)[None], x
+    )
     assert r.invalid[0].tolist() == [False, True, True]
 
 

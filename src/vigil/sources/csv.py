@@ -47,7 +47,9 @@ _MISSING = frozenset({"", "nan", "na", "n/a", "null", "none"})
 _SAMPLE = 50
 _SHOW = 80
 _FIX = "use --skip-bad-rows to skip such rows"
-_NEEDS_CSV = re.compile(r'["\x0b\x0c\x1c-\x1e\x85\u2028\u2029]')  # what str.split(",") would get wrong
+_NEEDS_CSV = re.compile(
+    r'["\x0b\x0c\x1c-\x1e\x85\u2028\u2029]'
+)  # what str.split(",") would get wrong
 _DATETIME = re.compile(
     r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
     r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
@@ -123,7 +125,9 @@ def read_csv(
     rows, line_of = _split_rows(name, Path(path))
     h = next((i for i, row in enumerate(rows) if any(v.strip() for v in row)), None)
     if h is None:
-        raise DataError(f"{name} is empty; it needs a header line such as 'timestamp,value' and data rows")
+        raise DataError(
+            f"{name} is empty; it needs a header line such as 'timestamp,value' and data rows"
+        )
     names = [v.strip() for v in rows[h]]
     _check_header(name, names)
     n_fields = len(names)
@@ -147,12 +151,9 @@ def read_csv(
     time_spec = _choose_time(name, names, sample)
     values_idx = _choose_values(name, names, sample, value_columns, time_spec)
 
-    def column(j: int) -> list[str]:
-        return list(map(itemgetter(j), good))
-
     n = len(good)
     problems: dict[int, str] = {}  # index into `good` -> reason
-    time_cols = [column(j) for j in time_spec.columns]
+    time_cols = [list(map(itemgetter(j), good)) for j in time_spec.columns]
     t, t_bad = time_spec.parse(time_cols)
     for i in np.flatnonzero(t_bad).tolist():
         shown = ",".join(col[i] for col in time_cols)
@@ -160,20 +161,25 @@ def read_csv(
     del time_cols
     vals = np.empty((n, len(values_idx)))
     for k, j in enumerate(values_idx):
-        cells = column(j)
+        cells = list(map(itemgetter(j), good))
         vals[:, k], v_bad = _parse_numbers(cells, missing_ok=True)
         for i in np.flatnonzero(v_bad).tolist():
             problems.setdefault(i, f"cannot read {names[j]} {cells[i]!r} as a number")
 
     first = h + 1  # record number of data[0]
-    skipped = [(line_of(first + i), f"{width} fields, expected {n_fields}", row) for i, width, row in bad_width]
-    skipped += [(line_of(first + good_idx[i]), why, ",".join(good[i])) for i, why in problems.items()]
+    skipped = [
+        (line_of(first + i), f"{width} fields, expected {n_fields}", row)
+        for i, width, row in bad_width
+    ]
+    skipped += [
+        (line_of(first + good_idx[i]), why, ",".join(good[i])) for i, why in problems.items()
+    ]
     skipped.sort()
     if skipped and not skip_bad_rows:
         line, why, row = skipped[0]
         more = f" (and {len(skipped) - 1} more such rows)" if len(skipped) > 1 else ""
         raise DataError(f"{name}, line {line}: {why} in row {_shorten(row)}{more}; {_FIX}")
-    del data, good
+    del data, good  # free the row lists before sorting
 
     keep = np.ones(n, dtype=bool)
     keep[np.fromiter(problems, dtype=np.intp, count=len(problems))] = False
@@ -236,7 +242,9 @@ def _split_rows(name: str, path: Path) -> tuple[list[list[str]], Callable[[int],
 
 
 def _check_header(name: str, names: list[str]) -> None:
-    looks_like_data = [h for h in names if h and (_number(h) is not None or _datetime(h) is not None)]
+    looks_like_data = [
+        h for h in names if h and (_number(h) is not None or _datetime(h) is not None)
+    ]
     if looks_like_data:
         raise DataError(
             f"{name} has no header line (the first line holds {_shorten(','.join(names))!r}); "
@@ -247,7 +255,9 @@ def _check_header(name: str, names: list[str]) -> None:
         raise DataError(f"{name}: header column {empty[0]} has no name; name every column")
     seen = sorted({h for h in names if names.count(h) > 1})
     if seen:
-        raise DataError(f"{name}: header names {', '.join(seen)} more than once; give each column its own name")
+        raise DataError(
+            f"{name}: header names {', '.join(seen)} more than once; give each column its own name"
+        )
 
 
 @contextmanager
@@ -297,7 +307,9 @@ def _datetime(s: str) -> float | None:
             return None
         year, month, day, hour, minute, second, frac, tz = m.groups()
         try:
-            d = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+            d = datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+            )
         except ValueError:
             return None
         if frac:
@@ -305,7 +317,9 @@ def _datetime(s: str) -> float | None:
         if tz and tz.upper() != "Z":
             sign = -1 if tz[0] == "-" else 1
             digits = tz[1:].replace(":", "")
-            d = d.replace(tzinfo=timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))))
+            d = d.replace(
+                tzinfo=timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+            )
     if d.tzinfo is None:
         d = d.replace(tzinfo=UTC)
     return d.timestamp()
@@ -332,7 +346,11 @@ def _parse_datetimes(strings: Sequence[str]) -> tuple[FloatArray, np.ndarray]:
     return out, np.isnan(out)
 
 
-_EPOCH_UNITS = ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"), (1e11, 1e3, "milliseconds"))
+_EPOCH_UNITS = (
+    (1e17, 1e9, "nanoseconds"),
+    (1e14, 1e6, "microseconds"),
+    (1e11, 1e3, "milliseconds"),
+)
 
 
 @dataclass(frozen=True)
@@ -375,7 +393,9 @@ def _choose_time(name: str, names: list[str], records: list[list[str]]) -> _Time
             _TimeSpec("datetime", (clock,), f"{c} as ISO-8601 datetimes"),
         ]
         if date is not None:
-            candidates.append(_TimeSpec("date+time", (date, clock), f"{names[date]} + {c} (time of day)"))
+            candidates.append(
+                _TimeSpec("date+time", (date, clock), f"{names[date]} + {c} (time of day)")
+            )
     if date is not None:
         candidates.append(_TimeSpec("datetime", (date,), f"{names[date]} as ISO-8601 datetimes"))
 
@@ -387,7 +407,10 @@ def _choose_time(name: str, names: list[str], records: list[list[str]]) -> _Time
         if ok > best_ok:
             best, best_ok, best_t = spec, ok, t[~bad]
     if best_ok <= 0:
-        shown = ", ".join(f"{names[j]}={sample[j][0]!r}" for j in sorted(set(sum((s.columns for s in candidates), ()))))
+        shown = ", ".join(
+            f"{names[j]}={sample[j][0]!r}"
+            for j in sorted(set(sum((s.columns for s in candidates), ())))
+        )
         raise DataError(
             f"{name}: cannot read the time of the first rows ({shown}); write ISO-8601 "
             "(2024-03-01T14:05:00Z), epoch seconds or milliseconds, or Date + time of day"
@@ -396,7 +419,9 @@ def _choose_time(name: str, names: list[str], records: list[list[str]]) -> _Time
         typical = float(np.median(np.abs(best_t)))
         for limit, scale, unit in _EPOCH_UNITS:
             if typical >= limit:
-                return _TimeSpec("epoch", best.columns, f"{names[best.columns[0]]} as epoch {unit}", scale)
+                return _TimeSpec(
+                    "epoch", best.columns, f"{names[best.columns[0]]} as epoch {unit}", scale
+                )
         return _TimeSpec("epoch", best.columns, f"{names[best.columns[0]]} as epoch seconds")
     return best
 
@@ -416,7 +441,9 @@ def _choose_values(
                 i for i, h in enumerate(names) if h.lower() == wanted.strip().lower()
             ]
             if not matches:
-                raise DataError(f"{name} has no column {wanted!r}; its columns are {', '.join(names)}")
+                raise DataError(
+                    f"{name} has no column {wanted!r}; its columns are {', '.join(names)}"
+                )
             if matches[0] in time_spec.columns:
                 raise DataError(f"{name}: {wanted!r} is the time column; name a value column")
             if matches[0] in out:
