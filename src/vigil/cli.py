@@ -13,10 +13,11 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import numpy as np
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -409,36 +410,60 @@ def _summary(series: CsvSeries, result: BacktestResult) -> str:
 
 
 def _events_table(result: BacktestResult, title: str) -> Table:
-    table = Table(title=escape(title), caption="times in UTC", title_justify="left")
-    for name in ("#", "start", "end", "duration", "peak score", "observed", "expected", "band"):
-        table.add_column(
-            name,
-            justify="right"
-            if name in ("#", "duration", "peak score", "observed", "expected")
-            else "left",
-        )
     step = float(np.median(np.diff(result.t))) if len(result) > 1 else 0.0
     last = float(result.t[-1]) if len(result) else 0.0
+    times = [e.started_at for e in result.events] + [e.ended_at or 0.0 for e in result.events]
+    seconds = any(round(t) % 60 for t in times)  # show seconds only when some time needs them
+    years = {_time(t)[:4] for t in times if t}
+    cut = 5 if len(years) == 1 else 0  # one year: say it once, in the caption
+    rows = []
     for e in result.events:
         end = e.ended_at if e.ended_at is not None else last
         duration = _duration(end - e.started_at + step) + ("+" if e.ended_at is None else "")
-        table.add_row(
-            str(e.number),
-            _time(e.started_at),
-            _time(e.ended_at) if e.ended_at is not None else "open",
-            duration,
-            format_score(e.peak_score),
-            _num(e.observed),
-            _num(e.expected),
-            f"{_num(e.lower)} to {_num(e.upper)}",
+        start_text = _time(e.started_at, seconds)[cut:]
+        end_text = "open" if e.ended_at is None else _time(e.ended_at, seconds)[cut:]
+        if end_text[: 10 - cut] == start_text[: 10 - cut]:  # same day: the time is enough
+            end_text = end_text[11 - cut :]
+        rows.append(
+            [
+                str(e.number),
+                start_text,
+                end_text,
+                duration,
+                format_score(e.peak_score),
+                _num(e.observed),
+                _num(e.expected),
+                f"{_num(e.lower)}–{_num(e.upper)}",  # an en dash: "-" would read as a minus
+            ]
         )
+    table = Table(
+        title=escape(title),
+        caption=f"times in UTC, {years.pop()}" if cut else "times in UTC",
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    names = ("#", "start", "end", "duration", "peak score", "observed", "expected", "band")
+    right = ("#", "duration", "peak score", "observed", "expected")
+    for k, name in enumerate(names):
+        # cells keep their full width; on a narrow terminal the headers wrap instead
+        width = max((len(row[k]) for row in rows), default=1)
+        table.add_column(name, justify="right" if name in right else "left", min_width=width)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def _time(t: float) -> str:
-    return str(np.datetime_as_string(np.datetime64(round(t * 1000), "ms"), unit="s")).replace(
-        "T", " "
-    )
+def _time(t: float, seconds: bool = True) -> str:
+    """``2024-03-02 01:00:00`` (UTC), or to the minute.
+
+    >>> _time(1709341200.0), _time(1709341200.0, seconds=False)
+    ('2024-03-02 01:00:00', '2024-03-02 01:00')
+    """
+    unit: Literal["s", "m"] = "s" if seconds else "m"
+    return str(np.datetime_as_string(np.datetime64(round(t), "s"), unit=unit)).replace("T", " ")
 
 
 def _duration(seconds: float) -> str:
@@ -451,7 +476,7 @@ def _duration(seconds: float) -> str:
 
 
 def _num(v: float) -> str:
-    return "-" if math.isnan(v) else f"{v:.5g}"
+    return "-" if math.isnan(v) else f"{v:.4g}"
 
 
 def format_score(score: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from vigil.sources.csv import CsvSeries, read_csv
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cpu_spike.csv"
 SPIKE_ROW, SPIKE_LEN = 1500, 5  # as injected by examples/make_cpu_spike.py
-SPIKE_START = "2024-03-02 01:00:00"
+SPIKE_START = "03-02 01:00"  # as the table shows it: the year is in the caption
 WARM_UP = 100  # rows after which every detector has an opinion
 
 runner = CliRunner()
@@ -35,6 +36,11 @@ def spike_series(n: int = 600, at: int = 450, seed: int = 1) -> CsvSeries:
     x = 50 + np.random.default_rng(seed).normal(0, 1, n)
     x[at] = 90
     return CsvSeries(t=1709251200 + 60.0 * np.arange(n), values=x, columns=("cpu",))
+
+
+def event_rows(stdout: str) -> list[str]:
+    """The rows of the events table: an event number, then its start."""
+    return [line for line in stdout.splitlines() if re.match(r"\s*\d+\s+\d\d-\d\d \d\d:\d\d", line)]
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
@@ -155,9 +161,11 @@ def assert_plot(path: Path) -> None:
 def test_backtest_prints_the_spike_in_the_events_table() -> None:
     result = runner.invoke(app, ["backtest", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    rows = event_rows(result.stdout)
     assert len(rows) == 1
     assert SPIKE_START in rows[0]
+    assert "92.63" in rows[0]  # the observed peak
+    assert "times in UTC, 2024" in result.stdout
     assert (
         "2,000 points" in result.stdout
         and "1 event," in result.stdout
@@ -415,7 +423,7 @@ def test_console_script_writes_table_plot_and_results(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("│")]
+    rows = event_rows(proc.stdout)
     assert len(rows) == 1 and SPIKE_START in rows[0]
     results = read_results(out)
     assert [r["anomaly"] for r in results[SPIKE_ROW : SPIKE_ROW + SPIKE_LEN]] == ["1"] * SPIKE_LEN
@@ -435,3 +443,17 @@ def test_python_dash_m_vigil_reports_errors_the_same_way() -> None:
     assert proc.returncode == 2
     assert proc.stderr == "error: nope.csv: no such file\n"
     assert proc.stdout == ""
+
+
+def test_event_open_at_the_end_shows_open_in_the_table(tmp_path: Path) -> None:
+    series = spike_series(n=452, at=450)
+    path = tmp_path / "ends_high.csv"
+    path.write_text(
+        "timestamp,value\n"
+        + "".join(f"{t:.0f},{v!r}\n" for t, v in zip(series.t, series.values.tolist(), strict=True))
+    )
+    result = runner.invoke(app, ["backtest", str(path)])
+    assert result.exit_code == 0, result.output
+    [row] = event_rows(result.stdout)
+    assert " open " in row
+    assert "2m+" in row  # lasted at least until the last point
