@@ -11,21 +11,25 @@ from typing import Any
 
 from vigil.detectors.base import Detector, Scores
 from vigil.detectors.ewma import Ewma
+from vigil.detectors.iforest import IForest
 from vigil.detectors.zscore import ZScore
 from vigil.errors import ConfigError
 
-__all__ = ["DEFAULT_MEMBERS", "DETECTORS", "Detector", "Ewma", "Scores", "ZScore", "build_detector"]
+__all__ = [
+    "DEFAULT_MEMBERS",
+    "DETECTORS",
+    "Detector",
+    "Ewma",
+    "IForest",
+    "Scores",
+    "ZScore",
+    "build_detector",
+]
 
-DETECTORS: dict[str, type[Any]] = {"ewma": Ewma, "zscore": ZScore}
+DETECTORS: dict[str, type[Any]] = {"ewma": Ewma, "iforest": IForest, "zscore": ZScore}
 
 # What `vigil run` uses when nothing is configured: `default` and `ensemble` both mean this.
 DEFAULT_MEMBERS: tuple[str, ...] = ("ewma", "zscore")
-
-
-def _register_optional() -> None:
-    from vigil.detectors.iforest import IForest
-
-    DETECTORS["iforest"] = IForest
 
 
 def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:
@@ -44,9 +48,3 @@ def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:
         raise ConfigError(
             f"{name}: unknown parameter(s) {', '.join(unknown) or '?'}; {name} takes {', '.join(known)}"
         ) from exc
-
-
-try:
-    _register_optional()
-except ImportError:  # iforest is being written; the registry works without it
-    pass
