@@ -149,21 +149,20 @@ class Pipeline:
                     "use a multivariate detector (iforest with features=raw), or one value per sample"
                 ) from exc
             score, edge = cal.update(self.calibration_states[m], rows, s.raw)
-            scores[m], expected[m] = score, s.expected
-            lower[m] = s.expected - edge * (s.expected - s.lower)
-            upper[m] = s.expected + edge * (s.upper - s.expected)
+            scores[m] = score
+            # a member shows an expected value and band only once it gives a score
+            expected[m] = np.where(np.isnan(score), np.nan, s.expected)
+            lower[m] = expected[m] - edge * (s.expected - s.lower)
+            upper[m] = expected[m] + edge * (s.upper - s.expected)
 
         with np.errstate(invalid="ignore"):
-            all_nan = np.isnan(scores).all(axis=0)
-            score = np.where(all_nan, np.nan, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0))
+            # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
+            score = np.fmax.reduce(scores, axis=0)
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
-            # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
-            # (a member with an expected value whose calibration is still warming up)
-            lo = np.where(has_band.any(axis=0), np.fmax.reduce(np.where(has_band, lower, -np.inf), axis=0), np.nan)
-            hi = np.where(has_band.any(axis=0), np.fmin.reduce(np.where(has_band, upper, np.inf), axis=0), np.nan)
-            lo, hi = np.minimum(lo, exp), np.maximum(hi, exp)
+            lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
+            hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
         warming = ~invalid & np.isnan(scores).any(axis=0)
 
         hot, anomalous, events = self.decision.update(

@@ -9,10 +9,12 @@ from vigil.detectors.ewma import Ewma
 from vigil.errors import ConfigError
 
 
-def reference(x: list[float], span: float, k: float, sigma_span: float, warmup: int) -> list[tuple[float, float]]:
+def reference(
+    x: list[float], span: float, k: float, sigma_span: float, warmup: int, shift_after: int
+) -> list[tuple[float, float]]:
     """Plain-Python EWMA, one sample at a time: (raw, expected) per sample."""
     a, b = 2 / (span + 1), 2 / (sigma_span + 1)
-    n, mean, msq, weight = 0, 0.0, 0.0, 0.0
+    n, mean, msq, weight, run = 0, 0.0, 0.0, 0.0, 0
     out = []
     for v in x:
         sigma = math.sqrt(msq / weight) if weight > 0 else 0.0
@@ -24,7 +26,9 @@ def reference(x: list[float], span: float, k: float, sigma_span: float, warmup: 
             mean = v
         else:
             dw = max(-half, min(half, d)) if ready else d
-            mean += a * d
+            if ready:
+                run = run + 1 if abs(d) > half else 0
+            mean += a * (d if run >= shift_after or not ready else dw)
             msq = (1 - b) * msq + b * dw * dw
             weight = 1 - (1 - b) * (1 - weight)
         n += 1
@@ -34,9 +38,9 @@ def reference(x: list[float], span: float, k: float, sigma_span: float, warmup: 
 def test_matches_one_sample_at_a_time_reference() -> None:
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.normal(50, 2, 300), [90.0], rng.normal(60, 2, 200)])
-    det = Ewma(span=10, k=3, sigma_span=50, warmup=10)
+    det = Ewma(span=10, k=3, sigma_span=50, warmup=10, shift_after=3)
     s = det.update(det.new_state(1), np.array([0]), x[None])
-    ref = np.array(reference(list(x), 10, 3, 50, 10))
+    ref = np.array(reference(list(x), 10, 3, 50, 10, 3))
     np.testing.assert_allclose(s.raw[0], ref[:, 0], rtol=1e-9, equal_nan=True)
     np.testing.assert_allclose(s.expected[0], ref[:, 1], rtol=1e-12, equal_nan=True)
 
@@ -59,6 +63,14 @@ def test_spike_widens_band_only_up_to_its_edge() -> None:
     after = det.update(st, np.array([0]), np.array([[0.0]]))
     width_after = after.upper[0, -1] - after.lower[0, -1]
     assert width_after < 1.2 * width_before
+
+
+def test_lone_spike_does_not_drag_the_level() -> None:
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(0, 1, 300), [50.0], rng.normal(0, 1, 20)])
+    s = Ewma().update(Ewma().new_state(1), np.array([0]), x[None])
+    assert s.raw[0, 300] > 5
+    assert (s.raw[0, 301:] < 1).all()
 
 
 def test_level_shift_is_learned_within_a_few_spans() -> None:

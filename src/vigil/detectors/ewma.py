@@ -35,10 +35,16 @@ class Ewma(StepDetector):
         than the level. Only errors before each sample are used: no look-ahead.
     warmup
         Samples seen before the detector gives an opinion (NaN until then).
+    shift_after
+        Samples in a row outside the band after which the level follows them fully. The
+        default equals the default span: a burst shorter than the level's memory is an
+        incident, a change that lasts longer is the new normal.
 
-    A sample outside the band moves the level as usual (a level shift is learned in about
-    `span` samples) but adds at most the band's edge to σ, so one spike does not widen
-    the band for everything after it. Cost: O(1) per sample and series.
+    A sample outside the band moves the level and σ only as far as the band's edge, so
+    one spike neither drags the level (no false alarms on the normal samples after it)
+    nor widens the band for everything after it. Once `shift_after` samples in a row are
+    outside the band, the level follows them fully: a level shift is learned in about
+    `span` more samples. Cost: O(1) per sample and series.
 
     Examples
     --------
@@ -53,17 +59,22 @@ class Ewma(StepDetector):
 
     name: ClassVar[str] = "ewma"
 
-    def __init__(self, span: float = 10, k: float = 3.0, sigma_span: float = 100, warmup: int = 10) -> None:
+    def __init__(
+        self, span: float = 10, k: float = 3.0, sigma_span: float = 100, warmup: int = 10, shift_after: int = 10
+    ) -> None:
         for key, value, lowest in (("span", span, 1), ("sigma_span", sigma_span, 1), ("k", k, 0)):
             if not np.isfinite(value) or value < lowest or (key == "k" and value == 0):
                 rule = "a number > 0" if key == "k" else f"a number >= {lowest}"
                 raise ConfigError(f"ewma: {key} is {value!r}; write {rule}")
         if int(warmup) != warmup or warmup < 2:
             raise ConfigError(f"ewma: warmup is {warmup!r}; write a whole number >= 2")
+        if int(shift_after) != shift_after or shift_after < 1:
+            raise ConfigError(f"ewma: shift_after is {shift_after!r}; write a whole number >= 1")
         self.span = span
         self.k = k
         self.sigma_span = sigma_span
         self.warmup = int(warmup)
+        self.shift_after = int(shift_after)
 
     def fields(self) -> dict[str, Field]:
         return {
@@ -71,20 +82,22 @@ class Ewma(StepDetector):
             "mean": Field(),
             "msq": Field(),  # EW mean of squared prediction errors, not yet bias-corrected
             "weight": Field(),  # 1 - (1 - beta)^updates: the bias correction of msq
+            "outside": Field((), np.int64, 0),  # samples in a row outside the band
         }
 
     def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
         _ewma(
-            rows, x, state["n"], state["mean"], state["msq"], state["weight"],
-            2.0 / (self.span + 1.0), 2.0 / (self.sigma_span + 1.0), float(self.k), self.warmup, out,
+            rows, x, state["n"], state["mean"], state["msq"], state["weight"], state["outside"],
+            2.0 / (self.span + 1.0), 2.0 / (self.sigma_span + 1.0), float(self.k), self.warmup,
+            self.shift_after, out,
         )
 
 
 @njit(cache=True, nogil=True)
-def _ewma(rows, x, n, mean, msq, weight, alpha, beta, k, warmup, out):  # type: ignore[no-untyped-def]
+def _ewma(rows, x, n, mean, msq, weight, outside, alpha, beta, k, warmup, shift_after, out):  # type: ignore[no-untyped-def]
     for i in range(rows.shape[0]):
         r = rows[i]
-        cnt, m, q, w = n[r], mean[r], msq[r], weight[r]
+        cnt, m, q, w, run = n[r], mean[r], msq[r], weight[r], outside[r]
         for j in range(x.shape[1]):
             v = x[i, j]
             if not math.isfinite(v):
@@ -102,10 +115,11 @@ def _ewma(rows, x, n, mean, msq, weight, alpha, beta, k, warmup, out):  # type: 
                 out[2, i, j] = m - half
                 out[3, i, j] = m + half
                 dw = min(max(d, -half), half)
+                run = run + 1 if abs(d) > half else 0
             else:
                 dw = d
-            m += alpha * d
+            m += alpha * (d if run >= shift_after or cnt < warmup else dw)
             q = (1 - beta) * q + beta * dw * dw
             w = 1 - (1 - beta) * (1 - w)
             cnt += 1
-        n[r], mean[r], msq[r], weight[r] = cnt, m, q, w
+        n[r], mean[r], msq[r], weight[r], outside[r] = cnt, m, q, w, run
