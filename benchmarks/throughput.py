@@ -35,7 +35,7 @@ def sizes(case: str, detector: str, quick: bool) -> tuple[int, int]:
     if case == "a":
         return 1, (20_000 if quick else 1_000_000)
     if detector == "iforest":  # one forest per series: meant for a handful of series
-        return (20 if quick else 1_000), 100
+        return (20 if quick else 1_000), 300
     return (1_000 if quick else 100_000), 100
 
 
@@ -116,7 +116,8 @@ def main() -> None:
         "\n(a) one series, 1,000,000 points in blocks of 10,000; (b) 100,000 series x 100 ticks, one sample"
         " each per tick. `default` is the whole pipeline (ensemble, calibration, decision); the others the"
         " detector alone. iforest keeps one forest per series and is meant for a handful of series, so its"
-        " case (b) runs 1,000 series: each fits its first forest on its 100th sample. iforest runs with the"
+        " case (b) runs 1,000 series x 300 ticks: each fits its first forest at its 105th sample (100 feature"
+        " vectors after 5 lags) and scores the 195 after it; all 1,000 fits fall on the same tick. iforest runs with the"
         " seed settings (window 100, contamination 0.1). One core per case.\n"
     )
     if args.quick:

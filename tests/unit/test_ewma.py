@@ -94,3 +94,12 @@ def test_level_shift_is_learned_within_a_few_spans() -> None:
 def test_bad_parameters_name_the_key(kwargs: dict[str, float], key: str) -> None:
     with pytest.raises(ConfigError, match=rf"ewma: {key} is"):
         Ewma(**kwargs)
+
+
+def test_wrong_type_of_parameter_is_a_config_error() -> None:
+    from vigil.detectors import build_detector
+
+    with pytest.raises(ConfigError, match=r"ewma: cannot use span='ten'"):
+        build_detector("ewma", {"span": "ten"})
+    with pytest.raises(ConfigError, match=r"ewma: unknown parameter\(s\) spam; ewma takes span"):
+        build_detector("ewma", {"spam": 1})

@@ -7,6 +7,7 @@ name; `vigil.pipeline.build_pipeline` combines them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from vigil.detectors.base import Detector, Scores
@@ -38,10 +39,15 @@ def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:
         raise ConfigError(f"detector is {name!r}; write one of {', '.join(sorted(DETECTORS))}, ensemble, default")
     cls = DETECTORS[name]
     params = dict(params or {})
+    known = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ConfigError(f"{name}: unknown parameter(s) {', '.join(unknown)}; {name} takes {', '.join(known)}")
     try:
         return cls(**params)  # type: ignore[no-any-return]
-    except TypeError as exc:
-        import inspect
+    except (TypeError, ValueError) as exc:  # a value of the wrong type, such as span='ten'
+        given = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise ConfigError(f"{name}: cannot use {given} ({exc}); write numbers where numbers are expected") from exc
 
         known = [p for p in inspect.signature(cls).parameters]
         unknown = sorted(set(params) - set(known))
