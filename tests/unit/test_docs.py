@@ -1,0 +1,39 @@
+"""docs/detectors.md lists every parameter with the default the code has."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vigil.calibration import TailCalibration
+from vigil.decision import DecisionConfig
+from vigil.detectors import DETECTORS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "detectors.md"
+
+
+def documented(section: str) -> dict[str, str]:
+    text = DOC.read_text()
+    match = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"docs/detectors.md has no section '## {section}'"
+    return dict(re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", match.group(1), re.M))
+
+
+def in_code(obj: Any) -> dict[str, str]:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: repr(f.default) for f in dataclasses.fields(obj)}
+    return {k: repr(p.default) for k, p in inspect.signature(obj).parameters.items()}
+
+
+@pytest.mark.parametrize(
+    ("section", "obj"),
+    [*((f"`{name}`", cls) for name, cls in sorted(DETECTORS.items())),
+     ("Calibration", TailCalibration), ("Decision", DecisionConfig)],
+)
+def test_parameter_tables_match_the_code(section: str, obj: Any) -> None:
+    assert documented(section) == in_code(obj)
