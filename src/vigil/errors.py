@@ -4,13 +4,18 @@
      ├── ConfigError        a config file or a parameter is wrong; the message names the key
      ├── DataError          input data (a CSV file, a sample) cannot be used
      ├── SourceError        a metrics source failed
+     │    ├── SourceUnavailable   down, refusing, timing out, or answering 5xx
+     │    └── QueryRejected       the server refused the query itself (bad PromQL)
      ├── NotifyError        a notification could not be delivered
      └── StateError         a saved state cannot be read or does not fit
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "NotifyError", "SourceError", "StateError", "VigilError"]
+__all__ = [
+    "ConfigError", "DataError", "NotifyError", "QueryRejected", "SourceError", "SourceUnavailable",
+    "StateError", "VigilError",
+]
 
 
 class VigilError(Exception):
@@ -27,6 +32,14 @@ class DataError(VigilError):
 
 class SourceError(VigilError):
     """A metrics source failed (down, slow, or rejected the query)."""
+
+
+class SourceUnavailable(SourceError):
+    """The source is down, refuses connections, times out or answers 5xx; worth retrying."""
+
+
+class QueryRejected(SourceError):
+    """The server refused the query itself (for Prometheus: its own error text); not retried."""
 
 
 class NotifyError(VigilError):
