@@ -1,0 +1,466 @@
+"""Read one named PromQL query from a server that speaks the Prometheus HTTP API.
+
+`PrometheusSource` works against Prometheus, Thanos, Mimir and VictoriaMetrics: it only
+uses ``POST /api/v1/query`` (once, in `PrometheusSource.validate`) and
+``POST /api/v1/query_range`` (every `PrometheusSource.fetch`).
+
+How a fetch chooses its window
+------------------------------
+All times sit on the step grid (multiples of ``step`` seconds since the epoch), so every
+series gets one point per step at the same instants. ``fetch(now)`` reads up to
+``end = floor((now - delay) / step) * step``; ``delay`` leaves room for samples that are
+ingested late (remote write, VictoriaMetrics' latency offset).
+
+- The first fetch reads the whole look-back, ``end - lookback .. end``: every series that
+  exists then gets its history at once.
+- Later fetches read from just after the previous ``end``, or from just after the oldest
+  last point of a series seen in the previous answer if that is older (a series whose
+  last points were late gets them on the next fetch). The window never starts before
+  ``end - lookback``: after a long outage the source catches up at most the look-back.
+- A series seen for the first time on a later fetch gets what that incremental window
+  holds, not a separate look-back: by then the look-back of the first fetch already
+  showed everything the query returned, so a series new to the answer is new on the
+  server too (apart from data backfilled behind the source's back), and re-reading a
+  day per new series would cost the most exactly when labels churn.
+- Per series, only points newer than the last one already returned come back: no
+  duplicates, times strictly increasing. A series that vanishes simply stops appearing.
+- A range longer than Prometheus' limit of 11,000 points per series is split into several
+  requests; the answer is only used once all of them succeeded, so a failed fetch changes
+  nothing and the next one retries the same window.
+
+Values ``NaN``, ``+Inf`` and ``-Inf`` come back as floats (NaN is a gap; the engine treats
+every non-finite value as invalid).
+
+Counters
+--------
+With ``counter=True`` the query returns a raw counter (``http_requests_total``) and the
+source returns its per-second rate between consecutive points. A drop is a counter reset:
+the counter restarted from 0, so the increase is the new value itself, never negative.
+The first point of a series only primes the rate; a non-finite raw value gives NaN and
+the next rate spans the gap.
+
+Bounded memory
+--------------
+At most ``max_series`` series are kept, the first ones in `series_key` order, and a kept
+series keeps its place while it is remembered. When the cap leaves series out, one
+WARNING is logged (again only after a fetch under the cap) and `capped_series` says how
+many were left out by the last fetch. Per-series bookkeeping is forgotten for series not
+seen for ``forget_after`` seconds.
+
+Errors
+------
+Connection refused, DNS failures, timeouts, 5xx (including 503 "not ready") and any other
+HTTP failure raise `SourceUnavailable`; a 400 or 422 with Prometheus' JSON error raises
+`QueryRejected` with its ``errorType`` and ``error``; a body that is not the JSON the API
+documents raises `SourceUnavailable` saying what came back. Messages name the query and
+the URL, never the credentials, which are also kept out of logs and `repr`.
+
+Examples
+--------
+>>> source = PrometheusSource("cpu", "http://127.0.0.1:9090", "up", step=15,
+...                           auth=("bearer", "s3cret"))
+>>> source
+PrometheusSource(name='cpu', url='http://127.0.0.1:9090', query='up', step=15.0, auth='bearer')
+>>> source.interval
+15.0
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+import numpy as np
+
+from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
+from vigil.sources.base import SeriesBatch, series_key
+
+__all__ = ["MAX_POINTS_PER_QUERY", "PrometheusSource"]
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS_PER_QUERY = 11_000
+"""Prometheus refuses a ``query_range`` with more points per series than this."""
+
+_SHOW = 200  # characters of an unexpected body shown in a message
+
+Auth = tuple[str, str, str] | tuple[str, str] | None
+
+
+@dataclass
+class _Series:
+    """What the source remembers of one series between fetches."""
+
+    last_ms: int  # time of the last point returned (for a counter: consumed)
+    seen_ms: int  # end of the last window whose answer held the series
+    prev_ms: int = -1  # counter: time of the last finite raw value, -1 before the first
+    prev_v: float = math.nan  # counter: that raw value
+
+
+@dataclass
+class _Raw:
+    """One series of one answer, possibly assembled from several requests."""
+
+    labels: dict[str, str]
+    t_ms: list[np.ndarray]
+    v: list[np.ndarray]
+
+
+class PrometheusSource:
+    """A live source for one named PromQL query, read incrementally with ``query_range``.
+
+    Parameters
+    ----------
+    name
+        The query's name (the ``query`` label of Vigil's output).
+    url
+        Base URL of the API, with any path prefix (``http://thanos:10902``,
+        ``https://mimir.example/prometheus``); ``/api/v1/...`` is appended. Credentials
+        written in the URL are used as basic auth and removed from it.
+    query
+        The PromQL expression.
+    step
+        Seconds between points of a series; also the source's `interval`.
+    lookback
+        Seconds of history read on the first fetch.
+    auth
+        None, ``("basic", user, password)`` or ``("bearer", token)``.
+    timeout
+        Seconds allowed for each HTTP request (connect, read, write, pool).
+    max_series
+        Most series kept; see the module docstring.
+    counter
+        The query returns a raw counter; return its per-second rate.
+    delay
+        Seconds behind ``now`` to read, so that late samples are in.
+    forget_after
+        Seconds after which a series not seen is forgotten (default one day).
+    client
+        An `httpx.AsyncClient` to use (tests); the caller closes it. By default the source
+        creates its own on first use and closes it in `close`.
+    clock
+        Returns the current Unix time; used by `validate`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        query: str,
+        step: float,
+        lookback: float = 86400,
+        auth: Auth = None,
+        timeout: float = 10,
+        max_series: int = 10_000,
+        counter: bool = False,
+        delay: float = 0,
+        forget_after: float = 86400,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        where = f"prometheus source {name!r}"
+        self.name = name
+        self.query = query
+        self.url, url_auth = _split_credentials(url, where)
+        self._check_positive(
+            where, step=step, lookback=lookback, timeout=timeout, forget_after=forget_after
+        )
+        if not (math.isfinite(delay) and delay >= 0):
+            raise ConfigError(f"{where}: delay is {delay!r}; write 0 or more seconds")
+        if isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1:
+            raise ConfigError(f"{where}: max_series is {max_series!r}; write an integer >= 1")
+        self.step = float(step)
+        self.interval = self.step
+        self.lookback = float(lookback)
+        self.timeout = float(timeout)
+        self.max_series = max_series
+        self.counter = bool(counter)
+        self.delay = float(delay)
+        self.forget_after = float(forget_after)
+        self._step_ms = max(1, round(self.step * 1000))
+        self._auth_kind, self._headers, self._secrets = _auth_headers(
+            auth if auth is not None else url_auth, where
+        )
+        self._client = client
+        self._own_client = client is None
+        self._clock = clock
+        self._series: dict[str, _Series] = {}
+        self._cursor: int | None = None  # end (ms) of the last successful fetch
+        self._lagging: int | None = None  # oldest last point (ms) of the last answer
+        self._cap_warned = False
+        self.capped_series = 0  # series the last fetch left out because of max_series
+
+    @staticmethod
+    def _check_positive(where: str, **values: float) -> None:
+        for key, value in values.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (math.isfinite(value) and value > 0)
+            ):
+                raise ConfigError(f"{where}: {key} is {value!r}; write a number of seconds > 0")
+
+    def __repr__(self) -> str:
+        return (
+            f"PrometheusSource(name={self.name!r}, url={self.url!r}, query={self.query!r}, "
+            f"step={self.step!r}, auth={self._auth_kind!r})"
+        )
+
+    # -- public --------------------------------------------------------------------------
+
+    async def validate(self) -> None:
+        """Run the query once as an instant query; raise `QueryRejected` if it is refused.
+
+        Call it at start so that a PromQL syntax error is reported there, with the query's
+        name, the query and the server's own error text.
+        """
+        at = self._clock() - self.delay
+        body = await self._post("/api/v1/query", {"query": self.query, "time": f"{at:.3f}"})
+        data = body.get("data")
+        if isinstance(data, dict) and data.get("resultType") == "string":
+            raise QueryRejected(
+                f"query {self.name!r} ({self.query}) returns a string; "
+                "write a query that returns an instant vector or a scalar"
+            )
+
+    async def fetch(self, now: float) -> list[SeriesBatch]:
+        """New points of every kept series up to ``now - delay``, on the step grid."""
+        step = self._step_ms
+        end = math.floor((now - self.delay) * 1000 / step) * step
+        earliest = end - int(self.lookback * 1000 // step) * step
+        if self._cursor is None:
+            start = earliest
+        else:
+            start = self._cursor + step
+            if self._lagging is not None:
+                start = min(start, self._lagging + step)
+            start = max(-(-start // step) * step, earliest)
+        if start > end:
+            return []
+        raw: dict[str, _Raw] = {}
+        span = (MAX_POINTS_PER_QUERY - 1) * step
+        chunk_start = start
+        while chunk_start <= end:
+            chunk_end = min(end, chunk_start + span)
+            await self._query_range(chunk_start, chunk_end, raw)
+            chunk_start = chunk_end + step
+        return self._commit(raw, end)
+
+    async def close(self) -> None:
+        """Close the HTTP client if the source created it."""
+        if self._client is not None and self._own_client:
+            await self._client.aclose()
+        self._client = None
+
+    # -- the answer ----------------------------------------------------------------------
+
+    def _commit(self, raw: dict[str, _Raw], end: int) -> list[SeriesBatch]:
+        forget_before = end - self.forget_after * 1000
+        for key in [k for k, s in self._series.items() if s.seen_ms < forget_before]:
+            del self._series[key]
+        batches: list[SeriesBatch] = []
+        dropped = 0
+        lagging: int | None = None
+        for key in sorted(raw):
+            state = self._series.get(key)
+            if state is None:
+                if len(self._series) >= self.max_series:
+                    dropped += 1
+                    continue
+                state = self._series[key] = _Series(last_ms=-(2**62), seen_ms=end)
+            state.seen_ms = end
+            series = raw[key]
+            t_ms = np.concatenate(series.t_ms)
+            v = np.concatenate(series.v)
+            if t_ms.size > 1 and np.any(np.diff(t_ms) <= 0):
+                t_ms, first = np.unique(t_ms, return_index=True)
+                v = v[first]
+            new = t_ms > state.last_ms
+            t_ms, v = t_ms[new], v[new]
+            if t_ms.size:
+                state.last_ms = int(t_ms[-1])
+                if self.counter:
+                    t_ms, v = _counter_rate(state, t_ms, v)
+            lagging = state.last_ms if lagging is None else min(lagging, state.last_ms)
+            if t_ms.size:
+                batches.append(SeriesBatch(labels=series.labels, t=t_ms / 1000.0, v=v))
+        self._cursor = end
+        self._lagging = lagging
+        self.capped_series = dropped
+        if dropped and not self._cap_warned:
+            log.warning(
+                "query %r returned %d series; max_series is %d, so %d are left out "
+                "(the first %d by labels are kept)",
+                self.name,
+                len(raw),
+                self.max_series,
+                dropped,
+                self.max_series,
+            )
+        self._cap_warned = dropped > 0
+        return batches
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    async def _query_range(self, start: int, end: int, raw: dict[str, _Raw]) -> None:
+        params = {
+            "query": self.query,
+            "start": _seconds(start),
+            "end": _seconds(end),
+            "step": _seconds(self._step_ms),
+        }
+        body = await self._post("/api/v1/query_range", params)
+        try:
+            data = body["data"]
+            if data["resultType"] != "matrix":
+                raise ValueError(f"resultType is {data['resultType']!r}, not 'matrix'")
+            for item in data["result"]:
+                values = item.get("values")
+                if not values:  # e.g. native histograms only
+                    continue
+                labels = {str(k): str(v) for k, v in item["metric"].items()}
+                key = series_key(labels)
+                t = np.array([p[0] for p in values], dtype=np.float64)
+                v = np.array([p[1] for p in values], dtype=np.float64)
+                series = raw.get(key)
+                if series is None:
+                    series = raw[key] = _Raw(labels, [], [])
+                series.t_ms.append(np.rint(t * 1000).astype(np.int64))
+                series.v.append(v)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise self._unavailable(
+                f"unexpected query_range answer ({type(exc).__name__}: {exc}): "
+                f"{_snippet(json.dumps(body))}"
+            ) from exc
+
+    async def _post(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        target = self.url.rstrip("/") + path
+        try:
+            response = await self._client.post(
+                target, data=params, headers=self._headers, timeout=self.timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise self._unavailable(
+                f"no answer within {self.timeout:g} s ({type(exc).__name__})"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._unavailable(f"{type(exc).__name__}: {exc}") from exc
+        text = response.text
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        status = response.status_code
+        error = _error_text(body)
+        if status in (400, 422) and error is not None:
+            raise QueryRejected(
+                self._redact(
+                    f"query {self.name!r} ({self.query}) was rejected by Prometheus at "
+                    f"{self.url}: {error}"
+                )
+            )
+        if status >= 400:
+            hint = {
+                401: " (check the credentials)",
+                403: " (check the credentials)",
+                404: " (is the URL the API's base, with any path prefix?)",
+            }.get(status, "")
+            reason = error if error is not None else _snippet(text) or "empty body"
+            raise self._unavailable(f"HTTP {status} {response.reason_phrase}{hint}: {reason}")
+        if not isinstance(body, dict):
+            kind = response.headers.get("content-type", "no content type")
+            raise self._unavailable(
+                f"expected the Prometheus API's JSON, got HTTP {status} {kind}: "
+                f"{_snippet(text) or 'empty body'}"
+            )
+        if body.get("status") != "success":
+            raise self._unavailable(f"expected status 'success', got {_snippet(json.dumps(body))}")
+        return body
+
+    def _unavailable(self, reason: str) -> SourceUnavailable:
+        return SourceUnavailable(
+            self._redact(f"query {self.name!r}: Prometheus at {self.url} is unavailable: {reason}")
+        )
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _counter_rate(state: _Series, t_ms: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-second rate of a raw counter, continuing from ``state``; a drop is a reset."""
+    out = np.full(v.shape, np.nan)
+    keep = np.ones(v.shape, dtype=bool)
+    prev_ms, prev_v = state.prev_ms, state.prev_v
+    for i in range(v.size):
+        x = float(v[i])
+        if not math.isfinite(x):
+            continue
+        if prev_ms < 0:
+            keep[i] = False  # the first value only primes the rate
+        else:
+            increase = x - prev_v if x >= prev_v else x
+            out[i] = increase * 1000.0 / (int(t_ms[i]) - prev_ms)
+        prev_ms, prev_v = int(t_ms[i]), x
+    state.prev_ms, state.prev_v = prev_ms, prev_v
+    return t_ms[keep], out[keep]
+
+
+def _seconds(ms: int) -> str:
+    """Milliseconds as the API's seconds, exactly: ``1500`` -> ``'1.5'``."""
+    whole, frac = divmod(ms, 1000)
+    return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SHOW else text[:_SHOW] + "..."
+
+
+def _error_text(body: object) -> str | None:
+    """``errorType: error`` from the API's JSON error, or None if the body is not one."""
+    if isinstance(body, dict) and body.get("status") == "error" and "error" in body:
+        kind = body.get("errorType")
+        return f"{kind}: {body['error']}" if kind else str(body["error"])
+    return None
+
+
+def _split_credentials(url: str, where: str) -> tuple[str, Auth]:
+    """The URL without user info, and that user info as basic auth (or None)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        raise ConfigError(f"{where}: url is {shown!r}; write http(s)://host:port[/prefix]")
+    if "@" not in parts.netloc:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return clean, ("basic", unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def _auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], list[str]]:
+    """(kind, headers, secrets to redact) for an ``auth`` argument."""
+    if auth is None:
+        return None, {}, []
+    if isinstance(auth, tuple) and len(auth) == 3 and auth[0] == "basic":
+        user, password = str(auth[1]), str(auth[2])
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return "basic", {"Authorization": f"Basic {token}"}, [s for s in (password, token) if s]
+    if isinstance(auth, tuple) and len(auth) == 2 and auth[0] == "bearer":
+        token = str(auth[1])
+        return "bearer", {"Authorization": f"Bearer {token}"}, [token] if token else []
+    kind = auth[0] if isinstance(auth, tuple) and auth else type(auth).__name__
+    raise ConfigError(
+        f"{where}: auth of kind {kind!r} is not understood; "
+        "write ('basic', user, password) or ('bearer', token)"
+    )
