@@ -57,7 +57,8 @@ _ClickException = _click_exception()
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    lines = [" ".join(line.split()) for line in message.splitlines() if line.strip()]
+    typer.echo("error: " + "\n  ".join(lines), err=True)
     sys.exit(code)
 
 
@@ -496,3 +497,6 @@ def format_score(score: float) -> str:
 def main() -> None:
     """Console entry point (``vigil``)."""
     app(prog_name="vigil")
+
+
+from vigil import cli_service as _cli_service  # noqa: E402,F401 - registers run, check-config, healthcheck, demo-app

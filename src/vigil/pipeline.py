@@ -59,8 +59,8 @@ class Pipeline:
     valid_range
         ``(low, high)``: samples outside it are impossible readings; they are neither
         learned nor scored, and are reported in `Result.invalid`.
-    calibration_window
-        Memory of the tail calibration, in samples.
+    calibration_window, calibration_min_samples
+        Memory of the tail calibration, and raw scores it learns before its first score.
     """
 
     def __init__(
@@ -70,6 +70,7 @@ class Pipeline:
         calibrate: bool = True,
         valid_range: tuple[float, float] | None = None,
         calibration_window: int = 1000,
+        calibration_min_samples: int = 30,
     ) -> None:
         if not members:
             raise ConfigError("a pipeline needs at least one detector")
@@ -82,7 +83,8 @@ class Pipeline:
         self.decision = Decision(decision or DecisionConfig(), names)
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
-            TailCalibration(threshold=threshold, window=calibration_window) if calibrate
+            TailCalibration(threshold=threshold, window=calibration_window, min_samples=calibration_min_samples)
+            if calibrate
             else BandCalibration(threshold=threshold)
             for _ in members
         ]
@@ -216,6 +218,8 @@ def build_pipeline(
     decision: DecisionConfig | None = None,
     calibrate: bool = True,
     valid_range: tuple[float, float] | None = None,
+    calibration_window: int = 1000,
+    calibration_min_samples: int = 30,
 ) -> Pipeline:
     """A pipeline for `detector`; `params` maps a detector name to its parameters.
 
@@ -228,4 +232,7 @@ def build_pipeline(
     if unused:
         raise ConfigError(f"parameters given for {', '.join(unused)}, which detector {detector!r} does not use")
     members = [(name, build_detector(name, params.get(name))) for name in names]
-    return Pipeline(members, decision=decision, calibrate=calibrate, valid_range=valid_range)
+    return Pipeline(
+        members, decision=decision, calibrate=calibrate, valid_range=valid_range,
+        calibration_window=calibration_window, calibration_min_samples=calibration_min_samples,
+    )

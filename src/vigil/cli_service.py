@@ -1,0 +1,135 @@
+"""The live-service commands of `vigil`: run, check-config, healthcheck, demo-app.
+
+Registered on the one typer app of `vigil.cli`; errors end the same way there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pydantic import ValidationError
+
+from vigil.cli import app
+from vigil.config import Config, Server, example_config, load_config
+from vigil.errors import ConfigError
+
+__all__: list[str] = []
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config file (docs/configuration.md). Without one: watch this host."),
+]
+
+
+def _override(config_path: Path | None, listen: str | None, data_dir: Path | None) -> Config:
+    config = load_config(config_path)
+    if listen is not None:
+        try:
+            server = Server.model_validate({**config.server.model_dump(exclude_unset=True), "listen": listen})
+        except ValidationError:
+            raise ConfigError(f"--listen is {listen!r}; write host:port, such as 127.0.0.1:8080") from None
+        config = config.model_copy(update={"server": server})
+    if data_dir is not None:
+        config = config.model_copy(update={"data_dir": data_dir})
+    return config
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    listen: Annotated[str | None, typer.Option(help="host:port to serve on (overrides server.listen).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where events and state are kept (overrides data_dir).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Watch metrics live and serve /metrics, /check_health and the API.
+
+    With no config file it watches this host (CPU, memory, swap, disk, network, load)
+    every 5 s and serves on 127.0.0.1:8080.
+    """
+    from vigil.service import build_service, serve
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    cfg = _override(config, listen, data_dir)
+    service = build_service(cfg)
+    asyncio.run(serve(service))
+
+
+@app.command("check-config")
+def check_config(
+    config: Annotated[Path, typer.Argument(help="YAML config file to check.")],
+    online: Annotated[bool, typer.Option(help="Also ask Prometheus to parse every query.")] = False,
+) -> None:
+    """Validate a config file: keys, values, detectors and their parameters (and queries with --online)."""
+    from vigil.engine import build_query_pipeline
+    from vigil.service import build_sources
+
+    cfg = load_config(config)
+    sources = build_sources(cfg)
+    for source, override, where in sources:
+        build_query_pipeline(cfg.detection_for(override), where)  # type: ignore[arg-type]
+    if online:
+
+        async def validate() -> None:
+            for source, _, _ in sources:
+                check = getattr(source, "validate", None)
+                if check is not None:
+                    await check()
+                await source.close()
+
+        asyncio.run(validate())
+    names = ", ".join(s.name for s, _, _ in sources)
+    typer.echo(f"{config}: ok ({len(sources)} queries: {names})")
+
+
+@app.command("example-config")
+def example() -> None:
+    """Print a documented example config with the defaults."""
+    typer.echo(example_config(), nl=False)
+
+
+@app.command()
+def healthcheck(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    cpu_warning: float = 80.0,
+    cpu_critical: float = 95.0,
+    memory_warning: float = 85.0,
+    memory_critical: float = 95.0,
+    disk_warning: float = 85.0,
+    disk_critical: float = 95.0,
+) -> None:
+    """One-shot report of this host: CPU, memory, disk per mount; exit 0 ok, 1 warning, 2 critical."""
+    from vigil import healthcheck as hc
+
+    thresholds = hc.Thresholds(
+        cpu_warning=cpu_warning, cpu_critical=cpu_critical, memory_warning=memory_warning,
+        memory_critical=memory_critical, disk_warning=disk_warning, disk_critical=disk_critical,
+    )
+    report = hc.check(thresholds)
+    if as_json:
+        typer.echo(hc.to_json(report))
+    else:
+        Console().print(hc.render_table(report))
+    raise typer.Exit(hc.exit_code(report))
+
+
+@app.command("demo-app")
+def demo_app(
+    listen: Annotated[str, typer.Option(help="host:port to serve on.")] = "127.0.0.1:9100",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated traffic.")] = 0,
+    day_seconds: Annotated[float, typer.Option(help="Length of the simulated day, in seconds.")] = 86400.0,
+) -> None:
+    """A small web app with realistic metrics at /metrics and POST /inject to cause an anomaly."""
+    from vigil.demo_app import serve as serve_demo
+
+    where = Server(listen=listen)
+    typer.echo(f"demo app on http://{where.host}:{where.port} (metrics at /metrics, POST /inject)", err=True)
+    serve_demo(host=where.host, port=where.port, seed=seed, day_seconds=day_seconds)

@@ -1,0 +1,118 @@
+"""What Vigil exports at /metrics: per-series results and its own health.
+
+Per-series families are written straight from the arrays at scrape time (one line per
+series and family, label strings cached per row), not through 100,000 labelled Gauge
+children. Self-monitoring uses ordinary prometheus_client objects on Vigil's own
+`CollectorRegistry`. `CATALOGUE` lists every family with its type and help; a test fails if
+/metrics shows a name that is not in it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from vigil.engine import Query
+
+__all__ = ["CATALOGUE", "Metrics", "render"]
+
+# name -> (type, help); per-series families first.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "vigil_observed_value": ("gauge", "Latest value of the series as Vigil saw it."),
+    "vigil_expected_value": ("gauge", "Value the detector expected for the latest sample."),
+    "vigil_upper_bound": ("gauge", "Upper edge of the band the decision uses."),
+    "vigil_lower_bound": ("gauge", "Lower edge of the band the decision uses."),
+    "vigil_anomaly_score": ("gauge", "Calibrated anomaly score of the latest sample, 0 to 1."),
+    "vigil_anomaly": ("gauge", "1 while an anomaly event is open on the series, else 0."),
+    "vigil_warming_up": ("gauge", "1 while the detector has no full opinion on the series yet."),
+    "vigil_samples_total": ("counter", "Samples taken in, per query."),
+    "vigil_series": ("gauge", "Series held, per query."),
+    "vigil_series_refused_total": ("counter", "New series refused because the query's series cap was hit."),
+    "vigil_series_evicted_total": ("counter", "Series forgotten after they stopped reporting."),
+    "vigil_tick_duration_seconds": ("histogram", "Time to fetch and process one tick of a query."),
+    "vigil_source_errors_total": ("counter", "Failed fetches, per query and kind (unavailable, rejected)."),
+    "vigil_source_up": ("gauge", "1 if the query's last fetch succeeded, else 0."),
+    "vigil_events_open": ("gauge", "Anomaly events open now, per query."),
+    "vigil_events_total": ("counter", "Anomaly events opened, per query."),
+}
+
+_SERIES_FAMILIES = (
+    ("vigil_observed_value", "value"),
+    ("vigil_expected_value", "expected"),
+    ("vigil_upper_bound", "upper"),
+    ("vigil_lower_bound", "lower"),
+    ("vigil_anomaly_score", "score"),
+    ("vigil_anomaly", "anomalous"),
+    ("vigil_warming_up", "warming"),
+)
+
+
+class Metrics:
+    """Vigil's self-monitoring metrics, on a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+
+        def desc(name: str) -> str:
+            return CATALOGUE[name][1]
+
+        r = self.registry
+        self.samples = Counter("vigil_samples", desc("vigil_samples_total"), ["query"], registry=r)
+        self.series = Gauge("vigil_series", desc("vigil_series"), ["query"], registry=r)
+        self.refused = Counter("vigil_series_refused", desc("vigil_series_refused_total"), ["query"], registry=r)
+        self.evicted = Counter("vigil_series_evicted", desc("vigil_series_evicted_total"), ["query"], registry=r)
+        self.tick = Histogram(
+            "vigil_tick_duration_seconds", desc("vigil_tick_duration_seconds"), ["query"], registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.source_errors = Counter(
+            "vigil_source_errors", desc("vigil_source_errors_total"), ["query", "kind"], registry=r
+        )
+        self.source_up = Gauge("vigil_source_up", desc("vigil_source_up"), ["query"], registry=r)
+        self.events_open = Gauge("vigil_events_open", desc("vigil_events_open"), ["query"], registry=r)
+        self.events = Counter("vigil_events", desc("vigil_events_total"), ["query"], registry=r)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _label_string(labels: dict[str, str], query: str, detector: str) -> str:
+    out = {k: v for k, v in labels.items() if k != "__name__" and k not in ("metric", "query", "detector")}
+    out["metric"] = labels.get("__name__", "")
+    out["query"] = query
+    out["detector"] = detector
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(out.items()))
+
+
+def _value(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return repr(float(x))
+
+
+def render(metrics: Metrics, queries: Iterable[Query]) -> bytes:
+    """The whole /metrics text: per-series families, then self-monitoring."""
+    parts: list[str] = []
+    queries = list(queries)
+    for family, field in _SERIES_FAMILIES:
+        parts.append(f"# HELP {family} {CATALOGUE[family][1]}\n# TYPE {family} gauge\n")
+        for q in queries:
+            rows = q.table.active_rows()
+            if not rows.size:
+                continue
+            labels = q.label_strings(rows)
+            values = q.table.state[field][rows]
+            if values.dtype == np.bool_:
+                texts = ["1" if v else "0" for v in values.tolist()]
+            else:
+                texts = [_value(v) for v in values.tolist()]
+            parts.append("".join(f"{family}{{{lab}}} {v}\n" for lab, v in zip(labels, texts, strict=True)))
+    return "".join(parts).encode() + generate_latest(metrics.registry)

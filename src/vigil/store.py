@@ -1,0 +1,146 @@
+"""SQLite store (WAL) in the data directory: anomaly events and state snapshots.
+
+Events are upserted by id, so replaying samples after a restart updates an event instead
+of opening a second one. Snapshots are opaque blobs by name (one per query), written in
+one transaction so a crash leaves either the old snapshot or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import StateError
+
+__all__ = ["Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    series TEXT NOT NULL,          -- canonical series key
+    state TEXT NOT NULL,           -- firing | resolved
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    peak_score REAL,
+    doc TEXT NOT NULL,             -- the event JSON
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
+CREATE INDEX IF NOT EXISTS events_state ON events (state);
+CREATE TABLE IF NOT EXISTS snapshots (
+    name TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    saved_at REAL NOT NULL
+);
+"""
+
+
+class Store:
+    """Thread-safe access to `vigil.db` in `data_dir` (created if missing)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "vigil.db"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(
+                f"cannot open the store {self.path} ({exc}); check that data_dir is writable"
+            ) from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def upsert_events(self, docs: Iterable[dict[str, Any]]) -> None:
+        rows = [
+            (
+                d["id"], d["query"], d["series_key"], d["state"], d["started_ts"], d.get("ended_ts"),
+                d["peak_score"], json.dumps(d["event"], allow_nan=False), time.time(),
+            )
+            for d in docs
+        ]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                """INSERT INTO events (id, query, series, state, started_at, ended_at, peak_score, doc, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at,
+                     peak_score = excluded.peak_score, doc = excluded.doc, updated_at = excluded.updated_at""",
+                rows,
+            )
+            self._db.execute("COMMIT")
+
+    def events(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        state: str | None = None,
+        query: str | None = None,
+        series: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Events overlapping [start, end], newest first, and how many match in all.
+
+        `series` restricts to those canonical series keys (label filtering is done by the
+        caller, which knows the labels).
+        """
+        where, args = ["1 = 1"], []  # type: ignore[var-annotated]
+        if start is not None:
+            where.append("(ended_at IS NULL OR ended_at >= ?)")
+            args.append(start)
+        if end is not None:
+            where.append("started_at <= ?")
+            args.append(end)
+        if state is not None:
+            where.append("state = ?")
+            args.append(state)
+        if query is not None:
+            where.append("query = ?")
+            args.append(query)
+        if series is not None:
+            if not series:
+                return [], 0
+            where.append(f"series IN ({','.join('?' * len(series))})")
+            args.extend(series)
+        cond = " AND ".join(where)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0]  # noqa: S608
+            rows = self._db.execute(
+                f"SELECT doc FROM events WHERE {cond} ORDER BY started_at DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+                [*args, limit, offset],
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows], int(total)
+
+    def count_since(self, since: float) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])
+
+    def save_snapshots(self, blobs: dict[str, bytes]) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)",
+                [(k, v, now) for k, v in blobs.items()],
+            )
+            self._db.execute("COMMIT")
+
+    def load_snapshot(self, name: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
