@@ -56,11 +56,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -334,6 +336,12 @@ class Simulation:
 
     # --- traffic -----------------------------------------------------------------------
 
+    @property
+    def simulated_until(self) -> float:
+        """Start time of the last simulated tick, in clock seconds."""
+        with self._lock:
+            return self._last_tick * self.tick
+
     def advance(self, now: float | None = None) -> int:
         """Simulate every tick up to ``now`` (default: the clock); return how many ran."""
         with self._lock:
@@ -471,9 +479,17 @@ class Simulation:
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        kind, where = err.get("type"), tuple(err.get("loc", ()))
+        if kind == "json_invalid":
+            at = f" at character {where[1]}" if len(where) > 1 else ""
+            parts.append(f"the body is not valid JSON{at}")
+            continue
+        if kind == "missing" and where == ("body",):
+            parts.append('a JSON body is required, such as {"kind": "spike"}')
+            continue
+        loc = ".".join(str(p) for p in where if p != "body")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") in ("literal_error", "float_parsing", "float_type", "extra_forbidden"):
+        if kind in ("literal_error", "float_parsing", "float_type", "extra_forbidden"):
             msg += f" (got {err.get('input')!r})"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "invalid injection: " + "; ".join(parts)
@@ -605,10 +621,28 @@ def serve(
     day_seconds: float = 86400.0,
     tick: float = 0.25,
 ) -> None:
-    """Run the demo app with uvicorn until SIGINT or SIGTERM."""
+    """Run the demo app with uvicorn until SIGINT or SIGTERM, then return normally.
+
+    Uvicorn shuts down gracefully on either signal and then re-raises it to the handler
+    that was there before; while it runs, that handler is a no-op here, so a Ctrl-C ends
+    with no traceback and SIGTERM with exit status 0 from the caller.
+    """
     app = create_app(seed=seed, day_seconds=day_seconds, tick=tick)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", ws="none", lifespan="on",
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if threading.current_thread() is not threading.main_thread():
+        server.run()  # no signals off the main thread; the caller stops it
+        return
+    previous = {sig: signal.signal(sig, _after_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _after_shutdown(signum: int, frame: FrameType | None) -> None:
+    """Receives the signal uvicorn re-raises once it has shut down: nothing left to do."""
