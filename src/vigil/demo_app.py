@@ -251,10 +251,15 @@ class Simulation:
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"demo app: seed is {seed!r}; give a non-negative integer")
-        for name, value in (("day_seconds", day_seconds), ("tick", tick),
-                            ("max_catchup", max_catchup)):
+        for name, value in (
+            ("day_seconds", day_seconds),
+            ("tick", tick),
+            ("max_catchup", max_catchup),
+        ):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"demo app: {name} is {value!r}; give a positive number of seconds")
+                raise ConfigError(
+                    f"demo app: {name} is {value!r}; give a positive number of seconds"
+                )
         self.seed = seed
         self.day_seconds = float(day_seconds)
         self.tick = float(tick)
@@ -401,7 +406,9 @@ class Simulation:
     def _prune(self, now: float) -> None:
         # Safe once the ticks up to ``now`` are simulated: an ended injection is not needed.
         self._injections = [
-            i for i in self._injections if i.ends_at is None or i.ends_at > now or i.started_at > now
+            i
+            for i in self._injections
+            if i.ends_at is None or i.ends_at > now or i.started_at > now
         ]
 
     def active(self, now: float | None = None) -> list[Injection]:
@@ -444,12 +451,15 @@ class Simulation:
         sums: np.ndarray | None,
     ) -> Iterator[Metric]:
         counter = CounterMetricFamily(
-            "demo_http_requests", "Requests served by the demo API, by method, route and status.",
+            "demo_http_requests",
+            "Requests served by the demo API, by method, route and status.",
             labels=["method", "route", "status"],
         )
         histogram = HistogramMetricFamily(
-            "demo_http_request_duration_seconds", "Time to serve a request of the demo API.",
-            labels=["route"], unit="seconds",
+            "demo_http_request_duration_seconds",
+            "Time to serve a request of the demo API.",
+            labels=["route"],
+            unit="seconds",
         )
         if requests is not None and buckets is not None and sums is not None:
             for r, route in enumerate(_ROUTES):
@@ -546,22 +556,25 @@ def create_app(
         return {
             "app": "vigil demo app",
             "about": "a simulated web service for trying Vigil: realistic Prometheus metrics "
-                     "with a daily shape, and anomalies injected on demand",
+            "with a daily shape, and anomalies injected on demand",
             "seed": sim.seed,
             "day_seconds": sim.day_seconds,
             "tick": sim.tick,
             "endpoints": {
                 "GET /metrics": "Prometheus metrics",
                 "POST /inject": 'start an anomaly: {"kind": "spike"|"shift"|"latency"|"errors", '
-                                '"magnitude": number, "duration": seconds or null (shift only)}',
+                '"magnitude": number, "duration": seconds or null (shift only)}',
                 "GET /inject": "active injections",
                 "DELETE /inject": "end every injection",
                 "GET /healthz": "liveness",
                 "GET /docs": "OpenAPI page",
             },
             "metrics": [
-                "demo_http_requests_total", "demo_http_request_duration_seconds",
-                "demo_cpu_utilization", "demo_queue_depth", "demo_inflight_requests",
+                "demo_http_requests_total",
+                "demo_http_request_duration_seconds",
+                "demo_cpu_utilization",
+                "demo_queue_depth",
+                "demo_inflight_requests",
             ],
         }
 
@@ -629,7 +642,12 @@ def serve(
     """
     app = create_app(seed=seed, day_seconds=day_seconds, tick=tick)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", ws="none", lifespan="on",
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws="none",
+        lifespan="on",
         access_log=False,
     )
     server = uvicorn.Server(config)

@@ -124,9 +124,11 @@ def inject(client: httpx.Client, **body: Any) -> dict[str, Any]:
 
 def mean_duration(before: Samples, after: Samples) -> float:
     count = total(after, "demo_http_request_duration_seconds_count") - total(
-        before, "demo_http_request_duration_seconds_count")
+        before, "demo_http_request_duration_seconds_count"
+    )
     seconds = total(after, "demo_http_request_duration_seconds_sum") - total(
-        before, "demo_http_request_duration_seconds_sum")
+        before, "demo_http_request_duration_seconds_sum"
+    )
     return seconds / count
 
 
@@ -156,7 +158,9 @@ def test_metrics_expose_the_five_families_with_their_types() -> None:
     assert label_names == {frozenset({"method", "route", "status"})}
     routes = {dict(lab)["route"] for (n, lab) in samples if n == "demo_http_requests_total"}
     assert len(routes) == 4
-    buckets = [dict(lab) for (n, lab) in samples if n == "demo_http_request_duration_seconds_bucket"]
+    buckets = [
+        dict(lab) for (n, lab) in samples if n == "demo_http_request_duration_seconds_bucket"
+    ]
     assert {b["route"] for b in buckets} == routes
     assert all(b.keys() == {"route", "le"} for b in buckets)
     assert total(samples, "demo_http_requests_total") > 0
@@ -245,7 +249,8 @@ def test_errors_raise_the_5xx_share() -> None:
         return lab["status"] in ("500", "503")
 
     errors = total(after, "demo_http_requests_total", five_xx) - total(
-        before, "demo_http_requests_total", five_xx)
+        before, "demo_http_requests_total", five_xx
+    )
     served = total(after, "demo_http_requests_total") - total(before, "demo_http_requests_total")
     assert errors / served == pytest.approx(0.4, abs=0.05)
 
@@ -271,24 +276,49 @@ def test_delete_ends_every_injection_and_get_lists_the_active_ones() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        pytest.param({"kind": "boom"}, "kind: Input should be 'spike', 'shift', 'latency' or 'errors' "
-                     "(got 'boom')", id="unknown-kind"),
+        pytest.param(
+            {"kind": "boom"},
+            "kind: Input should be 'spike', 'shift', 'latency' or 'errors' (got 'boom')",
+            id="unknown-kind",
+        ),
         pytest.param({"magnitude": 3}, "kind: Field required", id="no-kind"),
-        pytest.param({"kind": "errors", "magnitude": 1.5}, "magnitude 1.5 is out of range for "
-                     "errors: give the share of 5xx answers, 0 < magnitude <= 1", id="errors>1"),
-        pytest.param({"kind": "latency", "magnitude": -2}, "magnitude -2.0 is out of range for "
-                     "latency", id="negative-latency"),
-        pytest.param({"kind": "spike", "magnitude": 0}, "magnitude 0.0 is out of range for spike",
-                     id="zero-spike"),
+        pytest.param(
+            {"kind": "errors", "magnitude": 1.5},
+            "magnitude 1.5 is out of range for "
+            "errors: give the share of 5xx answers, 0 < magnitude <= 1",
+            id="errors>1",
+        ),
+        pytest.param(
+            {"kind": "latency", "magnitude": -2},
+            "magnitude -2.0 is out of range for latency",
+            id="negative-latency",
+        ),
+        pytest.param(
+            {"kind": "spike", "magnitude": 0},
+            "magnitude 0.0 is out of range for spike",
+            id="zero-spike",
+        ),
         pytest.param({"kind": "shift", "magnitude": 0}, "not 0", id="zero-shift"),
-        pytest.param({"kind": "spike", "magnitude": "high"}, "magnitude: Input should be a valid "
-                     "number", id="text-magnitude"),
-        pytest.param({"kind": "spike", "duration": None}, "duration null (permanent) is allowed "
-                     "for shift only", id="permanent-spike"),
-        pytest.param({"kind": "shift", "duration": -5}, "duration -5.0 is not a positive number "
-                     "of seconds; use null for a permanent shift", id="negative-duration"),
-        pytest.param({"kind": "spike", "colour": "red"}, "colour: Extra inputs are not permitted",
-                     id="unknown-key"),
+        pytest.param(
+            {"kind": "spike", "magnitude": "high"},
+            "magnitude: Input should be a valid number",
+            id="text-magnitude",
+        ),
+        pytest.param(
+            {"kind": "spike", "duration": None},
+            "duration null (permanent) is allowed for shift only",
+            id="permanent-spike",
+        ),
+        pytest.param(
+            {"kind": "shift", "duration": -5},
+            "duration -5.0 is not a positive number of seconds; use null for a permanent shift",
+            id="negative-duration",
+        ),
+        pytest.param(
+            {"kind": "spike", "colour": "red"},
+            "colour: Extra inputs are not permitted",
+            id="unknown-key",
+        ),
     ],
 )
 def test_bad_injection_body_is_422_with_the_reason(
@@ -304,8 +334,9 @@ def test_bad_injection_body_is_422_with_the_reason(
     ("content", "reason"),
     [
         pytest.param(b'{"kind": "spike",', "the body is not valid JSON", id="not-json"),
-        pytest.param(b'{"kind": "spike", "magnitude": NaN}', "magnitude nan is out of range",
-                     id="nan"),
+        pytest.param(
+            b'{"kind": "spike", "magnitude": NaN}', "magnitude nan is out of range", id="nan"
+        ),
         pytest.param(b"", "a JSON body is required", id="empty"),
     ],
 )
@@ -320,8 +351,11 @@ def test_unreadable_injection_body_is_422_with_the_reason(
 
 def test_same_seed_and_clock_give_the_same_metrics() -> None:
     clock = Clock()
-    with demo(seed=42, clock=clock) as (a, _), demo(seed=42, clock=clock) as (b, _), \
-            demo(seed=43, clock=clock) as (other, _):
+    with (
+        demo(seed=42, clock=clock) as (a, _),
+        demo(seed=42, clock=clock) as (b, _),
+        demo(seed=43, clock=clock) as (other, _),
+    ):
         texts: list[tuple[str, str, str]] = []
         for step in range(12):
             clock.t += 2.5
@@ -329,8 +363,9 @@ def test_same_seed_and_clock_give_the_same_metrics() -> None:
                 for client in (a, b, other):
                     inject(client, kind="latency", magnitude=3, duration=10)
                     inject(client, kind="spike", duration=5)
-            texts.append((a.get("/metrics").text, b.get("/metrics").text,
-                          other.get("/metrics").text))
+            texts.append(
+                (a.get("/metrics").text, b.get("/metrics").text, other.get("/metrics").text)
+            )
     assert all(x == y for x, y, _ in texts)
     assert all(x != z for x, _, z in texts)
 
@@ -348,7 +383,9 @@ def test_root_says_what_the_app_is_and_healthz_is_ok(shared: httpx.Client) -> No
     root = shared.get("/").json()
     health = shared.get("/healthz")
     assert root["app"] == "vigil demo app"
-    assert {"GET /metrics", "POST /inject", "GET /inject", "DELETE /inject"} <= root["endpoints"].keys()
+    assert {"GET /metrics", "POST /inject", "GET /inject", "DELETE /inject"} <= root[
+        "endpoints"
+    ].keys()
     assert "demo_cpu_utilization" in root["metrics"]
     assert health.status_code == 200 and health.json() == {"status": "ok"}
 
@@ -372,9 +409,14 @@ def test_serve_answers_until_a_signal_then_exits_cleanly(sig: signal.Signals) ->
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = f"from vigil.demo_app import serve; serve(port={port}, seed=1, day_seconds=60, tick=0.1)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "error"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
     try:
+
         def up() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"serve exited early: {proc.communicate()}")
