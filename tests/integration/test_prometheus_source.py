@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -345,3 +346,11 @@ def test_auth_header_is_sent_and_never_shown(auth: Any, header: str, secrets: li
     assert "HTTP 500" in shown and recorder.url in shown and " ***" in shown
     for secret in secrets:
         assert secret not in shown
+
+
+def test_missing_prometheus_binary_fails_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VIGIL_PROMETHEUS_BIN", str(tmp_path / "no-prometheus"))
+    with pytest.raises(pytest.fail.Exception, match="run scripts/setup --test as root, or apt-get"):
+        PrometheusServer(tmp_path)
