@@ -2,10 +2,10 @@
 
 `TailCalibration` learns, per series, the distribution of that series' own raw scores
 (an exponentially weighted histogram on a log scale) and reports
-``score = 1 - P(raw score >= this one)``. Beyond the series' 80th percentile the tail is
-an exponential through its 80th and 98th percentiles (a peaks-over-threshold model with
-shape 0): exact for Laplace-like noise, cautious for Gaussian noise (a threshold of 0.9999
-lies near 4.7 sigma there), and far closer than a normal fit for heavy-tailed series. One
+``score = 1 - P(raw score >= this one)``. Beyond the series' 80th percentile the tail is a
+Weibull tail through its 80th and 98th percentiles, whose shape follows the series: about
+1.5 for Gaussian noise (a threshold of 0.9999 lies near 4.2 sigma), 1 for Laplace noise,
+below 1 for heavier tails, where a normal fit would flag 50 to 100 times too often. One
 threshold then means about the same for every series and every detector, and scores of
 several detectors can be combined.
 
@@ -19,6 +19,7 @@ threshold, so the caller can draw the band that the decision actually uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -33,7 +34,6 @@ __all__ = ["BandCalibration", "Calibration", "TailCalibration", "check_threshold
 _BINS = 60
 _PER_OCTAVE = 6.0
 _R0 = 0.005
-_P_LOW, _P_HIGH = 0.2, 0.02  # tail masses of the two anchors (80th and 98th percentiles)
 _RESCALE = 1e6
 
 
@@ -59,6 +59,13 @@ class TailCalibration:
     min_scale
         Floor of the tail's decay length, in raw units, so a series whose raw scores have
         been constant still needs a real change to be flagged.
+    anchors
+        Upper-tail masses of the two percentiles the tail goes through.
+    prior, prior_weight
+        The distribution function of the detector's raw score on Gaussian noise (see
+        `null_raw_cdf` of `ewma` and `zscore`), counted as `prior_weight` samples that
+        every series starts with. Its own samples outweigh it within a few hundred, but
+        until then the tail is not estimated from a handful of points.
 
     Raw scores above `edge` are not learned: an incident does not teach the calibration
     that incidents are normal. Cost: about 100 operations per sample and 240 bytes per
@@ -77,7 +84,14 @@ class TailCalibration:
     """
 
     def __init__(
-        self, threshold: float = 0.9999, window: int = 1000, min_samples: int = 30, min_scale: float = 0.01
+        self,
+        threshold: float = 0.9999,
+        window: int = 1000,
+        min_samples: int = 30,
+        min_scale: float = 0.01,
+        anchors: tuple[float, float] = (0.2, 0.02),
+        prior: Callable[[np.ndarray], np.ndarray] | None = None,
+        prior_weight: float = 300.0,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(window) != window or window < 2:
@@ -89,12 +103,24 @@ class TailCalibration:
         self.window = int(window)
         self.min_samples = int(min_samples)
         self.min_scale = float(min_scale)
+        if not 0.5 >= anchors[0] > anchors[1] > 0:
+            raise ConfigError(f"calibration: anchors is {anchors!r}; write two tail masses such as (0.2, 0.02)")
+        self.anchors = (float(anchors[0]), float(anchors[1]))
+        if not prior_weight >= 0:
+            raise ConfigError(f"calibration: prior_weight is {prior_weight!r}; write a number >= 0")
+        self.prior_weight = float(prior_weight) if prior is not None else 0.0
+        self._prior = np.zeros(_BINS, dtype=np.float32)
+        if prior is not None and prior_weight > 0:
+            edges = _R0 * (2.0 ** (np.arange(_BINS + 1) / _PER_OCTAVE) - 1.0)
+            cdf = np.clip(np.asarray(prior(edges), dtype=np.float64), 0, 1)
+            cdf[-1] = 1.0  # the last bin is open-ended
+            self._prior = (np.diff(cdf) * prior_weight).astype(np.float32)
 
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
-            "bins": Field((_BINS,), np.float32, 0.0),  # weights, scaled by `inc`
-            "total": Field(),  # sum of bins
+            "bins": Field((_BINS,), np.float32, self._prior),  # weights, scaled by `inc`
+            "total": Field((), np.float64, float(self._prior.sum())),  # sum of bins
             "inc": Field((), np.float64, 1.0),  # weight of the next sample
         }
 
@@ -106,7 +132,7 @@ class TailCalibration:
         out = np.full((2, *raw.shape), np.nan)
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
-            state["inc"], math.log(_P_LOW / (1 - self.threshold)), self.window, self.min_samples,
+            state["inc"], self.anchors[0], self.anchors[1], self.threshold, self.window, self.min_samples,
             self.min_scale, out,
         )
         return out[0], out[1]
@@ -136,8 +162,12 @@ def _quantile(bins, total, mass):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, log_edge, window, min_samples, min_scale, out):  # type: ignore[no-untyped-def]
+def _tail(rows, raw, n, bins, total, inc, p_low, p_high, threshold, window, min_samples, min_scale, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
+    log_edge = math.log(p_low / (1 - threshold))
+    log_span = math.log(p_low / p_high)
+    log_loglog = math.log(math.log(p_high) / math.log(p_low))
+    min_shape, max_shape = 0.3, 2.0
     for i in range(rows.shape[0]):
         r = rows[i]
         h = bins[r]
@@ -148,11 +178,19 @@ def _tail(rows, raw, n, bins, total, inc, log_edge, window, min_samples, min_sca
                 continue
             pos = _position(x)
             if cnt >= min_samples:
-                low = _quantile(h, tot, _P_LOW)
-                scale = max((_quantile(h, tot, _P_HIGH) - low) / math.log(_P_LOW / _P_HIGH), min_scale)
-                edge = low + scale * log_edge
-                if x >= low:
-                    p = _P_LOW * math.exp(-(x - low) / scale)
+                low = _quantile(h, tot, p_low)
+                high = _quantile(h, tot, p_high)
+                if high - low >= min_scale * log_span and low > 0:
+                    # Weibull tail through both anchors: P(raw > x) = exp(-(x / lam) ** kappa)
+                    kappa = min(max(log_loglog / math.log(high / low), min_shape), max_shape)
+                    lam = high / (-math.log(p_high)) ** (1.0 / kappa)
+                    edge = lam * (-math.log(1 - threshold)) ** (1.0 / kappa)
+                    tail = math.exp(-((x / lam) ** kappa)) if x >= low else -1.0
+                else:  # (nearly) constant raw scores: exponential tail of the floor scale
+                    edge = low + min_scale * log_edge
+                    tail = p_low * math.exp(-(x - low) / min_scale) if x >= low else -1.0
+                if tail >= 0:
+                    p = min(tail, p_low)
                 else:
                     b = min(int(pos), nb - 1)
                     above = h[b] * (b + 1 - pos) if b < nb - 1 else 0.0

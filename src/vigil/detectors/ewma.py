@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 from numba import njit
+from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.detectors.base import FloatArray, IntArray, StepDetector
 from vigil.errors import ConfigError
@@ -75,6 +76,10 @@ class Ewma(StepDetector):
         self.sigma_span = sigma_span
         self.warmup = int(warmup)
         self.shift_after = int(shift_after)
+
+    def null_raw_cdf(self, x: FloatArray) -> FloatArray:
+        """P(raw <= x) on Gaussian noise: raw is |z| / k."""
+        return erf(np.asarray(x) * self.k / math.sqrt(2.0))  # type: ignore[no-any-return]
 
     def fields(self) -> dict[str, Field]:
         return {

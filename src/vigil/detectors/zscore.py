@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 from numba import njit
+from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.detectors.base import FloatArray, IntArray, StepDetector
 from vigil.errors import ConfigError
@@ -61,6 +62,10 @@ class ZScore(StepDetector):
         self.window = int(window)
         self.std_dev_threshold = std_dev_threshold
         self.min_samples = int(min_samples)
+
+    def null_raw_cdf(self, x: FloatArray) -> FloatArray:
+        """P(raw <= x) on Gaussian noise: raw is |z| / k."""
+        return erf(np.asarray(x) * self.std_dev_threshold / math.sqrt(2.0))  # type: ignore[no-any-return]
 
     def fields(self) -> dict[str, Field]:
         return {
