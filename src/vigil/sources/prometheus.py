@@ -418,9 +418,10 @@ def _counter_rate(state: _Series, t_ms: np.ndarray, v: np.ndarray) -> tuple[np.n
 
 
 def _seconds(ms: int) -> str:
-    """Milliseconds as the API's seconds, exactly: ``1500`` -> ``'1.5'``."""
-    whole, frac = divmod(ms, 1000)
-    return f"{whole}.{frac:03d}".rstrip("0").rstrip(".") if frac else str(whole)
+    """Milliseconds as the API's seconds, exactly: ``1500`` -> ``'1.5'``, ``-250`` -> ``'-0.25'``."""
+    whole, frac = divmod(abs(ms), 1000)
+    text = f"{whole}.{frac:03d}".rstrip("0") if frac else str(whole)
+    return f"-{text}" if ms < 0 else text
 
 
 def _snippet(text: str) -> str:
