@@ -66,12 +66,18 @@ def parse_matchers(values: list[str]) -> list[Callable[[dict[str, str]], bool]]:
                 rx = re.compile(want)
             except re.error as exc:
                 raise HTTPException(400, f"label {raw!r}: bad regular expression ({exc})") from None
-            hit = op == "=~"
-            out.append(lambda lab, n=name, r=rx, h=hit: bool(r.fullmatch(lab.get(n, ""))) == h)
+            out.append(_regex_matcher(name, rx, op == "=~"))
         else:
-            same = op == "="
-            out.append(lambda lab, n=name, w=want, s=same: (lab.get(n, "") == w) == s)
+            out.append(_equal_matcher(name, want, op == "="))
     return out
+
+
+def _regex_matcher(name: str, rx: re.Pattern[str], hit: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: bool(rx.fullmatch(labels.get(name, ""))) == hit
+
+
+def _equal_matcher(name: str, want: str, same: bool) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: (labels.get(name, "") == want) == same
 
 
 class SeriesItem(BaseModel):

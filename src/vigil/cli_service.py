@@ -75,7 +75,7 @@ def check_config(
     cfg = load_config(config)
     sources = build_sources(cfg)
     for source, override, where in sources:
-        build_query_pipeline(cfg.detection_for(override), where)  # type: ignore[arg-type]
+        build_query_pipeline(cfg.detection_for(override), where)
     if online:
 
         async def validate() -> None:

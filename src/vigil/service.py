@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -39,14 +40,14 @@ class Service:
     metrics: Metrics
 
 
-def build_sources(config: Config) -> list[tuple[Source, dict[str, object] | None, str]]:
+def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, str]]:
     """(source, detection override, config location) for every configured query."""
-    out: list[tuple[Source, dict[str, object] | None, str]] = []
+    out: list[tuple[Source, dict[str, Any] | None, str]] = []
     if config.host_enabled:
         out.append((SystemSource("host", config.host.interval), config.host.detection, "host"))
     p = config.prometheus
     if p is not None:
-        auth: tuple[str, ...] | None = None
+        auth: tuple[str, str, str] | tuple[str, str] | None = None
         if p.basic_auth is not None:
             user, password = p.basic_auth["username"], p.basic_auth["password"]
             auth = ("basic", user if isinstance(user, str) else user.get(),
@@ -55,7 +56,7 @@ def build_sources(config: Config) -> list[tuple[Source, dict[str, object] | None
             auth = ("bearer", p.bearer_token.get())
         for i, q in enumerate(p.queries):
             source = PrometheusSource(
-                q.name, p.url, q.query, q.step, lookback=p.lookback, auth=auth, timeout=p.timeout,  # type: ignore[arg-type]
+                q.name, p.url, q.query, q.step, lookback=p.lookback, auth=auth, timeout=p.timeout,
                 max_series=q.max_series or config.limits.max_series_per_query, counter=q.counter, delay=p.delay,
             )
             out.append((source, q.detection, f"prometheus.queries[{i}]"))
@@ -68,7 +69,7 @@ def build_sources(config: Config) -> list[tuple[Source, dict[str, object] | None
 
 def build_service(config: Config, clock: Callable[[], float] = time.time) -> Service:
     queries = [
-        Query(source, config.detection_for(override), config.limits, where)  # type: ignore[arg-type]
+        Query(source, config.detection_for(override), config.limits, where)
         for source, override, where in build_sources(config)
     ]
     store = Store(config.data_dir)

@@ -99,7 +99,8 @@ class Store:
         `series` restricts to those canonical series keys (label filtering is done by the
         caller, which knows the labels).
         """
-        where, args = ["1 = 1"], []  # type: ignore[var-annotated]
+        where: list[str] = ["1 = 1"]
+        args: list[float | str] = []
         if start is not None:
             where.append("(ended_at IS NULL OR ended_at >= ?)")
             args.append(start)
