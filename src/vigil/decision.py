@@ -155,7 +155,7 @@ class Decision:
         is_open = np.zeros(score.shape, dtype=np.bool_)
         records = np.empty((2 * score.size, _MEMBERS + len(self.members)))
         s = state.arrays
-        count = _decide(
+        count = _decide(  # type: ignore[call-arg]
             rows, *arrays, members,
             c.threshold, _DIRECTIONS[c.direction], c.min_abs_deviation, c.min_rel_deviation,
             c.k, self._mask, c.resolve_after, c.cooldown,
@@ -189,7 +189,7 @@ class Decision:
         """The events open now, with their current peak."""
         rows = np.arange(state.n_rows)
         s = state.arrays
-        return [self._event(s, rows, i, "firing") for i in np.flatnonzero(s["open"])]
+        return [self._event(s, rows, int(i), "firing") for i in np.flatnonzero(s["open"])]
 
     def _event(self, s: dict[str, np.ndarray], rows: np.ndarray, i: int, st: Literal["firing", "resolved"]) -> Event:
         return Event(
