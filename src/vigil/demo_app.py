@@ -5,8 +5,8 @@ person or a test injects an anomaly with ``POST /inject`` and sees Vigil find it
 
 Nothing is served for real: a background task simulates the traffic of a small HTTP API
 every ``tick`` seconds (default 0.25). Everything is a pure function of the seed and of the
-app's clock, so two apps with the same seed read at the same clock values expose the same
-metrics, and a test can drive the clock instead of sleeping:
+app's clock, so two apps with the same seed, created and read at the same clock values,
+expose the same metrics, and a test can drive the clock instead of sleeping:
 
 - the gauges are computed at scrape time from the clock: a daily sine whose period is
   ``day_seconds`` (peak at 0.625 of the "day", 15:00 for a real day), plus noise drawn from
@@ -636,9 +636,21 @@ def serve(
 ) -> None:
     """Run the demo app with uvicorn until SIGINT or SIGTERM, then return normally.
 
+    Parameters
+    ----------
+    host, port
+        Where to listen (loopback by default).
+    seed
+        Seed of the simulated traffic and noise (a non-negative integer).
+    day_seconds
+        Period of the daily shape, in seconds.
+    tick
+        Seconds between simulated traffic steps.
+
     Uvicorn shuts down gracefully on either signal and then re-raises it to the handler
-    that was there before; while it runs, that handler is a no-op here, so a Ctrl-C ends
-    with no traceback and SIGTERM with exit status 0 from the caller.
+    that was in place before it started. Here that handler is a no-op while uvicorn runs,
+    so Ctrl-C prints no traceback and SIGTERM does not kill the process: the call returns
+    and the caller exits with its own status. Off the main thread no signal is handled.
     """
     app = create_app(seed=seed, day_seconds=day_seconds, tick=tick)
     config = uvicorn.Config(
