@@ -287,11 +287,16 @@ class PrometheusServer:
 
     # -- process -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start Prometheus and wait for ``/-/ready`` (a taken port is retried twice)."""
+    def start(self, same_port: bool = False) -> None:
+        """Start Prometheus and wait for ``/-/ready`` (a taken port is retried twice).
+
+        ``same_port``: come back on the port of the previous start (a restart that clients
+        configured with the URL must find again).
+        """
         self.write_config()
         for attempt in range(3):
-            self.port = free_port()
+            if not (same_port and self.port):
+                self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
