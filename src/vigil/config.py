@@ -225,14 +225,17 @@ class Config(_Model):
         names += [r.name for r in self.replay]
         if self.host_enabled:
             names.append("host")
+        problems = []  # all of them at once, one per line
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"query names must be unique; {', '.join(dup)} appear more than once")
+            problems.append(f"query names must be unique; {', '.join(dup)} appear more than once")
         for where, override in self._overrides():
             try:
                 _merge(self.detection, override)
             except ValidationError as exc:
-                raise ValueError(f"{where}.detection: {_messages(exc)[0]}") from None
+                problems += [f"{where}.detection: {m.removeprefix('config: ')}" for m in _messages(exc)]
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     def _overrides(self) -> list[tuple[str, dict[str, Any] | None]]:
@@ -261,9 +264,12 @@ def _messages(exc: ValidationError) -> list[str]:
             out.append(f"{loc or 'config'} is not a known key; check its spelling against docs/configuration.md")
         elif err["type"] == "missing":
             out.append(f"{loc} is missing; it is required")
+        elif err["type"] == "model_type" and err.get("ctx", {}).get("class_name") == "Secret":
+            # never echo what was written there: it is most likely the secret itself
+            out.append(f"{loc}: write {{env: NAME}}, {{file: PATH}} or {{value: ...}} (the text given is not shown)")
         else:
             shown = err.get("input")
-            if isinstance(shown, dict) or loc == "":
+            if isinstance(shown, dict) or loc == "" or err["loc"][-1] == "value":  # Secret.value: not shown
                 out.append(f"{loc or 'config'}: {msg}")
             else:
                 out.append(f"{loc} is {shown!r}; {msg}")
