@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from vigil.cli import app
 from vigil.config import Config, Server, example_config, load_config
 from vigil.errors import ConfigError
+from vigil.signals import after_uvicorn
 
 __all__: list[str] = []
 
@@ -60,7 +61,8 @@ def run(
     )
     cfg = _override(config, listen, data_dir)
     service = build_service(cfg)
-    asyncio.run(serve(service))
+    with after_uvicorn():
+        asyncio.run(serve(service))
 
 
 @app.command("check-config")

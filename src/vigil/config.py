@@ -37,13 +37,19 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            seconds = float(match.group(1)) * _UNITS[match.group(2)]
-            if seconds > 0:
-                return seconds
+            return float(match.group(1)) * _UNITS[match.group(2)]
     raise ValueError("write a duration such as '15s', '1m', '1h' or '1d'")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("write a duration above zero, such as '15s'")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_positive_duration)]
+DurationOrZero = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
@@ -159,7 +165,7 @@ class PrometheusSource(_Model):
     bearer_token: Secret | None = None
     timeout: Duration = 10.0
     lookback: Duration = 86400.0
-    delay: Duration = 1.0
+    delay: DurationOrZero = 1.0
     queries: list[PrometheusQuery] = Field(min_length=1)
 
     @model_validator(mode="after")

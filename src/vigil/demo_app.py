@@ -56,13 +56,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -81,6 +79,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from vigil.errors import ConfigError
+from vigil.signals import after_uvicorn
 
 __all__ = ["InjectionRequest", "Simulation", "create_app", "serve"]
 
@@ -663,16 +662,7 @@ def serve(
         access_log=False,
     )
     server = uvicorn.Server(config)
-    if threading.current_thread() is not threading.main_thread():
-        server.run()  # no signals off the main thread; the caller stops it
-        return
-    previous = {sig: signal.signal(sig, _after_shutdown) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with after_uvicorn():
         server.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
-def _after_shutdown(signum: int, frame: FrameType | None) -> None:
-    """Receives the signal uvicorn re-raises once it has shut down: nothing left to do."""
