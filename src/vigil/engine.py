@@ -309,6 +309,7 @@ class Engine:
                 if n:
                     self.metrics.evicted.labels(q.name).inc(n)
                     self.metrics.series.labels(q.name).set(len(q.table))
+                    self.metrics.events_open.labels(q.name).set(q.open_count())
         if force_snapshot or now >= self._next_snapshot:
             self._next_snapshot = now + self.config.snapshot_every
             await asyncio.to_thread(self.snapshot)
