@@ -2,6 +2,8 @@
 
 Every error names the key, the bad value and what would be right, and all errors are
 listed at once. Durations are strings with a unit (``15s``, ``1m``, ``1h``, ``1d``).
+Files named in the config (secret files, replayed CSV files) are relative to the config
+file's folder; `data_dir` is relative to the working directory.
 Secrets (tokens, passwords) are given as ``{env: NAME}``, ``{file: PATH}`` or
 ``{value: ...}`` and are never shown back: `Secret` prints as ``'***'``.
 
@@ -282,6 +284,19 @@ def _messages(exc: ValidationError) -> list[str]:
     return out
 
 
+def _resolve_paths(raw: Any, base: Path) -> None:
+    """Secret files and replayed files are relative to the config file's folder."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if key in ("file", "path") and isinstance(value, str) and not Path(value).is_absolute():
+                raw[key] = str(base / value)
+            else:
+                _resolve_paths(value, base)
+    elif isinstance(raw, list):
+        for item in raw:
+            _resolve_paths(item, base)
+
+
 def load_config(path: Path | None) -> Config:
     """Read and validate `path` (None: the defaults, watching this host)."""
     if path is None:
@@ -300,6 +315,7 @@ def load_config(path: Path | None) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys (server:, prometheus:, ...)")
+    _resolve_paths(raw, Path(path).parent)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
