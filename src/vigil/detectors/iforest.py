@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 from vigil.detectors.base import FloatArray, IntArray, Scores, StepDetector
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
+
+if TYPE_CHECKING:  # scikit-learn takes a second to import: only when a forest is fitted
+    from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 __all__ = ["IForest"]
 
@@ -379,6 +381,8 @@ class IForest(StepDetector):
         X_recent = state["feats"][r, w - n_recent :]
         n_fits = int(state["n_fits"][r])
         random_state = int(np.random.SeedSequence([self.seed, n_fits]).generate_state(1)[0])
+        from sklearn.ensemble import IsolationForest
+
         forest = IsolationForest(
             n_estimators=self.n_estimators, contamination="auto", random_state=random_state
         ).fit(X_train)
