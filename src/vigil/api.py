@@ -38,19 +38,20 @@ def parse_time(value: str | None, name: str) -> float | None:
     """Unix seconds or RFC 3339 -> Unix seconds; HTTP 400 that says what to write."""
     if value is None:
         return None
+    advice = f"{name} is {value!r}; write Unix seconds or RFC 3339 such as 2026-01-31T12:00:00Z"
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(
-            400, f"{name} is {value!r}; write Unix seconds or RFC 3339 such as 2026-01-31T12:00:00Z"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(400, advice) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.timestamp()
+    if not math.isfinite(seconds):  # nan, inf: not a time
+        raise HTTPException(400, advice)
+    return seconds
 
 
 def parse_matchers(values: list[str]) -> list[Callable[[dict[str, str]], bool]]:
