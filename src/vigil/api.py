@@ -190,6 +190,8 @@ def create_app(service: Service) -> FastAPI:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > cfg.max_request_bytes):
             return JSONResponse({"detail": f"request body over {cfg.max_request_bytes} bytes"}, 413)
+        if request.url.path in _OPEN:  # probes: never limited, never need the token
+            return await call_next(request)
         client = request.client.host if request.client else "?"
         now = time.monotonic()
         b = buckets.setdefault(client, _Bucket(tokens=2 * cfg.rate_limit))
@@ -198,7 +200,7 @@ def create_app(service: Service) -> FastAPI:
         if b.tokens < 1:
             return JSONResponse({"detail": "too many requests; slow down"}, 429, headers={"Retry-After": "1"})
         b.tokens -= 1
-        if token is not None and request.url.path not in _OPEN:
+        if token is not None:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return JSONResponse(

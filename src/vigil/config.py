@@ -161,9 +161,14 @@ class PrometheusQuery(_Model):
     detection: dict[str, Any] | None = None
 
 
+class BasicAuth(_Model):
+    username: str
+    password: Secret
+
+
 class PrometheusSource(_Model):
     url: Url
-    basic_auth: dict[str, str | Secret] | None = None
+    basic_auth: BasicAuth | None = None
     bearer_token: Secret | None = None
     timeout: Duration = 10.0
     lookback: Duration = 86400.0
@@ -172,8 +177,6 @@ class PrometheusSource(_Model):
 
     @model_validator(mode="after")
     def _auth(self) -> PrometheusSource:
-        if self.basic_auth is not None and set(self.basic_auth) != {"username", "password"}:
-            raise ValueError("basic_auth needs exactly username and password (password as {env: NAME} or {file: PATH})")
         if self.basic_auth is not None and self.bearer_token is not None:
             raise ValueError("give basic_auth or bearer_token, not both")
         return self
@@ -214,7 +217,7 @@ class Server(_Model):
 class Limits(_Model):
     max_series_per_query: int = Field(10000, ge=1)
     evict_after: Duration = 3600.0
-    history_points: int = Field(240, ge=10, le=100000)
+    history_points: int = Field(120, ge=10, le=100000)
 
 
 class Config(_Model):

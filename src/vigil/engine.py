@@ -29,9 +29,10 @@ from vigil.exporter import Metrics, _label_string
 from vigil.pipeline import Pipeline, build_pipeline
 from vigil.series import SeriesTable
 from vigil.sources.base import SeriesBatch, Source
+from vigil.state import unpickle
 from vigil.store import Store
 
-__all__ = ["Engine", "Query", "build_query_pipeline"]
+__all__ = ["Engine", "Ingested", "Query", "build_query_pipeline"]
 
 log = logging.getLogger("vigil.engine")
 
@@ -39,6 +40,16 @@ _CHUNK = 512  # steps per pipeline call when a fetch brings a long history
 _MAX_BACKOFF = 60.0
 _RECENT = 30  # points of history in an event document
 _FORMAT = 1
+
+
+@dataclasses.dataclass
+class Ingested:
+    """What one ingest did: event documents, valid and invalid samples, refused series."""
+
+    docs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    taken: int = 0
+    invalid: int = 0
+    refused: int = 0
 
 
 def build_query_pipeline(d: Detection, where: str) -> Pipeline:
@@ -67,6 +78,7 @@ class Query:
         self.last_ok: float | None = None
         self.last_error: str | None = None
         self._labels_cache: dict[int, str] = {}
+        self._capped = False
 
     @property
     def interval(self) -> float:
@@ -83,15 +95,22 @@ class Query:
             out.append(text)
         return out
 
-    def ingest(self, batches: list[SeriesBatch], now: float) -> tuple[list[dict[str, Any]], int, int]:
-        """Score and learn new samples; returns (event docs, samples taken, series refused)."""
+    def ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
+        """Score and learn new samples."""
         with self.lock:
             return self._ingest(batches, now)
 
-    def _ingest(self, batches: list[SeriesBatch], now: float) -> tuple[list[dict[str, Any]], int, int]:
+    def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
         if not batches:
-            return [], 0, 0
+            return Ingested()
         rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query)
+        if refused and not self._capped:
+            log.warning(
+                "query %s: %d series refused, the cap of %d series per query is reached "
+                "(limits.max_series_per_query); narrow the query or raise the cap",
+                self.name, refused, self.limits.max_series_per_query,
+            )
+        self._capped = bool(refused)
         if self.table.n_rows > self.pipeline.n_rows:
             self.pipeline.resize(self.table.n_rows)
         fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
@@ -119,11 +138,11 @@ class Query:
                 keep_v.append(v)
                 self.table.state["last_seen"][row] = now
         if not keep_rows:
-            return [], 0, refused
+            return Ingested(refused=refused)
 
         docs: list[dict[str, Any]] = []
         times = np.unique(np.concatenate(keep_t))
-        taken = 0
+        taken = invalid = 0
         for start in range(0, times.size, _CHUNK):
             grid = times[start : start + _CHUNK]
             x = np.full((len(keep_rows), grid.size), np.nan)
@@ -141,7 +160,8 @@ class Query:
             t_block = np.broadcast_to(grid, x.shape)
             res = self.pipeline.update(r, t_block, x)
             valid = present & ~res.invalid
-            taken += int(present.sum())
+            taken += int(valid.sum())
+            invalid += int((present & res.invalid).sum())
             values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
             self.table.record(r, t_block, values, valid)
             last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
@@ -150,13 +170,16 @@ class Query:
             self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
             for e in res.events:
                 docs.append(self._doc(e))
-        return docs, taken, refused
+        return Ingested(docs, taken, invalid, refused)
 
     def _doc(self, e: Any) -> dict[str, Any]:
+        """The event's document, with the points of history up to its latest moment."""
         row = e.row
         key, labels = self.table.keys[row] or "", self.table.labels[row] or {}
+        until = max(e.peak_at, e.ended_at if e.ended_at is not None else e.peak_at)
         recent = self.table.history(row)
-        recent = {k: v[-_RECENT:] for k, v in recent.items()}
+        upto = sum(1 for t in recent["t"] if t is not None and t <= until)
+        recent = {k: v[max(upto - _RECENT, 0) : upto] for k, v in recent.items()}
         return event_doc(e, self.name, key, labels, self.detection.detector, recent)
 
     def evict(self, now: float) -> tuple[list[dict[str, Any]], int]:
@@ -181,19 +204,20 @@ class Query:
             return docs, int(old.size)
 
     def snapshot(self) -> bytes:
+        """One pickle of all arrays (no nested pickles, so one copy of the state at most)."""
         with self.lock:
             return pickle.dumps(
-                {"format": _FORMAT, "pipeline": self.pipeline.snapshot(), "table": self.table.snapshot()},
+                {"format": _FORMAT, "pipeline": self.pipeline.payload(), "table": self.table.payload()},
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
 
     def restore(self, data: bytes) -> None:
-        payload = pickle.loads(data)  # noqa: S301 - our own snapshot, from our data directory
-        if payload.get("format") != _FORMAT:
+        payload = unpickle(data, f"state of query {self.name!r}")
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise StateError(f"saved state of query {self.name!r} has an unknown format")
         with self.lock:
-            self.pipeline.restore(payload["pipeline"])
-            self.table.restore(payload["table"])
+            self.pipeline.load(payload["pipeline"])
+            self.table.load(payload["table"])
             self.pipeline.resize(self.table.n_rows)
             self._labels_cache.clear()
 
@@ -287,13 +311,23 @@ class Engine:
             log.info("query %s: source is back after %d failed fetches", q.name, q.errors)
         q.errors, q.last_error, q.last_ok = 0, None, now
         self.metrics.source_up.labels(q.name).set(1)
-        docs, taken, refused = await asyncio.to_thread(q.ingest, batches, now)
-        if docs:
-            await asyncio.to_thread(self.store.upsert_events, docs)
-            self.metrics.events.labels(q.name).inc(sum(d["state"] == "firing" for d in docs))
-        self.metrics.samples.labels(q.name).inc(taken)
-        if refused:
-            self.metrics.refused.labels(q.name).inc(refused)
+        try:
+            got = await asyncio.to_thread(q.ingest, batches, now)
+        except Exception as exc:  # a bug, not bad data: count it, say it, keep the other queries going
+            q.errors += 1
+            q.last_error = f"internal error while processing samples: {exc!r}"
+            self.metrics.source_errors.labels(q.name, "internal").inc()
+            log.exception("query %s: processing samples failed", q.name)
+            q.next_due = self.clock() + q.interval
+            return
+        if got.docs:
+            await asyncio.to_thread(self.store.upsert_events, got.docs)
+            self.metrics.events.labels(q.name).inc(sum(d["state"] == "firing" for d in got.docs))
+        self.metrics.samples.labels(q.name).inc(got.taken)
+        if got.invalid:
+            self.metrics.invalid.labels(q.name).inc(got.invalid)
+        if got.refused:
+            self.metrics.refused.labels(q.name).inc(got.refused)
         self.metrics.series.labels(q.name).set(len(q.table))
         self.metrics.events_open.labels(q.name).set(q.open_count())
         self.metrics.tick.labels(q.name).observe(time.perf_counter() - began)

@@ -14,12 +14,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 if TYPE_CHECKING:
     from vigil.engine import Query
 
 __all__ = ["CATALOGUE", "Metrics", "render"]
+
+# Creation-time series (`*_created`) double the self-monitoring output and are not in the
+# catalogue; Vigil's process never wants them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # name -> (type, help); per-series families first.
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -30,12 +34,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "vigil_anomaly_score": ("gauge", "Calibrated anomaly score of the latest sample, 0 to 1."),
     "vigil_anomaly": ("gauge", "1 while an anomaly event is open on the series, else 0."),
     "vigil_warming_up": ("gauge", "1 while the detector has no full opinion on the series yet."),
-    "vigil_samples_total": ("counter", "Samples taken in, per query."),
+    "vigil_samples_total": ("counter", "Valid samples taken in, per query."),
+    "vigil_samples_invalid_total": ("counter", "Samples that were NaN, infinite or outside the valid range."),
     "vigil_series": ("gauge", "Series held, per query."),
     "vigil_series_refused_total": ("counter", "New series refused because the query's series cap was hit."),
     "vigil_series_evicted_total": ("counter", "Series forgotten after they stopped reporting."),
     "vigil_tick_duration_seconds": ("histogram", "Time to fetch and process one tick of a query."),
-    "vigil_source_errors_total": ("counter", "Failed fetches, per query and kind (unavailable, rejected)."),
+    "vigil_source_errors_total": (
+        "counter", "Failed ticks, per query and kind (unavailable, rejected, internal).",
+    ),
     "vigil_source_up": ("gauge", "1 if the query's last fetch succeeded, else 0."),
     "vigil_events_open": ("gauge", "Anomaly events open now, per query."),
     "vigil_events_total": ("counter", "Anomaly events opened, per query."),
@@ -63,6 +70,7 @@ class Metrics:
 
         r = self.registry
         self.samples = Counter("vigil_samples", desc("vigil_samples_total"), ["query"], registry=r)
+        self.invalid = Counter("vigil_samples_invalid", desc("vigil_samples_invalid_total"), ["query"], registry=r)
         self.series = Gauge("vigil_series", desc("vigil_series"), ["query"], registry=r)
         self.refused = Counter("vigil_series_refused", desc("vigil_series_refused_total"), ["query"], registry=r)
         self.evicted = Counter("vigil_series_evicted", desc("vigil_series_evicted_total"), ["query"], registry=r)
@@ -82,8 +90,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+_OURS = ("metric", "query", "detector")
+
+
 def _label_string(labels: dict[str, str], query: str, detector: str) -> str:
-    out = {k: v for k, v in labels.items() if k != "__name__" and k not in ("metric", "query", "detector")}
+    """The series' labels plus ours; a series' own label named like ours becomes exported_<name>."""
+    out = {(f"exported_{k}" if k in _OURS else k): v for k, v in labels.items() if k != "__name__"}
     out["metric"] = labels.get("__name__", "")
     out["query"] = query
     out["detector"] = detector

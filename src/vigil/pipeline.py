@@ -20,7 +20,7 @@ from vigil.decision import Decision, DecisionConfig, Event
 from vigil.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detectors.base import Detector, FloatArray
 from vigil.errors import ConfigError, StateError
-from vigil.state import RowState
+from vigil.state import RowState, unpickle
 
 __all__ = ["Pipeline", "Result", "build_pipeline"]
 
@@ -182,21 +182,16 @@ class Pipeline:
     def open_events(self) -> list[Event]:
         return self.decision.open_events(self.decision_state)
 
-    def snapshot(self) -> bytes:
-        """All per-series state as bytes; `restore` on an equal pipeline continues exactly."""
-        payload = {
+    def payload(self) -> dict[str, Any]:
+        """All per-series state as plain data; `load` on an equal pipeline continues exactly."""
+        return {
             "format": _FORMAT,
             "members": [(name, type(d).__name__, d.params()) for name, d in self.members],
             "n_rows": self.n_rows,
-            "states": [st.to_bytes() for st in self._states()],
+            "states": [st.payload() for st in self._states()],
         }
-        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, data: bytes) -> None:
-        try:
-            payload = pickle.loads(data)  # noqa: S301 - our own snapshot, from our data directory
-        except Exception as exc:
-            raise StateError(f"saved pipeline state is unreadable ({exc}); delete it to start fresh") from exc
+    def load(self, payload: Any) -> None:
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise StateError("saved pipeline state has an unknown format; delete it to start fresh")
         mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
@@ -205,7 +200,7 @@ class Pipeline:
                 f"saved state was made by detectors {payload['members']}, not {mine}; "
                 "delete the state to relearn with the new settings"
             )
-        states = [RowState.from_bytes(b) for b in payload["states"]]
+        states = [RowState.from_payload(p) for p in payload["states"]]
         for st, old in zip(states, self._states(), strict=True):
             st.check_fields(old.fields, "the pipeline")
         n = len(self.members)
@@ -213,6 +208,12 @@ class Pipeline:
         self.calibration_states = states[n : 2 * n]
         self.decision_state = states[2 * n]
         self.n_rows = payload["n_rows"]
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        self.load(unpickle(data, "pipeline state"))
 
 
 def build_pipeline(

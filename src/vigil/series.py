@@ -15,7 +15,7 @@ import numpy as np
 
 from vigil.errors import StateError
 from vigil.sources.base import series_key
-from vigil.state import Field, RowState
+from vigil.state import Field, RowState, unpickle
 
 __all__ = ["SeriesTable", "series_id"]
 
@@ -148,21 +148,19 @@ class SeriesTable:
             out[name] = [None if not np.isfinite(v) else round(float(v), 9) for v in arr]
         return out
 
-    def snapshot(self) -> bytes:
-        payload: dict[str, Any] = {
+    def payload(self) -> dict[str, Any]:
+        return {
             "query": self.query, "history_points": self.history_points, "keys": self.keys,
-            "labels": self.labels, "state": self.state.to_bytes(),
+            "labels": self.labels, "state": self.state.payload(),
         }
-        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, data: bytes) -> None:
-        payload = pickle.loads(data)  # noqa: S301 - our own snapshot, from our data directory
+    def load(self, payload: dict[str, Any]) -> None:
         if payload["query"] != self.query or payload["history_points"] != self.history_points:
             raise StateError(
                 f"saved series table of query {payload['query']!r} (history {payload['history_points']}) "
                 f"does not fit query {self.query!r} (history {self.history_points})"
             )
-        state = RowState.from_bytes(payload["state"])
+        state = RowState.from_payload(payload["state"])
         state.check_fields(self._fields(), f"query {self.query!r}")
         self.state = state
         self.keys, self.labels = payload["keys"], payload["labels"]
@@ -170,3 +168,9 @@ class SeriesTable:
         self.index = {k: i for i, k in enumerate(self.keys) if k is not None}
         self.by_id = {sid: i for i, sid in enumerate(self.ids) if sid is not None}
         self.free = [i for i, k in enumerate(self.keys) if k is None]
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        self.load(unpickle(data, "series table"))

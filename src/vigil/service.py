@@ -49,9 +49,7 @@ def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, s
     if p is not None:
         auth: tuple[str, str, str] | tuple[str, str] | None = None
         if p.basic_auth is not None:
-            user, password = p.basic_auth["username"], p.basic_auth["password"]
-            auth = ("basic", user if isinstance(user, str) else user.get(),
-                    password if isinstance(password, str) else password.get())
+            auth = ("basic", p.basic_auth.username, p.basic_auth.password.get())
         elif p.bearer_token is not None:
             auth = ("bearer", p.bearer_token.get())
         for i, q in enumerate(p.queries):

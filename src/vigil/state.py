@@ -18,9 +18,17 @@ import numpy.typing as npt
 
 from vigil.errors import StateError
 
-__all__ = ["Field", "RowState"]
+__all__ = ["Field", "RowState", "unpickle"]
 
 _FORMAT = 1
+
+
+def unpickle(data: bytes, what: str) -> Any:
+    """Load one of our own snapshots (from our data directory); StateError if unreadable."""
+    try:
+        return pickle.loads(data)  # noqa: S301 - written by Vigil into its own data directory
+    except Exception as exc:
+        raise StateError(f"saved {what} is unreadable ({exc}); delete it to start fresh") from exc
 
 
 @dataclass(frozen=True)
@@ -88,23 +96,18 @@ class RowState:
         for i, o in zip(np.asarray(dst).tolist(), objs, strict=True):
             self.objects[i] = o
 
-    def to_bytes(self) -> bytes:
-        """Serialise exactly: restoring gives bit-identical arrays and equal objects."""
-        payload = {
+    def payload(self) -> dict[str, Any]:
+        """Everything needed to rebuild this state, as plain data (the arrays themselves)."""
+        return {
             "format": _FORMAT,
             "fields": {k: (f.shape, np.dtype(f.dtype).str, f.fill) for k, f in self.fields.items()},
             "arrays": self.arrays,
             "objects": self.objects,
             "n_rows": self.n_rows,
         }
-        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> RowState:
-        try:
-            payload = pickle.loads(data)  # noqa: S301 - our own snapshot, from our data directory
-        except Exception as exc:
-            raise StateError(f"saved state is unreadable ({exc}); delete it to start fresh") from exc
+    def from_payload(cls, payload: Any) -> RowState:
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise StateError("saved state has an unknown format; delete it to start fresh")
         fields = {k: Field(tuple(s), np.dtype(d), fill) for k, (s, d, fill) in payload["fields"].items()}
@@ -113,6 +116,14 @@ class RowState:
         state.objects = payload["objects"]
         state.n_rows = payload["n_rows"]
         return state
+
+    def to_bytes(self) -> bytes:
+        """Serialise exactly: restoring gives bit-identical arrays and equal objects."""
+        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RowState:
+        return cls.from_payload(unpickle(data, "state"))
 
     def check_fields(self, fields: Mapping[str, Field], what: str) -> None:
         """Raise StateError if a restored state does not have the fields `what` expects."""

@@ -434,3 +434,15 @@ def test_a_badly_written_secret_is_not_echoed_in_the_error(
     message = errors_of(tmp_path, text)
     assert secret not in message
     assert "token" in message
+
+
+def test_basic_auth_password_must_be_a_secret_reference(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.yml"
+    path.write_text(
+        "prometheus: {url: 'http://p:9090', basic_auth: {username: u, password: hunter2},"
+        " queries: [{name: q, query: up}]}"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "prometheus.basic_auth.password" in str(info.value)
+    assert "hunter2" not in str(info.value)

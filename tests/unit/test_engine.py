@@ -200,6 +200,24 @@ def test_nan_and_infinity_are_not_learned(tmp_path: Path) -> None:
         assert qd.table.state[name][rd] == qc.table.state[name][rc], name
 
 
+def test_invalid_samples_are_counted_apart_from_valid_ones(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    tick(engine, "q", [batch(WEB1, [1, 2, 3, 4, 5], [10, np.nan, np.inf, 40, -np.inf])], at=T0)
+    assert metric(engine, "vigil_samples_total", query="q") == 2
+    assert metric(engine, "vigil_samples_invalid_total", query="q") == 3
+
+
+def test_hitting_the_series_cap_says_so_once_in_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = FakeSource("q")
+    engine = make_engine(tmp_path, Query(source, Detection(), Limits(max_series_per_query=1), "q"))
+    other = {"__name__": "cpu_utilization", "instance": "web-2"}
+    with caplog.at_level(logging.WARNING, logger="vigil.engine"):
+        tick(engine, "q", [batch(WEB1, [1], [1.0]), batch(other, [1], [1.0])], at=T0)
+        tick(engine, "q", [batch(WEB1, [2], [1.0]), batch(other, [2], [1.0])], at=T0 + STEP)
+    lines = [r for r in caplog.records if "cap of 1 series per query" in r.getMessage()]
+    assert len(lines) == 1 and "limits.max_series_per_query" in lines[0].getMessage()
+
+
 def test_a_batch_of_only_nan_keeps_the_series_without_values(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     tick(engine, "q", [batch(WEB1, [1, 2, 3], [np.nan, np.inf, np.nan])], at=T0)
@@ -392,7 +410,9 @@ def test_a_spike_of_several_samples_is_one_event(tmp_path: Path) -> None:
     assert doc["observed"] == 90.0
     assert doc["peak_score"] == 1.0
     assert doc["started_at"] == "2023-11-14T23:02:35Z"  # T0 + 197 steps
-    assert [p["value"] for p in doc["recent"][-3:]] == [90.0, 95.0, 92.0]
+    # recent points end where the event stood when it fired, even if the block went on
+    assert doc["recent"][-1]["value"] == 90.0
+    assert all(p["value"] < 80 for p in doc["recent"][:-1])
 
 
 def test_replaying_the_same_samples_into_a_restored_engine_gives_the_same_event(
@@ -445,11 +465,11 @@ def test_snapshot_and_restore_give_identical_next_outputs() -> None:
     t2, v2 = calm(40, start=t[-1] + STEP, seed=3)
     v2[20] = 95.0
     nxt = [batch(WEB1, t2, v2), batch(WEB2, t2, v2 * 2), batch(WEB3, t2, v2)]
-    docs_a, taken_a, refused_a = original.ingest(nxt, T0 + 100)
-    docs_b, taken_b, refused_b = restored.ingest(nxt, T0 + 100)
+    a = original.ingest(nxt, T0 + 100)
+    b = restored.ingest(nxt, T0 + 100)
 
-    assert docs_a == docs_b and docs_a  # the spike opened the same events in both
-    assert (taken_a, refused_a) == (taken_b, refused_b)
+    assert a.docs == b.docs and a.docs  # the spike opened the same events in both
+    assert (a.taken, a.refused) == (b.taken, b.refused)
     assert original.table.keys == restored.table.keys
     for name, arr in original.table.state.arrays.items():
         np.testing.assert_array_equal(arr, restored.table.state[name], err_msg=name)
@@ -586,6 +606,9 @@ def test_one_broken_query_does_not_stop_the_loop(
     assert len(good.calls) == n_ticks
     assert len(broken.calls) >= n_ticks - 1  # retried on its own schedule all along
     assert len(engine.queries["good"].table.history(0)["t"]) == n_ticks
-    assert "query broken: tick failed" in caplog.text
+    assert "query broken: processing samples failed" in caplog.text
+    ready, reasons = engine.ready()
+    assert not ready and "internal error" in reasons["broken"] and "good" not in reasons
+    assert metric(engine, "vigil_source_errors_total", query="broken", kind="internal") >= n_ticks - 1
     assert good.closed and broken.closed  # sources are closed at stop
     assert engine.store.load_snapshot("query:good") is not None  # state saved at stop

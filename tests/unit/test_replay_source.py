@@ -1,7 +1,8 @@
 """ReplaySource: a CSV file replayed as a live series, driven by the `now` the engine passes.
 
 The file's time runs `speed` times faster than `now`; samples carry wall-clock times
-starting at the first `fetch`. With `loop`, the file starts over, later in time.
+starting at the first `fetch`, and each comes as soon as its time has come (the first one
+at the first fetch). With `loop`, the file starts over, later in time.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def times_values(batches: list[SeriesBatch]) -> tuple[list[float], list[float]]:
 def test_the_seed_format_replays_at_speed(tmp_path: Path) -> None:
     src = source(tmp_path, speed=60)  # a file minute per second
     assert src.interval == 1.0
-    assert fetch(src, START) == []  # the replay starts here
-    assert times_values(fetch(src, START + 1)) == ([START], [10.0])
-    assert times_values(fetch(src, START + 2.5)) == ([START + 1, START + 2], [11.0, 12.0])
+    assert times_values(fetch(src, START)) == ([START], [10.0])  # the replay starts here
+    assert times_values(fetch(src, START + 1)) == ([START + 1], [11.0])
+    assert times_values(fetch(src, START + 2.5)) == ([START + 2], [12.0])
     assert fetch(src, START + 2.5) == []  # nothing new at the same instant
     assert times_values(fetch(src, START + 100)) == ([START + 3, START + 4], [13.0, 14.0])
     assert fetch(src, START + 1000) == []  # the file is done
@@ -58,10 +59,9 @@ def test_the_seed_format_replays_at_speed(tmp_path: Path) -> None:
 def test_at_real_time_a_minute_file_gives_a_sample_a_minute(tmp_path: Path) -> None:
     src = source(tmp_path)
     assert src.interval == 60.0
-    fetch(src, START)
-    assert times_values(fetch(src, START + 59)) == ([START], [10.0])  # stamped with the start
-    assert fetch(src, START + 60) == []
-    assert times_values(fetch(src, START + 60.5)) == ([START + 60], [11.0])
+    assert times_values(fetch(src, START)) == ([START], [10.0])  # stamped with the start
+    assert fetch(src, START + 59) == []
+    assert times_values(fetch(src, START + 60)) == ([START + 60], [11.0])
 
 
 def test_the_metric_name_is_the_value_column_in_lower_case(tmp_path: Path) -> None:
@@ -92,17 +92,15 @@ def test_metric_names_are_made_valid(tmp_path: Path, header: str, name: str) -> 
 def test_value_column_picks_one_of_several(tmp_path: Path) -> None:
     text = "timestamp,cpu,mem\n1700000000,1,100\n1700000060,2,200\n"
     src = source(tmp_path, text, value_column="mem", speed=60)
-    fetch(src, START)
+    (first,) = fetch(src, START)
     (b,) = fetch(src, START + 10)
     assert b.labels == {"__name__": "mem"}
-    assert b.v.tolist() == [100.0, 200.0]
+    assert first.v.tolist() + b.v.tolist() == [100.0, 200.0]
 
 
 def test_loop_wraps_with_increasing_times(tmp_path: Path) -> None:
     src = source(tmp_path, speed=60, loop=True)
-    fetch(src, START)
-    seen_t: list[float] = []
-    seen_v: list[float] = []
+    seen_t, seen_v = times_values(fetch(src, START))
     for now in (START + 3, START + 7, START + 7.5, START + 16.5):  # the last covers two passes
         t, v = times_values(fetch(src, now))
         seen_t += t
@@ -114,17 +112,18 @@ def test_loop_wraps_with_increasing_times(tmp_path: Path) -> None:
 
 def test_without_loop_the_replay_ends(tmp_path: Path) -> None:
     src = source(tmp_path, speed=60)
-    fetch(src, START)
+    first, _ = times_values(fetch(src, START))
     t, _ = times_values(fetch(src, START + 1000))
-    assert t == [START + i for i in range(5)]
+    assert first + t == [START + i for i in range(5)]
     assert fetch(src, START + 2000) == []
 
 
 def test_missing_values_stay_nan_for_the_engine(tmp_path: Path) -> None:
     text = "timestamp,value\n1700000000,1\n1700000060,\n1700000120,3\n"
     src = source(tmp_path, text, speed=60)
-    fetch(src, START)
+    _, first = times_values(fetch(src, START))
     _, v = times_values(fetch(src, START + 10))
+    v = first + v
     assert v[0] == 1.0 and np.isnan(v[1]) and v[2] == 3.0
 
 

@@ -10,8 +10,6 @@ lower case (the seed's ``CPU_Utilization`` becomes ``cpu_utilization``).
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,6 @@ class ReplaySource:
         value_column: str | None = None,
         speed: float = 1.0,
         loop: bool = False,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         data = read_csv(path, [value_column] if value_column else None, skip_bad_rows=True)
         finite = np.isfinite(data.t)
@@ -48,9 +45,8 @@ class ReplaySource:
         step = float(np.median(np.diff(self.t)))
         self.interval = max(step / self.speed, 0.05)
         self._span = float(self.t[-1]) + step  # one pass of the file, in file seconds
-        self._clock = clock
         self._start: float | None = None
-        self._done = 0.0  # file seconds already emitted (across loops)
+        self._done = -1.0  # file seconds up to which samples were emitted (across loops)
 
     async def fetch(self, now: float) -> list[SeriesBatch]:
         if self._start is None:
@@ -60,11 +56,11 @@ class ReplaySource:
             upto = min(upto, self._span)
         if upto <= self._done:
             return []
-        lap = np.floor(self._done / self._span)
+        lap = max(np.floor(self._done / self._span), 0.0)
         times, values = [], []
-        while lap * self._span < upto:
+        while lap * self._span <= upto:
             base = lap * self._span
-            pick = (self.t + base >= self._done) & (self.t + base < upto)
+            pick = (self.t + base > self._done) & (self.t + base <= upto)
             times.append(self.t[pick] + base)
             values.append(self.v[pick])
             lap += 1
