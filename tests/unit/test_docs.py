@@ -37,3 +37,11 @@ def in_code(obj: Any) -> dict[str, str]:
 )
 def test_parameter_tables_match_the_code(section: str, obj: Any) -> None:
     assert documented(section) == in_code(obj)
+
+
+def test_configuration_doc_shows_the_generated_example() -> None:
+    from vigil.config import example_config
+
+    text = (DOC.parent / "configuration.md").read_text()
+    block = text.split("<!-- example:start -->\n```yaml\n", 1)[1].split("```\n<!-- example:end -->", 1)[0]
+    assert block == example_config()
