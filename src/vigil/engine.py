@@ -111,8 +111,8 @@ class Query:
                 self.name, refused, self.limits.max_series_per_query,
             )
         self._capped = bool(refused)
-        if self.table.n_rows > self.pipeline.n_rows:
-            self.pipeline.resize(self.table.n_rows)
+        if self.table.state.n_rows > self.pipeline.n_rows:
+            self.pipeline.resize(self.table.state.n_rows)
         fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
         if fresh:
             self.pipeline.reset(np.array(fresh))
@@ -218,7 +218,7 @@ class Query:
         with self.lock:
             self.pipeline.load(payload["pipeline"])
             self.table.load(payload["table"])
-            self.pipeline.resize(self.table.n_rows)
+            self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
 
     def open_count(self) -> int:

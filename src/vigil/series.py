@@ -64,6 +64,7 @@ class SeriesTable:
 
     @property
     def n_rows(self) -> int:
+        """Rows in use or freed (the arrays may have room for more)."""
         return len(self.keys)
 
     def active_rows(self) -> np.ndarray:
@@ -100,7 +101,8 @@ class SeriesTable:
             self.keys.append(key)
             self.labels.append(dict(labels))
             self.ids.append(sid)
-            self.state.resize(row + 1)
+            if row >= self.state.n_rows:  # grow geometrically: adding n series costs O(n)
+                self.state.resize(max(64, 2 * self.state.n_rows))
         self.index[key] = row
         self.by_id[sid] = row
         return row
