@@ -26,8 +26,8 @@ from vigil.detectors import DETECTORS
 from vigil.errors import ConfigError
 
 __all__ = [
-    "Config", "Detection", "HostSource", "PrometheusQuery", "PrometheusSource", "ReplaySource", "Secret",
-    "Server", "example_config", "load_config", "parse_duration",
+    "Config", "Detection", "HostSource", "Notify", "PrometheusQuery", "PrometheusSource", "Receiver",
+    "ReplaySource", "Secret", "Server", "example_config", "load_config", "parse_duration",
 ]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -214,6 +214,86 @@ class Server(_Model):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+def _secret_or_url(value: Any) -> Any:
+    """A plain URL is a `Secret` given by value; a mapping is a `Secret` (env, file or value)."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"https?://\S+", value):
+            raise ValueError(
+                "write a URL starting with http:// or https://, or {env: NAME}, {file: PATH} or {value: URL} "
+                "(the text given is not shown)"
+            )
+        return {"value": value}
+    return value
+
+
+SecretUrl = Annotated[Secret, BeforeValidator(_secret_or_url)]
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class Receiver(_Model):
+    """Where anomaly events go: Alertmanager's API, or a webhook (event JSON, Teams, Slack).
+
+    The URL and the headers are secrets (a webhook URL often carries its own token): they
+    are never logged, never shown in errors or the API; logs name the receiver instead.
+    """
+
+    name: Name
+    type: Literal["alertmanager", "webhook"]
+    url: SecretUrl
+    headers: dict[str, Secret] = Field(default_factory=dict)
+    format: Literal["json", "teams", "slack"] = "json"
+    timeout: Duration = 5.0
+    concurrency: int = Field(2, ge=1, le=32, description="requests in flight at once to this receiver")
+    queries: list[str] | None = None
+    min_score: float = Field(0.0, ge=0, le=1)
+    states: list[Literal["firing", "resolved"]] = Field(default_factory=lambda: ["firing", "resolved"], min_length=1)
+    repost_every: Duration = 60.0
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> Receiver:
+        problems = []
+        only = {"alertmanager": ("repost_every", "labels"), "webhook": ("format",)}
+        for kind, keys in only.items():
+            for key in keys:
+                if self.type != kind and key in self.model_fields_set:
+                    problems.append(f"{key} is only for type {kind}; remove it from a receiver of type {self.type}")
+        bad = sorted(k for k in self.labels if not _LABEL.fullmatch(k) or k.startswith("__"))
+        if bad:
+            problems.append(f"labels: {', '.join(bad)} are not label names; write letters, digits and _")
+        bad = sorted(k for k in self.headers if not _HEADER.fullmatch(k))
+        if bad:
+            problems.append(f"headers: {', '.join(map(repr, bad))} are not header names; write such as Authorization")
+        if len(set(self.states)) != len(self.states):
+            problems.append("states lists a state twice; write [firing], [resolved] or [firing, resolved]")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Notify(_Model):
+    """Receivers, and how hard Vigil tries to deliver each message of its outbox."""
+
+    receivers: list[Receiver] = Field(default_factory=list)
+    max_attempts: int = Field(10, ge=1)
+    give_up_after: Duration = 3600.0
+    backoff: Duration = 1.0
+    max_backoff: Duration = 300.0
+    keep: Duration = 7 * 86400.0
+    external_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Notify:
+        names = [r.name for r in self.receivers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"receiver names must be unique; {', '.join(dup)} appear more than once")
+        if self.max_backoff < self.backoff:
+            raise ValueError("max_backoff is below backoff; write a cap at least as long as the first delay")
+        return self
+
+
 class Limits(_Model):
     max_series_per_query: int = Field(10000, ge=1)
     evict_after: Duration = 3600.0
@@ -229,6 +309,7 @@ class Config(_Model):
     host: HostSource = HostSource()
     prometheus: PrometheusSource | None = None
     replay: list[ReplaySource] = Field(default_factory=list)
+    notify: Notify = Notify()
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -245,6 +326,13 @@ class Config(_Model):
                 _merge(self.detection, override)
             except ValidationError as exc:
                 problems += [f"{where}.detection: {m.removeprefix('config: ')}" for m in _messages(exc)]
+        for i, r in enumerate(self.notify.receivers):
+            unknown = [n for n in r.queries or [] if n not in names]
+            if unknown:
+                problems.append(
+                    f"notify.receivers[{i}].queries names {', '.join(unknown)}, not a configured query; "
+                    f"write some of {', '.join(names) or '(none)'}"
+                )
         if problems:
             raise ValueError("\n  ".join(problems))
         return self
@@ -280,7 +368,8 @@ def _messages(exc: ValidationError) -> list[str]:
             out.append(f"{loc}: write {{env: NAME}}, {{file: PATH}} or {{value: ...}} (the text given is not shown)")
         else:
             shown = err.get("input")
-            if isinstance(shown, dict) or loc == "" or err["loc"][-1] == "value":  # Secret.value: not shown
+            secret = err["loc"][-1:] == ("value",) or (err["loc"][:1] == ("notify",) and "url" in err["loc"])
+            if isinstance(shown, dict) or loc == "" or secret:  # Secret.value, receiver URLs: not shown
                 out.append(f"{loc or 'config'}: {msg}")
             else:
                 out.append(f"{loc} is {shown!r}; {msg}")
@@ -326,9 +415,19 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: {len(exc.errors())} error(s):\n{lines}") from None
 
 
+def _duration_text(seconds: float) -> str:
+    """15.0 -> '15s', 3600.0 -> '1h': the largest unit that divides it."""
+    for unit in ("d", "h", "m", "s"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:.0f}{unit}"
+    return f"{seconds * 1000:.0f}ms"
+
+
 def example_config() -> str:
     """The documented example `vigil.yml`, with the defaults taken from the models."""
     d, lim, srv = Detection(), Limits(), Server()
+    n = Notify()
+    r = Receiver(name="x", type="webhook", url="http://x")  # type: ignore[arg-type]
     return f"""\
 # vigil.yml: every key is optional; shown values are the defaults unless marked "example".
 server:
@@ -374,4 +473,30 @@ host:                             # this machine, through psutil
 #   - name: seed_cpu
 #     path: synthetic_data.csv
 #     speed: 60                   # 60x real time
+# notify:                         # example: where anomaly events go (docs/alerting.md)
+#   max_attempts: {n.max_attempts:<16}# tries per message, then it is dead
+#   give_up_after: {_duration_text(n.give_up_after):<15}# or when it is this old
+#   backoff: {_duration_text(n.backoff):<21}# first retry delay; doubles, with full jitter
+#   max_backoff: {_duration_text(n.max_backoff)}
+#   keep: {_duration_text(n.keep):<24}# sent and dead messages are kept this long
+#   external_url: https://vigil.example.org   # links in messages (default http://<server.listen>)
+#   receivers:
+#     - name: alertmanager
+#       type: alertmanager
+#       url: http://127.0.0.1:9093  # base URL; Vigil posts to /api/v2/alerts
+#       repost_every: {_duration_text(r.repost_every):<12}# re-post open alerts so they never time out
+#       labels: {{severity: warning}}  # added to every alert
+#     - name: teams
+#       type: webhook
+#       format: teams               # json (the event JSON), teams (Adaptive Card), slack
+#       url: {{file: /run/secrets/teams-workflow-url}}   # a secret: env, file or value
+#       states: [firing, resolved]
+#       min_score: {r.min_score}
+#     - name: agent
+#       type: webhook
+#       url: http://127.0.0.1:8765/events
+#       headers: {{Authorization: {{env: AGENT_TOKEN}}}}   # each value a secret
+#       timeout: {_duration_text(r.timeout)}
+#       concurrency: {r.concurrency}              # requests in flight to this receiver
+#       queries: [api_latency]      # only these queries' events (default: all)
 """
