@@ -135,3 +135,29 @@ def demo_app(
     where = Server(listen=listen)
     typer.echo(f"demo app on http://{where.host}:{where.port} (metrics at /metrics, POST /inject)", err=True)
     serve_demo(host=where.host, port=where.port, seed=seed, day_seconds=day_seconds)
+
+
+@app.command()
+def rules(
+    config: ConfigOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the rule file here instead of printing it.")
+    ] = None,
+    for_: Annotated[
+        str, typer.Option("--for", help="How long an anomaly or out-of-band value must last before its alert fires; 0s: at once.")
+    ] = "1m",
+    severity: Annotated[str, typer.Option(help="The severity label of every alert.")] = "warning",
+    page_url: Annotated[
+        str | None,
+        typer.Option(help="Vigil's address as readers of the alerts reach it, for links (default: server.listen)."),
+    ] = None,
+) -> None:
+    """Write Prometheus alert rules for the configured queries (see docs/alerting.md)."""
+    from vigil.rules import render_rules, write_rules
+
+    text = render_rules(load_config(config), for_=for_, severity=severity, page_url=page_url)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write_rules(output, text)
+        typer.echo(f"wrote {output}; check it with: promtool check rules {output}", err=True)
