@@ -78,8 +78,12 @@ class SeriesTable:
         """
         rows = np.empty(len(labels), dtype=np.intp)
         refused = 0
-        for i, lab in enumerate(labels):
-            key = series_key(lab)
+        keys = [series_key(lab) for lab in labels]
+        new = min(sum(k not in self.index for k in keys), max(limit - len(self.index), 0))
+        needed = len(self.keys) + max(new - len(self.free), 0)
+        if needed > self.state.n_rows:  # grow once per batch, by an eighth more: O(n) overall
+            self.state.resize(max(64, needed + needed // 8))
+        for i, (lab, key) in enumerate(zip(labels, keys, strict=True)):
             row = self.index.get(key)
             if row is None:
                 if len(self.index) >= limit:
@@ -101,8 +105,8 @@ class SeriesTable:
             self.keys.append(key)
             self.labels.append(dict(labels))
             self.ids.append(sid)
-            if row >= self.state.n_rows:  # grow geometrically: adding n series costs O(n)
-                self.state.resize(max(64, 2 * self.state.n_rows))
+            if row >= self.state.n_rows:
+                self.state.resize(max(64, row + 1 + (row + 1) // 8))
         self.index[key] = row
         self.by_id[sid] = row
         return row
