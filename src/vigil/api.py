@@ -123,6 +123,13 @@ class EventPage(BaseModel):
     items: list[dict[str, Any]]
 
 
+class NotificationPage(BaseModel):
+    total: int
+    offset: int
+    receivers: dict[str, dict[str, int]]
+    items: list[dict[str, Any]]
+
+
 def _num(x: float) -> float | None:
     return round(float(x), 9) if math.isfinite(x) else None
 
@@ -287,17 +294,39 @@ def create_app(service: Service) -> FastAPI:
         matchers = parse_matchers(label)
         if not matchers:
             items, total = service.store.events(start=t0, end=t1, state=state, query=query, limit=limit, offset=offset)
-            return EventPage(total=total, offset=offset, items=items)
-        every, _ = service.store.events(start=t0, end=t1, state=state, query=query, limit=1_000_000)
-        hits = [e for e in every if all(m(e["series"]) for m in matchers)]
-        return EventPage(total=len(hits), offset=offset, items=hits[offset : offset + limit])
+        else:
+            every, _ = service.store.events(start=t0, end=t1, state=state, query=query, limit=1_000_000)
+            hits = [e for e in every if all(m(e["series"]) for m in matchers)]
+            items, total = hits[offset : offset + limit], len(hits)
+        if service.outbox is not None:  # receiver -> event state -> delivery status
+            sent = service.outbox.summary([e["id"] for e in items])
+            items = [{**e, "notifications": sent.get(e["id"], {})} for e in items]
+        return EventPage(total=total, offset=offset, items=items)
+
+    @app.get(
+        "/api/v1/notifications", response_model=NotificationPage,
+        summary="Outbox messages, newest first, and counts per receiver (never a URL, header or body)",
+    )
+    def notifications(
+        state: Literal["pending", "sent", "dead"] | None = Query(None, description="delivery status"),
+        receiver: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> NotificationPage:
+        if service.outbox is None:
+            return NotificationPage(total=0, offset=offset, receivers={}, items=[])
+        items, total = service.outbox.page(state, receiver, limit, offset)
+        for item in items:
+            for key in ("next_attempt_at", "created_at", "updated_at", "sent_at"):
+                item[key] = None if item[key] is None else _iso(item[key])
+        return NotificationPage(total=total, offset=offset, receivers=service.outbox.counts(), items=items)
 
     @app.get("/", summary="What this is")
     def index() -> dict[str, Any]:
         return {
             "name": "vigil", "version": __version__,
             "endpoints": ["/check_health", "/api/v1/anomalies", "/api/v1/series", "/api/v1/series/{id}",
-                          "/metrics", "/healthz", "/readyz", "/openapi.json"],
+                          "/api/v1/notifications", "/metrics", "/healthz", "/readyz", "/openapi.json"],
         }
 
     return app

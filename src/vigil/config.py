@@ -247,7 +247,7 @@ class Receiver(_Model):
     concurrency: int = Field(2, ge=1, le=32, description="requests in flight at once to this receiver")
     queries: list[str] | None = None
     min_score: float = Field(0.0, ge=0, le=1)
-    states: list[Literal["firing", "resolved"]] = Field(default_factory=lambda: ["firing", "resolved"], min_length=1)
+    states: list[Literal["firing", "resolved"]] = Field(default_factory=lambda: ["firing", "resolved"], min_length=1)  # type: ignore[arg-type]
     repost_every: Duration = 60.0
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -427,7 +427,7 @@ def example_config() -> str:
     """The documented example `vigil.yml`, with the defaults taken from the models."""
     d, lim, srv = Detection(), Limits(), Server()
     n = Notify()
-    r = Receiver(name="x", type="webhook", url="http://x")  # type: ignore[arg-type]
+    r = Receiver(name="x", type="webhook", url="http://x")
     return f"""\
 # vigil.yml: every key is optional; shown values are the defaults unless marked "example".
 server:

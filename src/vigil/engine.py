@@ -24,7 +24,7 @@ import numpy as np
 
 from vigil.config import Config, Detection, Limits
 from vigil.errors import ConfigError, QueryRejected, SourceError, StateError
-from vigil.events import event_doc
+from vigil.events import event_doc, event_id
 from vigil.exporter import Metrics, _label_string
 from vigil.pipeline import Pipeline, build_pipeline
 from vigil.series import SeriesTable
@@ -279,6 +279,15 @@ class Engine:
     def snapshot(self) -> None:
         blobs = {f"query:{q.name}": q.snapshot() for q in self.queries.values()}
         self.store.save_snapshots(blobs)
+
+    def open_event_ids(self) -> set[str]:
+        """Ids of the events open now in every query (the notifier re-posts only these)."""
+        out = set()
+        for q in self.queries.values():
+            with q.lock:
+                for e in q.pipeline.open_events():
+                    out.add(event_id(q.name, q.table.keys[e.row] or "", e.started_at))
+        return out
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Ready when every query's last fetch succeeded; with the reason per query otherwise."""

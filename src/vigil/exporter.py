@@ -46,6 +46,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "vigil_source_up": ("gauge", "1 if the query's last fetch succeeded, else 0."),
     "vigil_events_open": ("gauge", "Anomaly events open now, per query."),
     "vigil_events_total": ("counter", "Anomaly events opened, per query."),
+    "vigil_notifications_total": (
+        "counter", "Delivery attempts of outbox messages, per receiver and result (sent, retry, dead).",
+    ),
+    "vigil_notifications_pending": ("gauge", "Outbox messages waiting for delivery, per receiver."),
+    "vigil_alertmanager_reposts_total": (
+        "counter", "Re-posts of open alerts to Alertmanager, per receiver and result (ok, failed).",
+    ),
 }
 
 _SERIES_FAMILIES = (
@@ -84,6 +91,15 @@ class Metrics:
         self.source_up = Gauge("vigil_source_up", desc("vigil_source_up"), ["query"], registry=r)
         self.events_open = Gauge("vigil_events_open", desc("vigil_events_open"), ["query"], registry=r)
         self.events = Counter("vigil_events", desc("vigil_events_total"), ["query"], registry=r)
+        self.notifications = Counter(
+            "vigil_notifications", desc("vigil_notifications_total"), ["receiver", "result"], registry=r
+        )
+        self.notifications_pending = Gauge(
+            "vigil_notifications_pending", desc("vigil_notifications_pending"), ["receiver"], registry=r
+        )
+        self.reposts = Counter(
+            "vigil_alertmanager_reposts", desc("vigil_alertmanager_reposts_total"), ["receiver", "result"], registry=r
+        )
 
 
 def _escape(value: str) -> str:

@@ -2,8 +2,9 @@
 
 `build_service` turns a validated `Config` into the running parts (raising ConfigError
 for what only shows when they are built: a detector parameter, a secret that cannot be
-read). `serve` starts the engine and the HTTP server together and stops both cleanly on
-SIGTERM or SIGINT, saving state on the way out.
+read). `serve` starts the engine, the notification sender (when receivers are configured)
+and the HTTP server together and stops them cleanly on SIGTERM or SIGINT, saving state on
+the way out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -27,6 +28,9 @@ from vigil.sources.replay import ReplaySource
 from vigil.sources.system import SystemSource
 from vigil.store import Store
 
+if TYPE_CHECKING:
+    from vigil.notify import Outbox, Sender
+
 __all__ = ["Service", "build_service", "build_sources", "serve"]
 
 log = logging.getLogger("vigil")
@@ -38,6 +42,8 @@ class Service:
     engine: Engine
     store: Store
     metrics: Metrics
+    outbox: Outbox | None = None
+    sender: Sender | None = None
 
 
 def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, str]]:
@@ -73,7 +79,17 @@ def build_service(config: Config, clock: Callable[[], float] = time.time) -> Ser
     store = Store(config.data_dir)
     metrics = Metrics()
     engine = Engine(config, queries, store, metrics, clock=clock)
-    return Service(config=config, engine=engine, store=store, metrics=metrics)
+    service = Service(config=config, engine=engine, store=store, metrics=metrics)
+    if config.notify.receivers:
+        from vigil.notify import Outbox, Route, Sender, base_url, build_targets
+
+        targets = build_targets(config.notify)
+        service.outbox = Outbox(store, [Route.of(r) for r in config.notify.receivers], clock=clock)
+        service.sender = Sender(
+            service.outbox, targets, config.notify, metrics, base_url(config), open_events=engine.open_event_ids,
+            clock=clock,
+        )
+    return service
 
 
 async def serve(service: Service) -> None:
@@ -90,12 +106,17 @@ async def serve(service: Service) -> None:
     )
     stop = asyncio.Event()
     engine_task = asyncio.create_task(service.engine.run(stop))
+    sender_task = asyncio.create_task(service.sender.run(stop)) if service.sender else None
     log.info("vigil serving on http://%s:%d with %d queries", cfg.host, cfg.port, len(service.engine.queries))
     try:
         await server.serve()
     finally:
         stop.set()
-        await engine_task
-        service.store.close()
+        try:
+            await engine_task
+        finally:
+            if sender_task is not None:
+                await sender_task
+            service.store.close()
     if not server.started:
         raise ConfigError(f"server.listen {cfg.listen}: could not listen there (in use, or not allowed)")

@@ -1,7 +1,9 @@
 """SQLite store (WAL) in the data directory: anomaly events and state snapshots.
 
 Events are upserted by id, so replaying samples after a restart updates an event instead
-of opening a second one. Snapshots are opaque blobs by name (one per query), written in
+of opening a second one. Hooks added with `add_event_hook` run inside the transaction that
+writes events (the notification outbox enqueues there), so an event is stored and queued
+together or not at all. Snapshots are opaque blobs by name (one per query), written in
 one transaction so a crash leaves either the old snapshot or the new one.
 """
 
@@ -11,7 +13,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +60,33 @@ class Store:
                 f"cannot open the store {self.path} ({exc}); check that data_dir is writable"
             ) from exc
         self._lock = threading.Lock()
+        self._hooks: list[Callable[[sqlite3.Connection, list[dict[str, Any]]], None]] = []
+
+    def add_event_hook(self, hook: Callable[[sqlite3.Connection, list[dict[str, Any]]], None]) -> None:
+        """Call `hook(connection, docs)` inside every transaction that writes events."""
+        self._hooks.append(hook)
+
+    @contextmanager
+    def connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock; in one transaction when `write`."""
+        with self._lock:
+            if not write:
+                yield self._db
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def upsert_events(self, docs: Iterable[dict[str, Any]]) -> None:
+        docs = list(docs)
         rows = [
             (
                 d["id"], d["query"], d["series_key"], d["state"], d["started_ts"], d.get("ended_ts"),
@@ -72,16 +96,16 @@ class Store:
         ]
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
+        with self.connection(write=True) as db:
+            db.executemany(
                 """INSERT INTO events (id, query, series, state, started_at, ended_at, peak_score, doc, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at,
                      peak_score = excluded.peak_score, doc = excluded.doc, updated_at = excluded.updated_at""",
                 rows,
             )
-            self._db.execute("COMMIT")
+            for hook in self._hooks:
+                hook(db, docs)
 
     def events(
         self,
