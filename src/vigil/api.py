@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from vigil import __version__
-from vigil.exporter import render
+from vigil.exporter import iter_render
 
 if TYPE_CHECKING:
     from vigil.service import Service
@@ -225,9 +225,9 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse({"ready": ready, "reasons": reasons}, 200 if ready else 503)
 
     @app.get("/metrics", summary="Prometheus exposition of every series' results and Vigil's own health")
-    def metrics() -> Response:
-        body = render(service.metrics, service.engine.queries.values())
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    def metrics() -> StreamingResponse:
+        chunks = iter_render(service.metrics, list(service.engine.queries.values()))
+        return StreamingResponse(chunks, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get(
         "/check_health", response_model=HealthReport,

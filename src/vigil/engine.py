@@ -29,7 +29,6 @@ from vigil.exporter import Metrics, _label_string
 from vigil.pipeline import Pipeline, build_pipeline
 from vigil.series import SeriesTable
 from vigil.sources.base import SeriesBatch, Source
-from vigil.state import unpickle
 from vigil.store import Store
 
 __all__ = ["Engine", "Ingested", "Query", "build_query_pipeline"]
@@ -204,15 +203,29 @@ class Query:
             return docs, int(old.size)
 
     def snapshot(self) -> bytes:
-        """One pickle of all arrays (no nested pickles, so one copy of the state at most)."""
+        """All state as one pickle (arrays in band)."""
         with self.lock:
-            return pickle.dumps(
-                {"format": _FORMAT, "pipeline": self.pipeline.payload(), "table": self.table.payload()},
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
+            return pickle.dumps(self._payload(), protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, data: bytes) -> None:
-        payload = unpickle(data, f"state of query {self.name!r}")
+    def save(self, store: Store, name: str) -> None:
+        """Write all state to `store` with the arrays out of band: no copy of them is made.
+
+        The query's lock is held until the arrays are written, so they cannot change midway.
+        """
+        with self.lock:
+            buffers: list[pickle.PickleBuffer] = []
+            meta = pickle.dumps(self._payload(), protocol=5, buffer_callback=buffers.append)
+            store.save_snapshots({name: meta}, {name: [b.raw() for b in buffers]})
+
+    def _payload(self) -> dict[str, Any]:
+        return {"format": _FORMAT, "pipeline": self.pipeline.payload(), "table": self.table.payload()}
+
+    def restore(self, data: bytes, parts: list[bytearray] | None = None) -> None:
+        """Load state saved by `snapshot` (or by `save`, with its `parts`)."""
+        try:
+            payload = pickle.loads(data, buffers=parts or ())  # noqa: S301 - our own data directory
+        except Exception as exc:
+            raise StateError(f"saved state of query {self.name!r} is unreadable ({exc}); delete it") from exc
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise StateError(f"saved state of query {self.name!r} has an unknown format")
         with self.lock:
@@ -252,11 +265,12 @@ class Engine:
     def restore(self) -> None:
         """Load the saved state of every query that has one."""
         for q in self.queries.values():
-            data = self.store.load_snapshot(f"query:{q.name}")
+            name = f"query:{q.name}"
+            data = self.store.load_snapshot(name)
             if data is None:
                 continue
             try:
-                q.restore(data)
+                q.restore(data, self.store.load_snapshot_parts(name))
             except StateError as exc:
                 log.warning("not restoring query %s: %s; it starts fresh", q.name, exc)
                 continue
@@ -277,8 +291,8 @@ class Engine:
                 log.warning("query %s: cannot check it now (%s); will retry", q.name, exc)
 
     def snapshot(self) -> None:
-        blobs = {f"query:{q.name}": q.snapshot() for q in self.queries.values()}
-        self.store.save_snapshots(blobs)
+        for q in self.queries.values():
+            q.save(self.store, f"query:{q.name}")
 
     def open_event_ids(self) -> set[str]:
         """Ids of the events open now in every query (the notifier re-posts only these)."""

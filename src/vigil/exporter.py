@@ -10,7 +10,7 @@ children. Self-monitoring uses ordinary prometheus_client objects on Vigil's own
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 if TYPE_CHECKING:
     from vigil.engine import Query
 
-__all__ = ["CATALOGUE", "Metrics", "render"]
+__all__ = ["CATALOGUE", "Metrics", "iter_render", "render"]
 
 # Creation-time series (`*_created`) double the self-monitoring output and are not in the
 # catalogue; Vigil's process never wants them.
@@ -126,12 +126,12 @@ def _value(x: float) -> str:
     return repr(float(x))
 
 
-def render(metrics: Metrics, queries: Iterable[Query]) -> bytes:
-    """The whole /metrics text: per-series families, then self-monitoring."""
-    parts: list[str] = []
+def iter_render(metrics: Metrics, queries: Iterable[Query]) -> Iterator[bytes]:
+    """The /metrics text in chunks (one per family and query), so a scrape of 100,000
+    series never holds the whole text in memory."""
     queries = list(queries)
     for family, field in _SERIES_FAMILIES:
-        parts.append(f"# HELP {family} {CATALOGUE[family][1]}\n# TYPE {family} gauge\n")
+        yield f"# HELP {family} {CATALOGUE[family][1]}\n# TYPE {family} gauge\n".encode()
         for q in queries:
             rows = q.table.active_rows()
             if not rows.size:
@@ -142,5 +142,10 @@ def render(metrics: Metrics, queries: Iterable[Query]) -> bytes:
                 texts = ["1" if v else "0" for v in values.tolist()]
             else:
                 texts = [_value(v) for v in values.tolist()]
-            parts.append("".join(f"{family}{{{lab}}} {v}\n" for lab, v in zip(labels, texts, strict=True)))
-    return "".join(parts).encode() + generate_latest(metrics.registry)
+            yield "".join(f"{family}{{{lab}}} {v}\n" for lab, v in zip(labels, texts, strict=True)).encode()
+    yield generate_latest(metrics.registry)
+
+
+def render(metrics: Metrics, queries: Iterable[Query]) -> bytes:
+    """The whole /metrics text: per-series families, then self-monitoring."""
+    return b"".join(iter_render(metrics, queries))

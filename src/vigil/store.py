@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     data BLOB NOT NULL,
     saved_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshot_parts (  -- large buffers of a snapshot, one row each
+    name TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (name, idx)
+);
 """
 
 
@@ -155,17 +161,38 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])
 
-    def save_snapshots(self, blobs: dict[str, bytes]) -> None:
+    def save_snapshots(
+        self, blobs: dict[str, bytes], parts: dict[str, Sequence[memoryview | bytes]] | None = None
+    ) -> None:
+        """Replace the named snapshots in one transaction.
+
+        `parts` are a snapshot's large buffers (arrays pickled out of band), written one row
+        each straight from memory, so saving never needs a second copy of all the state.
+        """
         now = time.time()
+        parts = parts or {}
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)",
-                [(k, v, now) for k, v in blobs.items()],
-            )
+            try:
+                for name, data in blobs.items():
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now)
+                    )
+                    self._db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
+                    for i, buf in enumerate(parts.get(name, ())):
+                        self._db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES (?, ?, ?)", (name, i, buf))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def load_snapshot(self, name: str) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def load_snapshot_parts(self, name: str) -> list[bytearray]:
+        """The large buffers of a snapshot, in order, as writable buffers."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,)).fetchall()
+        return [bytearray(r[0]) for r in rows]
