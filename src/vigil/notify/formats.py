@@ -87,6 +87,17 @@ def _num(x: Any) -> str:
     return f"{x:.6g}"
 
 
+def _score(x: Any) -> str:
+    """Scores sit near 1: six decimals, cut rather than rounded, so 0.9999996 is not shown as 1.
+
+    >>> _score(0.9999996), _score(1.0), _score(0.5)
+    ('0.999999', '1.000000', '0.500000')
+    """
+    if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x):
+        return "?"
+    return f"{math.floor(x * 1e6) / 1e6:.6f}"
+
+
 def _labels_text(event: Mapping[str, Any]) -> str:
     labels = dict(event.get("series") or {})
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or "(none)"
@@ -103,10 +114,10 @@ def _facts(event: Mapping[str, Any], key: str) -> list[tuple[str, str]]:
     if event.get("expected") is not None:
         band = f"band {_num(event.get('lower'))} to {_num(event.get('upper'))}"
         facts.append(("Expected", f"{_num(event.get('expected'))} ({band})"))
-    facts.append(("Score", _num(event.get("peak_score"))))
+    facts.append(("Score", _score(event.get("peak_score"))))
     detectors = event.get("detectors") or {}
     if detectors:
-        facts.append(("Detectors", ", ".join(f"{k} {_num(v)}" for k, v in sorted(detectors.items()))))
+        facts.append(("Detectors", ", ".join(f"{k} {_score(v)}" for k, v in sorted(detectors.items()))))
     facts.append(("Started", str(event.get("started_at"))))
     if event.get("ended_at"):
         facts.append(("Ended", str(event.get("ended_at"))))

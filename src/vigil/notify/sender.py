@@ -196,7 +196,11 @@ class Sender:
         self.grace = grace
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
-        self._redact = _Redact([s for t in targets for s in t.secrets])
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        redact = _Redact([s for t in targets for s in t.secrets])
+        for name in _HTTP_LOGGERS:  # httpx logs each request's URL at INFO
+            logging.getLogger(name).addFilter(redact)
         outbox.on_enqueue = self.wake
         for t in targets:
             for result in ("sent", "retry", "dead"):
@@ -230,18 +234,11 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; in-flight requests get `grace` seconds, then stop."""
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         for t in self.targets.values():
             t.wake = asyncio.Event()
-        for name in _HTTP_LOGGERS:
-            logging.getLogger(name).addFilter(self._redact)
-        clients = {
-            t.name: httpx.AsyncClient(
-                timeout=t.timeout, transport=self.transport, follow_redirects=False,
-                limits=httpx.Limits(max_connections=t.concurrency, max_keepalive_connections=t.concurrency),
-            )
-            for t in self.targets.values()
-        }
-        workers = [asyncio.create_task(self._worker(t, clients[t.name], stop)) for t in self.targets.values()]
+            t.next_repost = self.clock()  # at once: alerts may have timed out while Vigil was down
+        workers = [asyncio.create_task(self._worker(t, stop)) for t in self.targets.values()]
         try:
             while not stop.is_set():
                 try:
@@ -263,34 +260,53 @@ class Sender:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-            for client in clients.values():
-                await client.aclose()
-            for name in _HTTP_LOGGERS:
-                logging.getLogger(name).removeFilter(self._redact)
+            await self.aclose()
             self._loop = None
+
+    async def step(self, receiver: str) -> int:
+        """One round for `receiver`: deliver what is due now, re-post if due; how many were tried."""
+        t = self.targets[receiver]
+        if receiver not in self._limits:
+            self._limits[receiver] = asyncio.Semaphore(t.concurrency)
+        client = self._client(t)
+        batch = await asyncio.to_thread(self.outbox.due, t.name, self.clock(), 4 * t.concurrency)
+        if batch:
+            await asyncio.gather(*(self._deliver(t, client, m, self._limits[receiver]) for m in batch))
+        if t.type == "alertmanager" and self.clock() >= t.next_repost:
+            t.next_repost = self.clock() + t.repost_every
+            await self._repost(t, client)
+        pending = await asyncio.to_thread(self.outbox.pending, t.name)
+        self.metrics.notifications_pending.labels(t.name).set(pending)
+        return len(batch)
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (`run` does it on the way out)."""
+        clients, self._clients = self._clients, {}
+        self._limits.clear()
+        for client in clients.values():
+            await client.aclose()
 
     # -- per receiver --------------------------------------------------------------------
 
-    async def _worker(self, t: Target, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        limit = asyncio.Semaphore(t.concurrency)
-        t.next_repost = self.clock()  # right away: alerts may have timed out while Vigil was down
+    def _client(self, t: Target) -> httpx.AsyncClient:
+        client = self._clients.get(t.name)
+        if client is None:
+            client = self._clients[t.name] = httpx.AsyncClient(
+                timeout=t.timeout, transport=self.transport, follow_redirects=False,
+                limits=httpx.Limits(max_connections=t.concurrency, max_keepalive_connections=t.concurrency),
+            )
+        return client
+
+    async def _worker(self, t: Target, stop: asyncio.Event) -> None:
         while not (stop.is_set() or self._stopping):
+            nxt: float | None = None
             try:
                 t.wake.clear()
-                batch = await asyncio.to_thread(self.outbox.due, t.name, self.clock(), 4 * t.concurrency)
-                if batch:
-                    await asyncio.gather(*(self._deliver(t, client, m, limit) for m in batch))
-                if t.type == "alertmanager" and self.clock() >= t.next_repost:
-                    t.next_repost = self.clock() + t.repost_every
-                    await self._repost(t, client)
-                pending = await asyncio.to_thread(self.outbox.pending, t.name)
-                self.metrics.notifications_pending.labels(t.name).set(pending)
-                if batch:
+                if await self.step(t.name):
                     continue
                 nxt = await asyncio.to_thread(self.outbox.next_due, t.name)
             except Exception:  # a bug or a store error: say it, wait, go on
                 log.exception("receiver %s: delivery loop failed; retrying", t.name)
-                nxt = None
             wait = self.idle if nxt is None else min(max(nxt - self.clock(), 0.0), self.idle)
             if t.type == "alertmanager":
                 wait = min(wait, max(t.next_repost - self.clock(), 0.0))
