@@ -499,4 +499,4 @@ def main() -> None:
     app(prog_name="vigil")
 
 
-from vigil import cli_service as _cli_service  # noqa: E402,F401 - registers run, check-config, healthcheck, demo-app
+from vigil import cli_service as _cli_service  # noqa: E402,F401 - registers the live-service commands

@@ -1,4 +1,4 @@
-"""The live-service commands of `vigil`: run, check-config, healthcheck, demo-app.
+"""The live-service commands of `vigil`: run, check-config, example-config, rules, healthcheck, demo-app.
 
 Registered on the one typer app of `vigil.cli`; errors end the same way there.
 """
