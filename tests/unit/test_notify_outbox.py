@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notifying import T0, Clock, make_doc
 
+from notifying import T0, Clock, make_doc
 from vigil.notify.outbox import Outbox, Route
 from vigil.store import Store
 
@@ -120,16 +120,23 @@ def test_next_due_pending_and_counts(tmp_path: Path) -> None:
     assert outbox.counts() == {"a": {"pending": 0, "sent": 0, "dead": 1}, "b": {"pending": 1, "sent": 0, "dead": 0}}
 
 
-def test_prune_deletes_old_sent_and_dead_but_never_pending(tmp_path: Path) -> None:
+def test_prune_deletes_old_sent_and_dead_but_never_pending_nor_an_open_firing(tmp_path: Path) -> None:
     clock = Clock()
     store, outbox = make_outbox(tmp_path, clock=clock)
-    store.upsert_events([make_doc(instance=f"web-{i}") for i in range(3)])
-    sent, dead, _ = outbox.due("hook", T0, 10)
-    outbox.record(sent.id, "sent", 1, None, None)
-    outbox.record(dead.id, "dead", 1, None, "HTTP 400")
+    store.upsert_events([make_doc(instance=f"web-{i}") for i in range(4)])
+    store.upsert_events([make_doc("resolved", instance=f"web-{i}") for i in range(3)])
+    firings = outbox.due("hook", T0, 10)
+    for m in firings[:2]:
+        outbox.record(m.id, "sent", 1, None, None)
+    outbox.record(firings[2].id, "dead", 1, None, "HTTP 400")
+    outbox.record(firings[3].id, "sent", 1, None, None)  # web-3: still open
+    (resolved,) = [m for m in outbox.due("hook", T0, 10) if m.event_id == firings[0].event_id]
+    outbox.record(resolved.id, "sent", 1, None, None)
     clock.t = T0 + 10
-    assert outbox.prune(before=T0 + 5) == 2
-    assert [r[3] for r in rows(store)] == ["pending"]
+    assert outbox.prune(before=T0 + 5) == 4  # web-0 firing and resolved, web-1 firing, web-2 dead firing
+    left = sorted((r[1].rsplit(":")[1], r[3]) for r in rows(store))
+    assert left == [("firing", "sent"), ("resolved", "pending"), ("resolved", "pending")]
+    assert outbox.firing_sent("hook")[0]["series"]["instance"] == "web-3"
 
 
 def test_page_and_summary_show_states_without_bodies(tmp_path: Path) -> None:

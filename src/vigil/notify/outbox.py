@@ -54,6 +54,9 @@ CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id, receiver);
 """
 
 STATUSES = ("pending", "sent", "dead")
+# a pending message whose event has no older pending message for the same receiver
+_READY = """o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.event_id = o.event_id
+            AND p.receiver = o.receiver AND p.status = 'pending' AND p.id < o.id)"""
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,18 @@ class Outbox:
             )
 
     def prune(self, before: float) -> int:
-        """Delete sent and dead messages last changed before `before`; how many went."""
+        """Delete sent and dead messages last changed before `before`; how many went.
+
+        A firing whose resolution is not queued yet stays: it is what lets the resolution be
+        queued, and what Alertmanager re-posts are made of.
+        """
         with self.store.connection(write=True) as db:
-            cur = db.execute("DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?", (before,))
+            cur = db.execute(
+                """DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?
+                   AND NOT (state = 'firing' AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.receiver = outbox.receiver
+                            AND r.event_id = outbox.event_id AND r.state = 'resolved'))""",
+                (before,),
+            )
             return int(cur.rowcount)
 
     # -- reading -------------------------------------------------------------------------
@@ -174,21 +186,19 @@ class Outbox:
         """
         with self.store.connection() as db:
             rows = db.execute(
-                """SELECT o.id, o.receiver, o.key, o.event_id, o.state, o.payload, o.attempts, o.created_at
+                f"""SELECT o.id, o.receiver, o.key, o.event_id, o.state, o.payload, o.attempts, o.created_at
                    FROM outbox o
-                   WHERE o.receiver = ? AND o.status = 'pending' AND o.next_attempt_at <= ?
-                     AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.event_id = o.event_id
-                                     AND p.receiver = o.receiver AND p.status = 'pending' AND p.id < o.id)
+                   WHERE o.receiver = ? AND o.next_attempt_at <= ? AND {_READY}
                    ORDER BY o.next_attempt_at, o.id LIMIT ?""",
                 (receiver, now, limit),
             ).fetchall()
         return [Message(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), int(r[6]), float(r[7])) for r in rows]
 
     def next_due(self, receiver: str) -> float | None:
-        """When the earliest pending message of `receiver` is due (None: nothing pending)."""
+        """When the earliest pending message of `receiver` that may go first is due (None: none)."""
         with self.store.connection() as db:
             row = db.execute(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE receiver = ? AND status = 'pending'", (receiver,)
+                f"SELECT MIN(o.next_attempt_at) FROM outbox o WHERE o.receiver = ? AND {_READY}", (receiver,)
             ).fetchone()
         return None if row[0] is None else float(row[0])
 

@@ -268,13 +268,15 @@ class Sender:
         t = self.targets[receiver]
         if receiver not in self._limits:
             self._limits[receiver] = asyncio.Semaphore(t.concurrency)
-        client = self._client(t)
-        batch = await asyncio.to_thread(self.outbox.due, t.name, self.clock(), 4 * t.concurrency)
-        if batch:
-            await asyncio.gather(*(self._deliver(t, client, m, self._limits[receiver]) for m in batch))
+        client = self._clients.get(t.name)
+        if client is None:
+            client = await asyncio.to_thread(self._client, t)
         if t.type == "alertmanager" and self.clock() >= t.next_repost:
             t.next_repost = self.clock() + t.repost_every
             await self._repost(t, client)
+        batch = await asyncio.to_thread(self.outbox.due, t.name, self.clock(), 4 * t.concurrency)
+        if batch:
+            await asyncio.gather(*(self._deliver(t, client, m, self._limits[receiver]) for m in batch))
         pending = await asyncio.to_thread(self.outbox.pending, t.name)
         self.metrics.notifications_pending.labels(t.name).set(pending)
         return len(batch)
@@ -289,6 +291,7 @@ class Sender:
     # -- per receiver --------------------------------------------------------------------
 
     def _client(self, t: Target) -> httpx.AsyncClient:
+        """The receiver's client; made in a worker thread (loading CA certificates takes a while)."""
         client = self._clients.get(t.name)
         if client is None:
             client = self._clients[t.name] = httpx.AsyncClient(
