@@ -13,18 +13,31 @@ or a missing value, never "normal".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.state import Field, RowState
 
-__all__ = ["Detector", "FloatArray", "IntArray", "Scores", "StepDetector", "band_raw"]
+__all__ = ["ABS_FLOOR", "REL_FLOOR", "Detector", "FloatArray", "IntArray", "Scores", "StepDetector", "band_raw",
+           "gaussian_raw_cdf"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+
+# A band detector's sigma never drops below this fraction of |level| plus a tiny absolute
+# floor, so a constant series gets a narrow band instead of a zero-width one.
+REL_FLOOR = 1e-9
+ABS_FLOOR = 1e-9
+
+
+def gaussian_raw_cdf(x: FloatArray, k: float) -> FloatArray:
+    """P(raw <= x) for a band detector of half-width k sigma on Gaussian noise (raw = |z| / k)."""
+    return erf(np.asarray(x) * k / math.sqrt(2.0))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,20 @@ from typing import ClassVar
 
 import numpy as np
 from numba import njit
-from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detectors.base import FloatArray, IntArray, StepDetector
+from vigil.detectors.base import (
+    ABS_FLOOR,
+    REL_FLOOR,
+    FloatArray,
+    IntArray,
+    StepDetector,
+    gaussian_raw_cdf,
+)
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
 __all__ = ["ZScore"]
 
-REL_FLOOR = 1e-9
-ABS_FLOOR = 1e-9
 
 
 class ZScore(StepDetector):
@@ -65,7 +69,7 @@ class ZScore(StepDetector):
 
     def null_raw_cdf(self, x: FloatArray) -> FloatArray:
         """P(raw <= x) on Gaussian noise: raw is |z| / k."""
-        return erf(np.asarray(x) * self.std_dev_threshold / math.sqrt(2.0))  # type: ignore[no-any-return]
+        return gaussian_raw_cdf(x, self.std_dev_threshold)
 
     def fields(self) -> dict[str, Field]:
         return {
