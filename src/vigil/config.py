@@ -281,6 +281,7 @@ class Notify(_Model):
     backoff: Duration = 1.0
     max_backoff: Duration = 300.0
     keep: Duration = 7 * 86400.0
+    max_event_age: Duration = 3600.0
     external_url: Url | None = None
 
     @model_validator(mode="after")
@@ -479,6 +480,7 @@ host:                             # this machine, through psutil
 #   backoff: {_duration_text(n.backoff):<21}# first retry delay; doubles, with full jitter
 #   max_backoff: {_duration_text(n.max_backoff)}
 #   keep: {_duration_text(n.keep):<24}# sent and dead messages are kept this long
+#   max_event_age: {_duration_text(n.max_event_age):<15}# an event over longer ago when found is not sent
 #   external_url: https://vigil.example.org   # links in messages (default http://<server.listen>)
 #   receivers:
 #     - name: alertmanager

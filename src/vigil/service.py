@@ -84,7 +84,9 @@ def build_service(config: Config, clock: Callable[[], float] = time.time) -> Ser
         from vigil.notify import Outbox, Route, Sender, base_url, build_targets
 
         targets = build_targets(config.notify)
-        service.outbox = Outbox(store, [Route.of(r) for r in config.notify.receivers], clock=clock)
+        service.outbox = Outbox(
+            store, [Route.of(r) for r in config.notify.receivers], clock=clock, max_age=config.notify.max_event_age
+        )
         service.sender = Sender(
             service.outbox, targets, config.notify, metrics, base_url(config), open_events=engine.open_event_ids,
             clock=clock,

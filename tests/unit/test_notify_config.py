@@ -31,6 +31,7 @@ def test_defaults() -> None:
     n = Notify()
     assert n.receivers == [] and n.max_attempts == 10 and n.give_up_after == 3600.0
     assert (n.backoff, n.max_backoff, n.keep, n.external_url) == (1.0, 300.0, 7 * 86400.0, None)
+    assert n.max_event_age == 3600.0
     r = Receiver(name="x", type="webhook", url="http://x")  # type: ignore[arg-type]
     assert (r.format, r.timeout, r.concurrency, r.min_score) == ("json", 5.0, 2, 0.0)
     assert (r.states, r.queries, r.repost_every, r.labels, r.headers) == (["firing", "resolved"], None, 60.0, {}, {})

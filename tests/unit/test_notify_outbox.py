@@ -154,3 +154,21 @@ def test_page_and_summary_show_states_without_bodies(tmp_path: Path) -> None:
     assert "payload" not in item and "url" not in item
     assert outbox.page(status="pending")[1] == 1 and outbox.page(receiver="b")[0][0]["receiver"] == "b"
     assert outbox.summary([doc["id"], "nope"]) == {doc["id"]: {"a": {"firing": "sent"}, "b": {"firing": "pending"}}}
+
+
+def test_an_event_found_over_long_ago_is_not_queued(tmp_path: Path) -> None:
+    clock = Clock(T0 + 3 * 3600)  # the docs end at T0 + 60: found long after, as in the history read at start
+    store, _ = make_outbox(tmp_path, clock=clock)
+    store.upsert_events([make_doc(), make_doc("resolved")])
+    assert rows(store) == [] and store.events()[1] == 1, "stored for the API, sent to nobody"
+    store.upsert_events([make_doc(instance="web-2")])
+    assert [r[2] for r in rows(store)] == ["firing"], "an event still open is news, however old its start"
+
+
+def test_a_late_resolution_of_an_announced_event_is_queued(tmp_path: Path) -> None:
+    clock = Clock()
+    store, _ = make_outbox(tmp_path, clock=clock)
+    store.upsert_events([make_doc()])
+    clock.t = T0 + 3 * 3600  # Vigil was down; the catch-up finds that it ended long ago
+    store.upsert_events([make_doc("resolved")])
+    assert [r[2] for r in rows(store)] == ["firing", "resolved"]

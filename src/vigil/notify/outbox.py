@@ -14,7 +14,9 @@ when queued; the body each receiver gets is rendered from it at send time.
 Which receivers get an event (`Route`): those whose ``queries`` include the event's query
 (all when unset), whose ``states`` include its state, and whose ``min_score`` its peak
 score reaches. A resolution is queued for a receiver only if the firing was, so nobody
-hears "resolved" about an anomaly they never heard of.
+hears "resolved" about an anomaly they never heard of. An event that was already over more
+than `max_age` seconds ago when it was stored (found in the history read at the first
+start, or in a long catch-up after downtime) is not queued at all: it is news to nobody.
 """
 
 from __future__ import annotations
@@ -102,10 +104,13 @@ class Outbox:
     thread that wrote the events, with the names of the receivers that got new rows.
     """
 
-    def __init__(self, store: Store, routes: Sequence[Route], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, routes: Sequence[Route], clock: Callable[[], float] = time.time, max_age: float = 3600.0
+    ) -> None:
         self.store = store
         self.routes = list(routes)
         self.clock = clock
+        self.max_age = max_age
         self.on_enqueue: Callable[[set[str]], None] | None = None
         with store.connection(write=True) as db:
             for statement in _SCHEMA.split(";"):
@@ -119,13 +124,17 @@ class Outbox:
         """Queue `docs` (the store's event records) for every route that wants them."""
         now = self.clock()
         woken: set[str] = set()
+        old = {  # events over long ago: history, not news
+            d["id"] for d in docs
+            if d["state"] == "resolved" and d.get("ended_ts") is not None and d["ended_ts"] < now - self.max_age
+        }
         for doc in docs:
             event = doc["event"]
             key = idempotency_key(event)
             for route in self.routes:
-                if not route.matches(event):
+                if not route.matches(event) or (doc["id"] in old and event["state"] == "firing"):
                     continue
-                if event["state"] == "resolved" and "firing" in route.states:
+                if event["state"] == "resolved" and ("firing" in route.states or doc["id"] in old):
                     fired = db.execute(
                         "SELECT 1 FROM outbox WHERE receiver = ? AND key = ?", (route.receiver, f"{event['id']}:firing")
                     ).fetchone()
