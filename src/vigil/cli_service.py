@@ -78,6 +78,10 @@ def check_config(
     sources = build_sources(cfg)
     for source, override, where in sources:
         build_query_pipeline(cfg.detection_for(override), where)
+    if cfg.notify.receivers:  # every receiver's URL and header secrets can be read
+        from vigil.notify import build_targets
+
+        build_targets(cfg.notify)
     if online:
 
         async def validate() -> None:
@@ -89,7 +93,8 @@ def check_config(
 
         asyncio.run(validate())
     names = ", ".join(s.name for s, _, _ in sources)
-    typer.echo(f"{config}: ok ({len(sources)} queries: {names})")
+    receivers = f", {len(cfg.notify.receivers)} receivers" if cfg.notify.receivers else ""
+    typer.echo(f"{config}: ok ({len(sources)} queries: {names}{receivers})")
 
 
 @app.command("example-config")

@@ -306,6 +306,7 @@ def test_vigil_killed_while_the_receiver_is_down_still_sends_every_event_once(
         wait_until(lambda: [e for e in spike_events(vigil) if e["state"] == "resolved"], 30, 0.2, "spike 1 resolved")
         before = notifications(vigil)
         assert before["receivers"]["agent"]["pending"] >= 2
+        (first,) = spike_events(vigil)
         vigil.kill()  # SIGKILL: no snapshot, no goodbye
 
         stack["driver"].spike("restart", 3.0)  # while Vigil is down
@@ -316,6 +317,8 @@ def test_vigil_killed_while_the_receiver_is_down_still_sends_every_event_once(
         vigil.start()
         wait_until(lambda: len([e for e in spike_events(vigil) if e["state"] == "resolved"]) == 2, 30, 0.2,
                    "both spikes as resolved events after the restart")
+        assert first["id"] in {e["id"] for e in spike_events(vigil)}, "the replay found the same event again"
+        assert len(spike_events(vigil)) == 2
         after = notifications(vigil)
         keys_queued = [i["idempotency_key"] for i in after["items"]]
         assert len(keys_queued) == len(set(keys_queued)), "the replay queued an event twice"

@@ -159,3 +159,19 @@ def test_the_documented_notify_example_is_a_valid_config(tmp_path: Path) -> None
     cfg = load(tmp_path, "\n".join(out) + "\n")
     assert [r.name for r in cfg.notify.receivers] == ["alertmanager", "teams", "agent"]
     assert cfg.notify.receivers[1].format == "teams" and cfg.notify.receivers[2].queries == ["api_latency"]
+
+
+def test_check_config_reads_every_receiver_secret(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vigil.cli import app
+
+    path = tmp_path / "vigil.yml"
+    path.write_text(HOST + "notify:\n  receivers: [{name: a, type: webhook, url: {file: missing-url}}]\n")
+    result = CliRunner().invoke(app, ["check-config", str(path)])
+    assert result.exit_code != 0
+    assert "notify.receivers[0] (a): cannot read secret file" in result.output
+    (tmp_path / "missing-url").write_text("https://hooks.example.test/abc\n")
+    result = CliRunner().invoke(app, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 receivers" in result.output and "hooks.example" not in result.output
