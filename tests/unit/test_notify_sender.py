@@ -196,6 +196,17 @@ def test_a_redirect_is_dead_with_advice(tmp_path: Path) -> None:
     assert h.message()["status"] == "dead" and "configure the final URL" in h.message()["last_error"]
 
 
+def test_a_message_that_cannot_be_rendered_is_dead_not_retried_forever(tmp_path: Path) -> None:
+    handler, seen = answer(200)
+    h = Harness(tmp_path, handler)
+    doc = make_doc()
+    del doc["event"]["query"]  # a payload the formats cannot use
+    h.outbox.enqueue([doc])
+    h.rounds(T0)
+    m = h.message()
+    assert not seen and m["status"] == "dead" and m["last_error"].startswith("cannot render the message: KeyError")
+
+
 def test_retry_after_is_waited_for(tmp_path: Path) -> None:
     h = Harness(tmp_path, answer(429, headers={"Retry-After": "120"})[0], random=lambda: 0.0)
     h.store.upsert_events([make_doc()])

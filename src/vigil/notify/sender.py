@@ -310,7 +310,7 @@ class Sender:
                 nxt = await asyncio.to_thread(self.outbox.next_due, t.name)
             except Exception:  # a bug or a store error: say it, wait, go on
                 log.exception("receiver %s: delivery loop failed; retrying", t.name)
-            wait = self.idle if nxt is None else min(max(nxt - self.clock(), 0.0), self.idle)
+            wait = self.idle if nxt is None else min(max(nxt - self.clock(), 0.005), self.idle)
             if t.type == "alertmanager":
                 wait = min(wait, max(t.next_repost - self.clock(), 0.0))
             if wait > 0 and not t.wake.is_set():
@@ -344,6 +344,9 @@ class Sender:
             return "retry", f"no answer within {t.timeout:g} s (timeout)", 0.0
         except httpx.HTTPError as exc:
             return "retry", t.redact(f"{type(exc).__name__}: {exc}".rstrip(": ")), 0.0
+        except Exception as exc:  # noqa: BLE001 - an odd failure of the HTTP stack: retried, given up in the end
+            log.debug("receiver %s: unexpected %s while posting", t.name, type(exc).__name__)
+            return "retry", t.redact(f"{type(exc).__name__}: {exc}".rstrip(": ")), 0.0
         if 200 <= r.status_code < 300:
             return "sent", None, 0.0
         text = " ".join(r.text[:200].split())
@@ -355,8 +358,15 @@ class Sender:
         return "dead", error, 0.0
 
     async def _deliver(self, t: Target, client: httpx.AsyncClient, m: Message, limit: asyncio.Semaphore) -> None:
-        async with limit:
-            outcome, error, retry_after = await self._post(t, client, self._body(t, m.event), m.key)
+        try:
+            body = self._body(t, m.event)
+        except Exception as exc:  # a payload that cannot be rendered never will be
+            log.exception("receiver %s: cannot render message %s", t.name, m.key)
+            outcome, retry_after = "dead", 0.0
+            error: str | None = f"cannot render the message: {type(exc).__name__}: {exc}"
+        else:
+            async with limit:
+                outcome, error, retry_after = await self._post(t, client, body, m.key)
         now = self.clock()
         attempts = m.attempts + 1
         next_at: float | None = None
