@@ -172,3 +172,13 @@ def test_a_late_resolution_of_an_announced_event_is_queued(tmp_path: Path) -> No
     clock.t = T0 + 3 * 3600  # Vigil was down; the catch-up finds that it ended long ago
     store.upsert_events([make_doc("resolved")])
     assert [r[2] for r in rows(store)] == ["firing", "resolved"]
+
+
+def test_prune_drops_the_messages_of_a_receiver_no_longer_configured(tmp_path: Path) -> None:
+    clock = Clock()
+    store, _ = make_outbox(tmp_path, Route("old"), clock=clock)
+    store.upsert_events([make_doc()])
+    store.close()
+    store, outbox = make_outbox(tmp_path, Route("new"), clock=clock)  # restarted with the receiver renamed
+    clock.t = T0 + 10
+    assert outbox.prune(before=T0 + 5) == 1 and rows(store) == []

@@ -174,8 +174,11 @@ class Outbox:
         """Delete sent and dead messages last changed before `before`; how many went.
 
         A firing whose resolution is not queued yet stays: it is what lets the resolution be
-        queued, and what Alertmanager re-posts are made of.
+        queued, and what Alertmanager re-posts are made of. Messages of a receiver that is no
+        longer configured (removed or renamed) go too, pending or not: nobody will send them.
         """
+        names = [r.receiver for r in self.routes]
+        marks = ",".join("?" * len(names)) or "''"
         with self.store.connection(write=True) as db:
             cur = db.execute(
                 """DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?
@@ -183,7 +186,10 @@ class Outbox:
                             AND r.event_id = outbox.event_id AND r.state = 'resolved'))""",
                 (before,),
             )
-            return int(cur.rowcount)
+            gone = db.execute(
+                f"DELETE FROM outbox WHERE updated_at < ? AND receiver NOT IN ({marks})", (before, *names)
+            )
+            return int(cur.rowcount) + int(gone.rowcount)
 
     # -- reading -------------------------------------------------------------------------
 
