@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -150,13 +151,24 @@ def metric_values(vigil: VigilProcess, name: str, **labels: str) -> list[float]:
 # -- the examples --------------------------------------------------------------------------
 
 
-def test_example_alertmanager_config_passes_amtool() -> None:
+def test_example_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "alertmanager.yml").read_text()
+    assert "url_file: /etc/alertmanager/teams-webhook-url" in text  # the Teams URL is read from a file
+    assert "logic.azure.com" not in text and "sig=" not in text.split("receivers:", 1)[1]
+    # Debian 12's Alertmanager 0.25 predates webhook `url_file` (0.26): the only change for
+    # its amtool is a placeholder URL in place of each url_file.
+    checked = tmp_path / "alertmanager.yml"
+    checked.write_text(re.sub(r"url_file: \S+", 'url: "https://example.invalid/teams"', text))
     result = subprocess.run(
-        [amtool_binary(), "check-config", str(ROOT / "examples" / "alertmanager.yml")],
-        capture_output=True, text=True, timeout=30, check=False,
+        [amtool_binary(), "check-config", str(checked)], capture_output=True, text=True, timeout=30, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+    broken = tmp_path / "broken.yml"
+    broken.write_text(checked.read_text().replace("group_wait:", "group_wiat:", 1))
+    bad = subprocess.run([amtool_binary(), "check-config", str(broken)], capture_output=True, text=True, timeout=30,
+                         check=False)
+    assert bad.returncode != 0
 
 
 def test_example_agent_receiver_acts_once_per_key(tmp_path: Path) -> None:
