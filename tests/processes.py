@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import yaml
+
 from servers import free_port, wait_until
 
 __all__ = ["DemoApp", "VigilProcess"]

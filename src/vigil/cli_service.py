@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
 from pydantic import ValidationError
+from rich.console import Console
 
 from vigil.cli import app
 from vigil.config import Config, Server, example_config, load_config
@@ -28,8 +28,19 @@ ConfigOption = Annotated[
 ]
 
 
-def _override(config_path: Path | None, listen: str | None, data_dir: Path | None) -> Config:
+def _override(
+    config_path: Path | None, listen: str | None, data_dir: Path | None, shard: str | None = None,
+    hostname: str | None = None,
+) -> Config:
+    """The config file with the command line on top; the shard from --shard, else VIGIL_SHARD, else the file."""
+    from vigil.sharding import parse_shard
+
     config = load_config(config_path)
+    where = "--shard"
+    if shard is None and os.environ.get("VIGIL_SHARD"):
+        shard, where = os.environ["VIGIL_SHARD"], "VIGIL_SHARD"
+    if shard is not None:  # resolved here, so that an error names where it was written
+        config = config.model_copy(update={"shard": parse_shard(shard, where, hostname).text})
     if listen is not None:
         try:
             server = Server.model_validate({**config.server.model_dump(exclude_unset=True), "listen": listen})
@@ -47,11 +58,19 @@ def run(
     listen: Annotated[str | None, typer.Option(help="host:port to serve on (overrides server.listen).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where events and state are kept (overrides data_dir).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="This replica's shard of the series: i/N with 0 <= i < N, or auto/N to take i from the "
+            "hostname's ordinal (vigil-2 is 2). Default: $VIGIL_SHARD, else the config's shard.",
+        ),
+    ] = None,
 ) -> None:
     """Watch metrics live and serve /metrics, /check_health and the API.
 
     With no config file it watches this host (CPU, memory, swap, disk, network, load)
-    every 5 s and serves on 127.0.0.1:8080.
+    every 5 s and serves on 127.0.0.1:8080. With --shard i/N it takes in only the series
+    whose label hash falls in shard i of N (docs/architecture.md, Sharding).
     """
     from vigil.service import build_service, serve
 
@@ -59,7 +78,7 @@ def run(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    cfg = _override(config, listen, data_dir)
+    cfg = _override(config, listen, data_dir, shard)
     service = build_service(cfg)
     with after_uvicorn():
         asyncio.run(serve(service))
@@ -76,7 +95,7 @@ def check_config(
 
     cfg = load_config(config)
     sources = build_sources(cfg)
-    for source, override, where in sources:
+    for _, override, where in sources:
         build_query_pipeline(cfg.detection_for(override), where)
     if cfg.notify.receivers:  # every receiver's URL and header secrets can be read
         from vigil.notify import build_targets

@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from processes import DemoApp, VigilProcess
 from prometheus_client.parser import text_string_to_metric_families
+
+from processes import DemoApp, VigilProcess
 from servers import PrometheusServer, wait_until
 
 STEP = 1.0  # Vigil's poll interval and query step, seconds

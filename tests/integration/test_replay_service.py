@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processes import VigilProcess
 from prometheus_client.parser import text_string_to_metric_families
+
+from processes import VigilProcess
 from servers import wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpu_spike.csv"

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from processes import VigilProcess
 from prometheus_client.parser import text_string_to_metric_families
+
+from processes import VigilProcess
 from servers import PrometheusServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,6 +27,7 @@ log lines included), in ``last_error`` or in the API; logs name the receiver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -247,10 +248,8 @@ class Sender:
                         log.debug("outbox: %d sent or dead messages older than notify.keep deleted", removed)
                 except Exception:  # housekeeping must not stop delivery
                     log.exception("outbox: pruning old messages failed")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=600)
-                except TimeoutError:
-                    pass
         finally:
             self._stopping = True
             for t in self.targets.values():
@@ -314,10 +313,8 @@ class Sender:
             if t.type == "alertmanager":
                 wait = min(wait, max(t.next_repost - self.clock(), 0.0))
             if wait > 0 and not t.wake.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(t.wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
 
     def _body(self, t: Target, event: dict[str, Any]) -> Any:
         link = series_link(self.link_base, event)

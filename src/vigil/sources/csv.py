@@ -451,7 +451,7 @@ def _choose_values(
             out.append(matches[0])
         return out
     numeric = []
-    for i, h in enumerate(names):
+    for i in range(len(names)):
         if i in time_like:
             continue
         cells = [s for s in records[i][:_SAMPLE] if s.strip().lower() not in _MISSING]
