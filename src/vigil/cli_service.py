@@ -78,6 +78,7 @@ def run(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per Prometheus request
     cfg = _override(config, listen, data_dir, shard)
     service = build_service(cfg)
     with after_uvicorn():
