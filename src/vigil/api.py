@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from vigil import __version__
 from vigil.exporter import iter_render
@@ -93,6 +93,10 @@ class SeriesItem(BaseModel):
     score: float | None
     last_sample_at: str | None
     reason: str
+    shard: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="i/N, the shard that owns the series; present only when Vigil runs sharded",
+    )
 
 
 class SeriesPage(BaseModel):
@@ -171,6 +175,7 @@ def _series_items(service: Service, query: str | None, matchers: list[Callable[[
                 id=q.table.ids[row] or "", query=q.name, labels=labels, status=st, value=_num(value),
                 expected=_num(exp), lower=_num(lo), upper=_num(hi), score=_num(score),
                 last_sample_at=_iso(float(s["last_t"][row])), reason=reason,
+                shard=None if q.shard is None else q.shard.text,
             ))
     rank = {"anomalous": 0, "warming_up": 1, "ok": 2}
     items.sort(key=lambda i: (rank[i.status], -(i.score or 0), i.query, i.id))

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from vigil.decision import DecisionConfig
 from vigil.detectors import DETECTORS
 from vigil.errors import ConfigError
+from vigil.sharding import check_spec
 
 __all__ = [
     "Config", "Detection", "HostSource", "Notify", "PrometheusQuery", "PrometheusSource", "Receiver",
@@ -301,9 +302,13 @@ class Limits(_Model):
     history_points: int = Field(120, ge=10, le=100000)
 
 
+ShardSpec = Annotated[str, BeforeValidator(check_spec)]
+
+
 class Config(_Model):
     server: Server = Server()
     data_dir: Path = Path("vigil-data")
+    shard: ShardSpec | None = None  # "i/N" or "auto/N"; see vigil.sharding
     snapshot_every: Duration = 60.0
     limits: Limits = Limits()
     detection: Detection = Detection()
@@ -437,6 +442,7 @@ server:
   max_request_bytes: {srv.max_request_bytes}
   rate_limit: {srv.rate_limit}               # requests per second per client
 data_dir: vigil-data              # events and detector state (SQLite)
+# shard: auto/3                   # example: this replica's share of the series, i/N or auto/N
 snapshot_every: 1m                # state snapshot interval (also saved at shutdown)
 limits:
   max_series_per_query: {lim.max_series_per_query}

@@ -6,6 +6,10 @@ status. `Engine.run` is the tick loop: a source that fails is retried with expon
 backoff while the others go on; the CPU work of a tick runs in a worker thread so the API
 stays responsive; state is snapshotted to the store every `snapshot_every` and at stop,
 and restored at start, so a restart resumes instead of relearning.
+
+With a `Shard`, each `Query` takes in only the series its shard owns (`vigil.sharding`):
+the others are dropped as their batches enter, before any row or state is made for them,
+and counted (`Ingested.not_owned`); every series and event it outputs says the shard.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from vigil.events import event_doc, event_id
 from vigil.exporter import Metrics, _label_string
 from vigil.pipeline import Pipeline, build_pipeline
 from vigil.series import SeriesTable
-from vigil.sources.base import SeriesBatch, Source
+from vigil.sharding import Shard
+from vigil.sources.base import SeriesBatch, Source, series_key
 from vigil.store import Store
 
 __all__ = ["Engine", "Ingested", "Query", "build_query_pipeline"]
@@ -43,12 +48,14 @@ _FORMAT = 1
 
 @dataclasses.dataclass
 class Ingested:
-    """What one ingest did: event documents, valid and invalid samples, refused series."""
+    """What one ingest did: event documents, valid and invalid samples, refused series,
+    and series left to other shards (None: the query is not split into shards)."""
 
     docs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     taken: int = 0
     invalid: int = 0
     refused: int = 0
+    not_owned: int | None = None
 
 
 def build_query_pipeline(d: Detection, where: str) -> Pipeline:
@@ -62,10 +69,20 @@ def build_query_pipeline(d: Detection, where: str) -> Pipeline:
 
 
 class Query:
-    """One named query: its source, pipeline, series and status."""
+    """One named query: its source, pipeline, series and status.
 
-    def __init__(self, source: Source, detection: Detection, limits: Limits, where: str) -> None:
+    `shard`: this process's shard, said by every series and event of the query. With
+    `split` (the default) the query takes in only the series that shard owns; the host
+    query is not split: each replica watches its own machine whole.
+    """
+
+    def __init__(
+        self, source: Source, detection: Detection, limits: Limits, where: str,
+        shard: Shard | None = None, split: bool = True,
+    ) -> None:
         self.name = source.name
+        self.shard = shard
+        self.split = shard is not None and split
         self.source = source
         self.detection = detection
         self.limits = limits
@@ -89,7 +106,8 @@ class Query:
             text = self._labels_cache.get(r)
             if text is None:
                 labels = self.table.labels[r] or {}
-                text = _label_string(labels, self.name, self.detection.detector)
+                shard = None if self.shard is None else self.shard.label
+                text = _label_string(labels, self.name, self.detection.detector, shard)
                 self._labels_cache[r] = text
             out.append(text)
         return out
@@ -102,7 +120,17 @@ class Query:
     def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
         if not batches:
             return Ingested()
-        rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query)
+        keys = [series_key(b.labels) for b in batches]
+        not_owned = None
+        if self.split and self.shard is not None:  # before any row is made for them
+            index, owns = self.table.index, self.shard.owns_key
+            mine = [i for i, k in enumerate(keys) if k in index or owns(self.name, k)]
+            not_owned = len(batches) - len(mine)
+            if not_owned:
+                batches, keys = [batches[i] for i in mine], [keys[i] for i in mine]
+            if not batches:
+                return Ingested(not_owned=not_owned)
+        rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query, keys)
         if refused and not self._capped:
             log.warning(
                 "query %s: %d series refused, the cap of %d series per query is reached "
@@ -137,7 +165,7 @@ class Query:
                 keep_v.append(v)
                 self.table.state["last_seen"][row] = now
         if not keep_rows:
-            return Ingested(refused=refused)
+            return Ingested(refused=refused, not_owned=not_owned)
 
         docs: list[dict[str, Any]] = []
         times = np.unique(np.concatenate(keep_t))
@@ -169,7 +197,7 @@ class Query:
             self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
             for e in res.events:
                 docs.append(self._doc(e))
-        return Ingested(docs, taken, invalid, refused)
+        return Ingested(docs, taken, invalid, refused, not_owned)
 
     def _doc(self, e: Any) -> dict[str, Any]:
         """The event's document, with the points of history up to its latest moment."""
@@ -179,7 +207,8 @@ class Query:
         recent = self.table.history(row)
         upto = sum(1 for t in recent["t"] if t is not None and t <= until)
         recent = {k: v[max(upto - _RECENT, 0) : upto] for k, v in recent.items()}
-        return event_doc(e, self.name, key, labels, self.detection.detector, recent)
+        shard = None if self.shard is None else self.shard.text
+        return event_doc(e, self.name, key, labels, self.detection.detector, recent, shard)
 
     def evict(self, now: float) -> tuple[list[dict[str, Any]], int]:
         """Forget series silent for longer than `evict_after`; their open events resolve."""
@@ -189,18 +218,32 @@ class Query:
             if not rows.size:
                 return [], 0
             old = rows[seen[rows] < now - self.limits.evict_after]
-            if not old.size:
+            return self._forget(old), int(old.size)
+
+    def drop_not_owned(self) -> tuple[list[dict[str, Any]], int]:
+        """Forget restored series this shard no longer owns (N changed); their open events resolve."""
+        with self.lock:
+            if not (self.split and self.shard is not None):
                 return [], 0
-            docs = []
-            last_hot = self.pipeline.decision_state["last_hot"]
-            for e in self.pipeline.open_events():
-                if e.row in set(old.tolist()):
-                    docs.append(self._doc(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
-            self.pipeline.reset(old)
-            self.table.remove(old)
-            for r in old.tolist():
-                self._labels_cache.pop(r, None)
-            return docs, int(old.size)
+            owns, keys = self.shard.owns_key, self.table.keys
+            gone = np.array(
+                [r for r in self.table.active_rows().tolist() if not owns(self.name, keys[r] or "")], dtype=np.intp
+            )
+            return self._forget(gone), int(gone.size)
+
+    def _forget(self, old: np.ndarray) -> list[dict[str, Any]]:
+        if not old.size:
+            return []
+        docs = []
+        last_hot = self.pipeline.decision_state["last_hot"]
+        for e in self.pipeline.open_events():
+            if e.row in set(old.tolist()):
+                docs.append(self._doc(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
+        self.pipeline.reset(old)
+        self.table.remove(old)
+        for r in old.tolist():
+            self._labels_cache.pop(r, None)
+        return docs
 
     def snapshot(self) -> bytes:
         """All state as one pickle (arrays in band)."""
@@ -275,6 +318,14 @@ class Engine:
                 log.warning("not restoring query %s: %s; it starts fresh", q.name, exc)
                 continue
             self.restored.append(q.name)
+            docs, dropped = q.drop_not_owned()
+            if docs:
+                self.store.upsert_events(docs)
+            if dropped:
+                log.info(
+                    "query %s: %d saved series belong to other shards now (shard %s); forgotten",
+                    q.name, dropped, q.shard.text if q.shard else "?",
+                )
             log.info("query %s resumes with %d series from its saved state", q.name, len(q.table))
 
     async def validate(self) -> None:
@@ -351,6 +402,8 @@ class Engine:
             self.metrics.invalid.labels(q.name).inc(got.invalid)
         if got.refused:
             self.metrics.refused.labels(q.name).inc(got.refused)
+        if got.not_owned is not None and self.metrics.not_owned is not None:
+            self.metrics.not_owned.labels(q.name).set(got.not_owned)
         self.metrics.series.labels(q.name).set(len(q.table))
         self.metrics.events_open.labels(q.name).set(q.open_count())
         self.metrics.tick.labels(q.name).observe(time.perf_counter() - began)

@@ -4,7 +4,9 @@ Fields: ``id``, ``state`` (firing|resolved), ``series`` (labels, metric name in
 ``__name__``), ``query``, ``detector``, ``started_at``, ``ended_at`` (ISO-8601 UTC),
 ``peak_score``, ``observed``, ``expected``, ``lower``, ``upper`` (at the peak),
 ``detectors`` (each detector's score at the peak), ``recent`` (the last points of the
-series: t, value, expected, lower, upper, score) and ``summary`` (one sentence).
+series: t, value, expected, lower, upper, score) and ``summary`` (one sentence). When
+Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the
+series; the id does not depend on it.
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def summary(labels: dict[str, str], e: Event) -> str:
 
 
 def event_doc(
-    e: Event, query: str, key: str, labels: dict[str, str], detector: str, recent: dict[str, list[Any]]
+    e: Event, query: str, key: str, labels: dict[str, str], detector: str, recent: dict[str, list[Any]],
+    shard: str | None = None,
 ) -> dict[str, Any]:
-    """The stored record: the event JSON plus the columns the store indexes."""
+    """The stored record: the event JSON plus the columns the store indexes (`shard`: ``"i/N"``)."""
     eid = event_id(query, key, e.started_at)
     points = [dict(zip(recent, values, strict=True)) for values in zip(*recent.values(), strict=True)]
     event = {
@@ -86,6 +89,8 @@ def event_doc(
         "recent": points,
         "summary": summary(labels, e),
     }
+    if shard is not None:
+        event["shard"] = shard
     return {
         "id": eid, "query": query, "series_key": key, "state": e.state, "started_ts": e.started_at,
         "ended_ts": e.ended_at, "peak_score": _num(e.peak_score), "event": event,

@@ -5,6 +5,11 @@ series and family, label strings cached per row), not through 100,000 labelled G
 children. Self-monitoring uses ordinary prometheus_client objects on Vigil's own
 `CollectorRegistry`. `CATALOGUE` lists every family with its type and help; a test fails if
 /metrics shows a name that is not in it.
+
+Sharded (`vigil.sharding`), every per-series line also carries ``vigil_shard="2"`` (a
+series' own label of that name becomes ``exported_vigil_shard``), and the self-monitoring
+gains ``vigil_shard_info{shard="2",shards="3"} 1`` and ``vigil_series_not_owned{query}``.
+Unsharded, neither the label nor these two families appear.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 if TYPE_CHECKING:
     from vigil.engine import Query
+    from vigil.sharding import Shard
 
 __all__ = ["CATALOGUE", "Metrics", "iter_render", "render"]
 
@@ -39,6 +45,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "vigil_series": ("gauge", "Series held, per query."),
     "vigil_series_refused_total": ("counter", "New series refused because the query's series cap was hit."),
     "vigil_series_evicted_total": ("counter", "Series forgotten after they stopped reporting."),
+    "vigil_series_not_owned": (
+        "gauge", "Series of the query's latest fetch left to other shards, per query (only when sharded).",
+    ),
+    "vigil_shard_info": (
+        "gauge", "1, with this replica's shard and the number of shards as labels (only when sharded).",
+    ),
     "vigil_tick_duration_seconds": ("histogram", "Time to fetch and process one tick of a query."),
     "vigil_source_errors_total": (
         "counter", "Failed ticks, per query and kind (unavailable, rejected, internal).",
@@ -69,7 +81,7 @@ _SERIES_FAMILIES = (
 class Metrics:
     """Vigil's self-monitoring metrics, on a registry of its own."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, shard: Shard | None = None) -> None:
         self.registry = registry or CollectorRegistry()
 
         def desc(name: str) -> str:
@@ -100,6 +112,11 @@ class Metrics:
         self.reposts = Counter(
             "vigil_alertmanager_reposts", desc("vigil_alertmanager_reposts_total"), ["receiver", "result"], registry=r
         )
+        self.not_owned: Gauge | None = None
+        if shard is not None:
+            self.not_owned = Gauge("vigil_series_not_owned", desc("vigil_series_not_owned"), ["query"], registry=r)
+            info = Gauge("vigil_shard_info", desc("vigil_shard_info"), ["shard", "shards"], registry=r)
+            info.labels(str(shard.index), str(shard.count)).set(1)
 
 
 def _escape(value: str) -> str:
@@ -107,14 +124,18 @@ def _escape(value: str) -> str:
 
 
 _OURS = ("metric", "query", "detector")
+_SHARDED = (*_OURS, "vigil_shard")
 
 
-def _label_string(labels: dict[str, str], query: str, detector: str) -> str:
+def _label_string(labels: dict[str, str], query: str, detector: str, shard: str | None = None) -> str:
     """The series' labels plus ours; a series' own label named like ours becomes exported_<name>."""
-    out = {(f"exported_{k}" if k in _OURS else k): v for k, v in labels.items() if k != "__name__"}
+    ours = _OURS if shard is None else _SHARDED
+    out = {(f"exported_{k}" if k in ours else k): v for k, v in labels.items() if k != "__name__"}
     out["metric"] = labels.get("__name__", "")
     out["query"] = query
     out["detector"] = detector
+    if shard is not None:
+        out["vigil_shard"] = shard
     return ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(out.items()))
 
 

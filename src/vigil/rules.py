@@ -51,10 +51,11 @@ _HEADER = """\
 """
 
 # Labels Prometheus adds when it scrapes Vigil (the target's, or the series' own moved
-# aside as exported_*), and Vigil's own: not part of the series' name in a summary.
-_NOT_IN_NAME = "^(__name__|metric|query|detector|job|instance|exported_job|exported_instance)$"
+# aside as exported_*), and Vigil's own (vigil_shard when sharded): not part of the
+# series' name in a summary.
+_NOT_IN_NAME = "^(__name__|metric|query|detector|vigil_shard|job|instance|exported_job|exported_instance)$"
 # Labels left out of the link to Vigil's API: the API knows only the series' own labels.
-_NOT_IN_LINK = "^(__name__|metric|query|detector|job|instance|exported_.*)$"
+_NOT_IN_LINK = "^(__name__|metric|query|detector|vigil_shard|job|instance|exported_.*)$"
 
 
 def promql_string(value: str) -> str:

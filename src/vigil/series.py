@@ -70,15 +70,19 @@ class SeriesTable:
     def active_rows(self) -> np.ndarray:
         return np.array([i for i, k in enumerate(self.keys) if k is not None], dtype=np.intp)
 
-    def rows_for(self, labels: list[dict[str, str]], limit: int) -> tuple[np.ndarray, int]:
+    def rows_for(
+        self, labels: list[dict[str, str]], limit: int, keys: list[str] | None = None
+    ) -> tuple[np.ndarray, int]:
         """Rows of these series, adding new ones while fewer than `limit` are held.
 
         Returns the rows (-1 for a series refused by the limit) and how many were refused.
-        New rows start cold (their state is reset by the caller's pipeline).
+        New rows start cold (their state is reset by the caller's pipeline). `keys`: the
+        series' `series_key`s when the caller has them already.
         """
         rows = np.empty(len(labels), dtype=np.intp)
         refused = 0
-        keys = [series_key(lab) for lab in labels]
+        if keys is None:
+            keys = [series_key(lab) for lab in labels]
         new = min(sum(k not in self.index for k in keys), max(limit - len(self.index), 0))
         needed = len(self.keys) + max(new - len(self.free), 0)
         if needed > self.state.n_rows:  # grow once per batch, by an eighth more: O(n) overall

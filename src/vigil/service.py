@@ -2,7 +2,7 @@
 
 `build_service` turns a validated `Config` into the running parts (raising ConfigError
 for what only shows when they are built: a detector parameter, a secret that cannot be
-read). `serve` starts the engine, the notification sender (when receivers are configured)
+read, an ``auto/N`` shard on a hostname without an ordinal). `serve` starts the engine, the notification sender (when receivers are configured)
 and the HTTP server together and stops them cleanly on SIGTERM or SIGINT, saving state on
 the way out.
 """
@@ -22,6 +22,7 @@ from vigil.config import Config
 from vigil.engine import Engine, Query
 from vigil.errors import ConfigError
 from vigil.exporter import Metrics
+from vigil.sharding import Shard, parse_shard
 from vigil.sources.base import Source
 from vigil.sources.prometheus import PrometheusSource
 from vigil.sources.replay import ReplaySource
@@ -44,10 +45,15 @@ class Service:
     metrics: Metrics
     outbox: Outbox | None = None
     sender: Sender | None = None
+    shard: Shard | None = None
 
 
-def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, str]]:
-    """(source, detection override, config location) for every configured query."""
+def build_sources(config: Config, shard: Shard | None = None) -> list[tuple[Source, dict[str, Any] | None, str]]:
+    """(source, detection override, config location) for every configured query.
+
+    With a `shard`, Prometheus sources keep bookkeeping (and their series cap) only for
+    the series it owns; the engine drops the others where they enter.
+    """
     out: list[tuple[Source, dict[str, Any] | None, str]] = []
     if config.host_enabled:
         out.append((SystemSource("host", config.host.interval), config.host.detection, "host"))
@@ -59,9 +65,11 @@ def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, s
         elif p.bearer_token is not None:
             auth = ("bearer", p.bearer_token.get())
         for i, q in enumerate(p.queries):
+            owns = None if shard is None else _owns(shard, q.name)
             source = PrometheusSource(
                 q.name, p.url, q.query, q.step, lookback=p.lookback, auth=auth, timeout=p.timeout,
                 max_series=q.max_series or config.limits.max_series_per_query, counter=q.counter, delay=p.delay,
+                owns=owns,
             )
             out.append((source, q.detection, f"prometheus.queries[{i}]"))
     for i, r in enumerate(config.replay):
@@ -71,15 +79,21 @@ def build_sources(config: Config) -> list[tuple[Source, dict[str, Any] | None, s
     return out
 
 
-def build_service(config: Config, clock: Callable[[], float] = time.time) -> Service:
-    queries = [
-        Query(source, config.detection_for(override), config.limits, where)
-        for source, override, where in build_sources(config)
+def _owns(shard: Shard, query: str) -> Callable[[str], bool]:
+    return lambda key: shard.owns_key(query, key)
+
+
+def build_service(config: Config, clock: Callable[[], float] = time.time, hostname: str | None = None) -> Service:
+    """The running parts of `config`; `hostname` (default: this machine's) resolves ``shard: auto/N``."""
+    shard = None if config.shard is None else parse_shard(config.shard, "shard", hostname)
+    queries = [  # the host query is never split: each replica watches its own machine
+        Query(source, config.detection_for(override), config.limits, where, shard=shard, split=where != "host")
+        for source, override, where in build_sources(config, shard)
     ]
     store = Store(config.data_dir)
-    metrics = Metrics()
+    metrics = Metrics(shard=shard)
     engine = Engine(config, queries, store, metrics, clock=clock)
-    service = Service(config=config, engine=engine, store=store, metrics=metrics)
+    service = Service(config=config, engine=engine, store=store, metrics=metrics, shard=shard)
     if config.notify.receivers:
         from vigil.notify import Outbox, Route, Sender, base_url, build_targets
 
@@ -109,7 +123,10 @@ async def serve(service: Service) -> None:
     stop = asyncio.Event()
     engine_task = asyncio.create_task(service.engine.run(stop))
     sender_task = asyncio.create_task(service.sender.run(stop)) if service.sender else None
-    log.info("vigil serving on http://%s:%d with %d queries", cfg.host, cfg.port, len(service.engine.queries))
+    sharded = f", shard {service.shard.text}" if service.shard is not None else ""
+    log.info(
+        "vigil serving on http://%s:%d with %d queries%s", cfg.host, cfg.port, len(service.engine.queries), sharded
+    )
     try:
         await server.serve()
     finally:

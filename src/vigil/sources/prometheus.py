@@ -47,6 +47,10 @@ WARNING is logged (again only after a fetch under the cap) and `capped_series` s
 many were left out by the last fetch. Per-series bookkeeping is forgotten for series not
 seen for ``forget_after`` seconds.
 
+Sharded (``owns``, see `vigil.sharding`), the whole query is still read, but a series the
+predicate refuses gets no bookkeeping and does not count against ``max_series``: it comes
+back as a batch with its labels and no points, so the engine counts it as another shard's.
+
 Errors
 ------
 Connection refused, DNS failures, timeouts, 5xx (including 503 "not ready") and any other
@@ -91,6 +95,7 @@ MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
 
 _SHOW = 200  # characters of an unexpected body shown in a message
+_NO_POINTS = np.empty(0, dtype=np.float64)
 
 Auth = tuple[str, str, str] | tuple[str, str] | None
 
@@ -148,6 +153,8 @@ class PrometheusSource:
         creates its own on first use and closes it in `close`.
     clock
         Returns the current Unix time; used by `validate`.
+    owns
+        Given a series' `series_key`, whether this replica's shard owns it (None: all).
     """
 
     def __init__(
@@ -165,8 +172,10 @@ class PrometheusSource:
         forget_after: float = 86400,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         where = f"prometheus source {name!r}"
+        self.owns = owns
         self.name = name
         self.query = query
         self.url, url_auth = _split_credentials(url, where)
@@ -272,6 +281,9 @@ class PrometheusSource:
         for key in sorted(raw):
             state = self._series.get(key)
             if state is None:
+                if self.owns is not None and not self.owns(key):  # another shard's: labels only
+                    batches.append(SeriesBatch(labels=raw[key].labels, t=_NO_POINTS, v=_NO_POINTS))
+                    continue
                 if len(self._series) >= self.max_series:
                     dropped += 1
                     continue
