@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,15 @@ class VigilProcess(_Process):
         self.config_path = self.directory / "vigil.yml"
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def start(self, wait: float = 30.0) -> None:
-        self._spawn(["run", "--config", str(self.config_path)])
+    def start(self, wait: float = 30.0, args: Sequence[str] = ()) -> None:
+        self.launch(args)
+        self.wait_up(wait)
+
+    def launch(self, args: Sequence[str] = ()) -> None:
+        """Spawn ``vigil run --config FILE *args`` without waiting; start several, then `wait_up` each."""
+        self._spawn(["run", "--config", str(self.config_path), *args])
+
+    def wait_up(self, wait: float = 30.0) -> None:
         wait_until(self._up, wait, 0.05, f"vigil at {self.url}")
 
     def _up(self) -> bool:
