@@ -32,6 +32,7 @@ against that Prometheus. Nothing is mocked and nothing is skipped: a missing bin
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -434,7 +435,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
                 def warm() -> bool:
                     items = vigil.get("/api/v1/series", query="demo_cpu").json()["items"]
-                    return bool(items) and all(i["status"] == "ok" for i in items)
+                    return bool(items) and all(i["status"] != "warming_up" for i in items)
 
                 wait_until(warm, 60, 0.5, "Vigil warm on demo_cpu (from the backfilled history)")
                 wait_until(lambda: prom.query('up{job="vigil"} == 1') and prom.query('up{job="demo-app"} == 1'),
@@ -445,7 +446,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def test_an_injected_spike_reaches_alertmanager_as_vigil_anomaly(stack: dict[str, Any]) -> None:
     demo, am, agent, ports = stack["demo"], stack["am"], stack["agent"], stack["ports"]
-    began = time.monotonic()
+    began, injected_at = time.monotonic(), time.time()
     demo.inject("spike", 50.0, 300.0)
 
     def fired() -> list[dict[str, Any]]:
@@ -462,6 +463,7 @@ def test_an_injected_spike_reaches_alertmanager_as_vigil_anomaly(stack: dict[str
     }, "honor_labels keeps the demo app's job and instance"
     assert alert["annotations"]["summary"] == f"demo_cpu_utilization on {instance} is anomalous"
     assert alert["status"]["state"] == "active"
+    assert dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", alert["startsAt"])).timestamp() > injected_at, "the spike's, not an earlier one"
     # fired by the stack's Prometheus from Vigil's metrics (Vigil itself has no notify receivers here)
     generator = urlsplit(alert["generatorURL"])
     assert generator.port == ports["prometheus"] and generator.path == "/graph"
