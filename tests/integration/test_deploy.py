@@ -463,7 +463,8 @@ def test_an_injected_spike_reaches_alertmanager_as_vigil_anomaly(stack: dict[str
     }, "honor_labels keeps the demo app's job and instance"
     assert alert["annotations"]["summary"] == f"demo_cpu_utilization on {instance} is anomalous"
     assert alert["status"]["state"] == "active"
-    assert dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", alert["startsAt"])).timestamp() > injected_at, "the spike's, not an earlier one"
+    starts = dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", alert["startsAt"])).timestamp()
+    assert starts > injected_at, "the spike's anomaly, not an earlier one"
     # fired by the stack's Prometheus from Vigil's metrics (Vigil itself has no notify receivers here)
     generator = urlsplit(alert["generatorURL"])
     assert generator.port == ports["prometheus"] and generator.path == "/graph"
