@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import math
+import operator
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
@@ -278,7 +280,7 @@ def create_app(service: Service) -> FastAPI:
             if row is None:
                 continue
             labels = q.table.labels[row] or {}
-            item = next(i for i in _series_items(service, q.name, [lambda lab: lab == labels], None) if i.id == series_id)
+            item = next(i for i in _series_items(service, q.name, [partial(operator.eq, labels)], None) if i.id == series_id)
             events, _ = service.store.events(query=q.name, series=[q.table.keys[row] or ""], limit=50)
             return SeriesDetail(series=item, points=q.table.history(row, since_ts), events=events)
         raise HTTPException(404, f"no series with id {series_id!r}; list them at /api/v1/series")

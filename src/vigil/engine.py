@@ -15,6 +15,7 @@ and counted (`Ingested.not_owned`); every series and event it outputs says the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import pickle
@@ -441,10 +442,8 @@ class Engine:
                             q.next_due = self.clock() + q.interval
                 await self.housekeeping(self.clock())
                 wait = min(q.next_due for q in self.queries.values()) - self.clock() if self.queries else 1.0
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=min(max(wait, 0.01), 1.0))
-                except TimeoutError:
-                    pass
         finally:
             await asyncio.to_thread(self.snapshot)
             for q in self.queries.values():
