@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import header, write_section  # noqa: E402
+from report import finish, header, run_child  # noqa: E402
 
 INTERVAL = 15.0
 WARMUP_TICKS = 60
@@ -115,18 +114,13 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
         print(json.dumps(run_size(args.child)))
         return
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     lines = [
         "| series | tick (engine) s | building batches s | /metrics render s | /metrics MiB | snapshot s |"
         " CPU share at 15 s | peak RSS MiB | target |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for n in ((1_000, 10_000) if args.quick else (10_000, 100_000)):
-        out = subprocess.run([sys.executable, __file__, "--child", str(n)], env=env, capture_output=True, text=True,
-                             check=False)
-        if out.returncode != 0:
-            sys.exit(f"{n} series failed:\n{out.stderr}")
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = run_child(__file__, str(n))
         verdict = ""
         if n == 100_000:
             ok = r["share"] < 1.0 and r["rss_mib"] < 2048
@@ -145,11 +139,7 @@ def main() -> None:
         " self-monitoring; `snapshot` writes all state to SQLite (every 60 s by default). CPU share at 15 s ="
         " (tick + batches + render + snapshot / 4) / 15 s.\n"
     )
-    if args.quick:
-        print(body)
-    else:
-        write_section("live", body)
-        print("written to BENCHMARKS.md")
+    finish("live", body, args.quick)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +45,26 @@ def write_section(name: str, body: str, path: Path = ROOT / "BENCHMARKS.md") -> 
     else:
         text = text.rstrip() + "\n\n" + block
     path.write_text(text)
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def run_child(script: str, *args: str) -> dict[str, float]:
+    """Run `script --child ARGS` in a fresh process with one thread; its last stdout line is JSON."""
+    out = subprocess.run(
+        [sys.executable, script, "--child", *args], env={**os.environ, **ONE_THREAD},
+        capture_output=True, text=True, check=False,
+    )
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def finish(name: str, body: str, quick: bool) -> None:
+    """Print the section (quick runs) or write it into BENCHMARKS.md."""
+    if quick:
+        print(body)
+    else:
+        write_section(name, body)
+        print("written to BENCHMARKS.md")

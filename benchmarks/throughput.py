@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import header, write_section  # noqa: E402
+from report import finish, header, run_child  # noqa: E402
 
 SEED_IFOREST = {"window": 100, "contamination": 0.1}
 DETECTORS = ["ewma", "zscore", "iforest", "default"]
@@ -90,18 +89,13 @@ def main() -> None:
         print(json.dumps(run_case(args.child[0], args.child[1], args.quick)))
         return
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     lines = [
         "| detector | case | series x points | seconds | points/s | CPU s | peak RSS MiB | target |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for detector in args.detector or DETECTORS:
         for case in ("a", "b"):
-            cmd = [sys.executable, __file__, "--child", detector, case] + (["--quick"] if args.quick else [])
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                sys.exit(f"{detector} case {case} failed:\n{out.stderr}")
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run_child(__file__, detector, case, *(["--quick"] if args.quick else []))
             rate = r["points"] / r["seconds"]
             target = TARGETS.get((detector, case))
             verdict = "" if target is None else f"{'meets' if rate >= target else 'MISSES'} >= {target:,}/s"
@@ -120,11 +114,7 @@ def main() -> None:
         " vectors after 5 lags) and scores the 195 after it; all 1,000 fits fall on the same tick. iforest runs with the"
         " seed settings (window 100, contamination 0.1). One core per case.\n"
     )
-    if args.quick:
-        print(body)
-    else:
-        write_section("throughput", body)
-        print("written to BENCHMARKS.md")
+    finish("throughput", body, args.quick)
 
 
 if __name__ == "__main__":
