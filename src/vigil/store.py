@@ -20,7 +20,7 @@ from typing import Any
 
 from vigil.errors import StateError
 
-__all__ = ["Store"]
+__all__ = ["Store", "where"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS snapshot_parts (  -- large buffers of a snapshot, one
     PRIMARY KEY (name, idx)
 );
 """
+
+
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE condition and its arguments from ``(sql with one ?, value)`` pairs; None values are left out."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    return " AND ".join(["1 = 1", *(sql for sql, _ in used)]), [value for _, value in used]
 
 
 class Store:
@@ -129,26 +135,15 @@ class Store:
         `series` restricts to those canonical series keys (label filtering is done by the
         caller, which knows the labels).
         """
-        where: list[str] = ["1 = 1"]
-        args: list[float | str] = []
-        if start is not None:
-            where.append("(ended_at IS NULL OR ended_at >= ?)")
-            args.append(start)
-        if end is not None:
-            where.append("started_at <= ?")
-            args.append(end)
-        if state is not None:
-            where.append("state = ?")
-            args.append(state)
-        if query is not None:
-            where.append("query = ?")
-            args.append(query)
+        if series is not None and not series:
+            return [], 0
+        cond, args = where(
+            ("(ended_at IS NULL OR ended_at >= ?)", start), ("started_at <= ?", end), ("state = ?", state),
+            ("query = ?", query),
+        )
         if series is not None:
-            if not series:
-                return [], 0
-            where.append(f"series IN ({','.join('?' * len(series))})")
+            cond += f" AND series IN ({','.join('?' * len(series))})"
             args.extend(series)
-        cond = " AND ".join(where)
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0]  # noqa: S608
             rows = self._db.execute(

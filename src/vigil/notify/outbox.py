@@ -30,7 +30,7 @@ from typing import Any
 
 from vigil.config import Receiver
 from vigil.notify.formats import idempotency_key
-from vigil.store import Store
+from vigil.store import Store, where
 
 __all__ = ["Message", "Outbox", "Route"]
 
@@ -249,14 +249,7 @@ class Outbox:
         self, status: str | None = None, receiver: str | None = None, limit: int = 100, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         """Messages newest first, as the API shows them (no URL, no header, no body), and the total."""
-        where, args = ["1 = 1"], []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if receiver is not None:
-            where.append("receiver = ?")
-            args.append(receiver)
-        cond = " AND ".join(where)
+        cond, args = where(("status = ?", status), ("receiver = ?", receiver))
         with self.store.connection() as db:
             total = db.execute(f"SELECT COUNT(*) FROM outbox WHERE {cond}", args).fetchone()[0]
             rows = db.execute(
