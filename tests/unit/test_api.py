@@ -528,7 +528,8 @@ PROTECTED = [
     "/check_health",
     "/metrics",
     "/openapi.json",
-    "/",
+    "/api/v1",
+    "/api/v1/summary",
 ]
 
 
@@ -614,7 +615,7 @@ def test_openapi_lists_the_endpoints(client: TestClient) -> None:
         "/metrics", "/healthz", "/readyz",
     }  # fmt: skip
     params = {p["name"] for p in doc["paths"]["/api/v1/anomalies"]["get"]["parameters"]}
-    assert params == {"start", "end", "state", "query", "label", "limit", "offset"}
+    assert params == {"start", "end", "state", "query", "label", "search", "limit", "offset"}
 
 
 def test_interactive_docs_pages_are_off(client: TestClient) -> None:

@@ -282,3 +282,19 @@ class Outbox:
         for eid, receiver, state, status in rows:
             out.setdefault(eid, {}).setdefault(receiver, {})[state] = status
         return out
+
+    def delivery(self, event_ids: Sequence[str]) -> dict[str, dict[str, dict[str, str]]]:
+        """event id -> receiver -> event state -> queued, retrying (pending after a failed attempt), sent or dead."""
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        if not event_ids:
+            return out
+        marks = ",".join("?" * len(event_ids))
+        with self.store.connection() as db:
+            rows = db.execute(
+                f"SELECT event_id, receiver, state, status, attempts FROM outbox WHERE event_id IN ({marks})",
+                list(event_ids),
+            ).fetchall()
+        for eid, receiver, state, status, attempts in rows:
+            word = status if status != "pending" else ("retrying" if attempts else "queued")
+            out.setdefault(eid, {}).setdefault(receiver, {})[state] = word
+        return out

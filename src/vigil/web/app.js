@@ -1,0 +1,507 @@
+// Vigil's page: the overview, one series, and the events, drawn from the JSON API.
+// Routes live in the address's hash (#/, #/series/<id>, #/events); filters too, so a view
+// can be linked. The current view asks the API again every few seconds while the tab is visible.
+
+import { scoreChart, seriesChart, sparkline } from "./chart.js";
+
+const POLL_MS = 5000;
+const PAGE_SIZE = 50;
+const SPARK_POINTS = 60;
+const RANGES = [["5m", "5 min"], ["15m", "15 min"], ["1h", "1 hour"], ["all", "All kept"]];
+const SINCE = [["", "Any time"], ["3600", "Last hour"], ["86400", "Last day"], ["604800", "Last 7 days"]];
+const STATUS_TEXT = { anomalous: "Anomalous", warming_up: "Warming up", ok: "OK" };
+const DELIVERY_TEXT = { sent: "sent", queued: "queued", retrying: "retrying", dead: "dead-lettered" };
+
+const main = document.getElementById("main");
+const banner = document.getElementById("banner");
+const updated = document.getElementById("updated");
+
+let view = null; // {refresh(current)} of the view on screen
+let timer = null;
+let latest = 0; // number of the latest refresh: an older answer is dropped
+
+// -- small helpers ------------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) el.append(child);
+  }
+  return el;
+}
+
+function fmt(x) {
+  if (x === null || x === undefined) return "–";
+  const a = Math.abs(x);
+  if (a !== 0 && (a >= 1e6 || a < 0.01)) return x.toExponential(2);
+  return String(Number(x.toFixed(a >= 100 ? 1 : 2)));
+}
+
+function fmtScore(s) {
+  if (s === null || s === undefined) return "–";
+  if (s >= 1) return "1";
+  const digits = Math.min(8, Math.max(3, Math.ceil(-Math.log10(1 - s)) + 1));
+  return s.toFixed(digits);
+}
+
+function two(n) {
+  return String(n).padStart(2, "0");
+}
+
+function clock(d) {
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+function when(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${clock(d)}`;
+}
+
+function labelText(labels) {
+  return Object.entries(labels).filter(([k]) => k !== "__name__").map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+function seriesName(labels, query) {
+  return labels.__name__ || query;
+}
+
+function badge(status) {
+  return h("span", { class: `badge ${status}` }, STATUS_TEXT[status] ?? status);
+}
+
+function select(id, options, value) {
+  return h("select", { id }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+}
+
+function setOptions(sel, options) {
+  const value = sel.value;
+  const same = sel.options.length === options.length && options.every(([v], i) => sel.options[i].value === v);
+  if (same) return;
+  sel.replaceChildren(...options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+}
+
+// Replace a container's children, keeping keyboard focus on the element with the same data-key.
+function rerender(container, nodes) {
+  const active = document.activeElement;
+  const key = container.contains(active) ? active?.dataset?.key : undefined;
+  container.replaceChildren(...nodes);
+  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+function debounce(fn, ms) {
+  let t = null;
+  return (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function pager(state, total, onChange) {
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  if (pages === 1 && state.page === 0) return h("div");
+  return h("div", { class: "pager" },
+    h("button", { type: "button", "data-key": "prev", disabled: state.page <= 0,
+      onclick: () => onChange(state.page - 1) }, "Previous page"),
+    h("span", {}, `Page ${state.page + 1} of ${pages}`),
+    h("button", { type: "button", "data-key": "next", disabled: state.page + 1 >= pages,
+      onclick: () => onChange(state.page + 1) }, "Next page"));
+}
+
+// -- the API ------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, params = {}) {
+  const url = new URL(path, document.baseURI);
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== "" && v !== null && v !== undefined) url.searchParams.append(k, v);
+  }
+  const headers = {};
+  const token = sessionStorage.getItem("vigil-token");
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(url, { headers, cache: "no-store" });
+  } catch {
+    throw new ApiError(0, "Cannot reach Vigil: the API did not answer.");
+  }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      detail = (await response.json()).detail ?? detail;
+    } catch {
+      // not JSON: keep the status text
+    }
+    throw new ApiError(response.status, `Vigil answered ${response.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return response.json();
+}
+
+// -- routing and refreshing ---------------------------------------------------------------
+
+function route() {
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query);
+  const parts = path.split("/").filter(Boolean);
+  if (parts[0] === "series" && parts[1]) return { name: "series", id: decodeURIComponent(parts[1]), params };
+  if (parts[0] === "events") return { name: "events", params };
+  return { name: "overview", params };
+}
+
+// Remember a view's filters in the address, without a new history entry.
+function remember(entries) {
+  const [path] = location.hash.split("?");
+  const params = new URLSearchParams(Object.entries(entries).filter(([, v]) => v !== "" && v !== 0));
+  const q = params.toString();
+  history.replaceState(null, "", `${path || "#/"}${q ? `?${q}` : ""}`);
+}
+
+function showProblem(message) {
+  if (!message) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  banner.hidden = false;
+  banner.replaceChildren(h("strong", {}, "Problem: "), message,
+    ` The page shows the last data it got and tries again every ${POLL_MS / 1000} s.`);
+}
+
+function askToken() {
+  if (banner.querySelector("form")) return;
+  const input = h("input", { type: "password", id: "token", autocomplete: "off" });
+  banner.hidden = false;
+  banner.replaceChildren(h("form", {
+    class: "token",
+    onsubmit: (e) => {
+      e.preventDefault();
+      sessionStorage.setItem("vigil-token", input.value.trim());
+      showProblem(null);
+      refresh();
+    },
+  }, h("label", { for: "token" }, "This Vigil needs its API token (server.token):"), input,
+  h("button", { type: "submit" }, "Use token")));
+  input.focus();
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const mine = ++latest;
+  const current = () => mine === latest;
+  try {
+    await view.refresh(current);
+    if (!current()) return;
+    if (!banner.querySelector("form")) showProblem(null);
+    updated.textContent = `Updated ${clock(new Date())}`;
+  } catch (err) {
+    if (!current()) return;
+    if (err.status === 401) askToken();
+    else showProblem(err.message);
+    updated.textContent = `Update failed at ${clock(new Date())}`;
+  }
+  if (current()) timer = setTimeout(() => { if (!document.hidden) refresh(); }, POLL_MS);
+}
+
+function navigate(byUser) {
+  const r = route();
+  for (const a of document.querySelectorAll("nav a[data-nav]")) {
+    if (a.dataset.nav === r.name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  main.replaceChildren();
+  view = VIEWS[r.name](r);
+  document.title = `${view.title} · Vigil`;
+  refresh();
+  if (byUser) main.querySelector("h1")?.focus();
+}
+
+// -- overview -----------------------------------------------------------------------------
+
+function overview(r) {
+  const p = r.params;
+  const state = { q: p.get("q") ?? "", status: p.get("status") ?? "", query: p.get("query") ?? "", page: Number(p.get("page") ?? 0) };
+  const cards = h("div", { class: "cards" });
+  const sources = h("div", { class: "sources" });
+  const search = h("input", { type: "search", id: "search", value: state.q, autocomplete: "off", "aria-describedby": "search-help" });
+  const status = select("status", [["", "Any state"], ["anomalous", "Anomalous"], ["warming_up", "Warming up"], ["ok", "OK"]], state.status);
+  const query = select("query", [["", "Any query"]], state.query);
+  const count = h("p", { class: "count", id: "series-count" });
+  const body = h("tbody");
+  const paging = h("div");
+  let marked = false;
+
+  const changed = () => {
+    state.q = search.value.trim();
+    state.status = status.value;
+    state.query = query.value;
+    state.page = 0;
+    remember(state);
+    refresh();
+  };
+  search.addEventListener("input", debounce(changed, 250));
+  status.addEventListener("change", changed);
+  query.addEventListener("change", changed);
+
+  main.append(
+    h("h1", { tabindex: "-1" }, "Overview"),
+    h("section", { "aria-label": "Health summary" }, cards, sources),
+    h("section", { "aria-labelledby": "series-heading" },
+      h("h2", { id: "series-heading" }, "Series"),
+      h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
+        h("div", { class: "field wide" }, h("label", { for: "search" }, "Search labels"), search,
+          h("span", { class: "hint", id: "search-help" }, "Words that must all appear, such as cpu web-1. Press / to jump here.")),
+        h("div", { class: "field" }, h("label", { for: "status" }, "State"), status),
+        h("div", { class: "field" }, h("label", { for: "query" }, "Query"), query)),
+      count,
+      h("div", { class: "scroll" },
+        h("table", { class: "list", id: "series-table" },
+          h("caption", { class: "visually-hidden" }, "Series, anomalous first, then by score"),
+          h("thead", {}, h("tr", {},
+            ["State", "Series", "Query", "Value", "Expected (band)", "Score", "Recent points", "Last sample"]
+              .map((t) => h("th", { scope: "col" }, t)))),
+          body)),
+      paging),
+  );
+
+  function renderSummary(sum) {
+    const failing = Object.entries(sum.sources).filter(([, s]) => s.status !== "ok");
+    const card = (title, value, href, cls = "") => h("div", { class: `card ${cls}` },
+      h("span", { class: "card-title" }, title),
+      href ? h("a", { class: "card-value", href, "data-key": `card-${title}` }, String(value)) : h("span", { class: "card-value" }, String(value)));
+    rerender(cards, [
+      card("Series watched", sum.series.toLocaleString("en")),
+      card("Anomalous now", sum.anomalous, "#/?status=anomalous", sum.anomalous ? "alarm" : ""),
+      card("Warming up", sum.warming_up),
+      card("Events, last hour", sum.events_last_hour, "#/events?since=3600"),
+      card("Events, last day", sum.events_last_day, "#/events?since=86400"),
+      card("Sources", failing.length ? `${failing.length} of ${Object.keys(sum.sources).length} not ok` : "all ok", null, failing.length ? "alarm" : ""),
+    ]);
+    sources.replaceChildren(...failing.map(([name, s]) => h("p", { class: `source-problem ${s.status}`, role: "status" },
+      h("strong", {}, s.status === "failing" ? `Source down: ${name}. ` : `Waiting for source ${name}. `), s.detail)));
+    setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])]);
+    return failing;
+  }
+
+  function renderRows(page, failing) {
+    const shown = page.items.length;
+    const first = page.offset + 1;
+    count.textContent = page.total ? `Showing ${first}–${page.offset + shown} of ${page.total.toLocaleString("en")} series` : "";
+    if (!page.total) {
+      const filtered = state.q || state.status || state.query;
+      const text = filtered ? "No series match these filters."
+        : "No series yet — waiting for the first samples.";
+      const why = !filtered && failing.length ? ` ${failing.map(([n, s]) => `${n}: ${s.detail}`).join("; ")}.` : "";
+      rerender(body, [h("tr", {}, h("td", { colspan: 8, class: "empty" }, text, why))]);
+    } else {
+      rerender(body, page.items.map((it) => {
+        const name = seriesName(it.labels, it.query);
+        const link = h("a", { href: `#/series/${encodeURIComponent(it.id)}`, "data-key": `series-${it.id}` }, name);
+        return h("tr", { class: `row-${it.status}`, "data-id": it.id, onclick: (e) => { if (e.target !== link) link.click(); } },
+          h("td", {}, badge(it.status)),
+          h("th", { scope: "row" }, link, h("div", { class: "labels" }, labelText(it.labels))),
+          h("td", {}, it.query),
+          h("td", { class: "num" }, fmt(it.value)),
+          h("td", { class: "num" }, it.expected === null ? "–" : `${fmt(it.expected)} (${fmt(it.lower)} to ${fmt(it.upper)})`),
+          h("td", { class: "num" }, fmtScore(it.score)),
+          h("td", {}, it.sparkline ? sparkline(it.sparkline, `last ${it.sparkline.value.length} points of ${name}`) : ""),
+          h("td", {}, when(it.last_sample_at)));
+      }));
+    }
+    rerender(paging, [pager(state, page.total, (n) => { state.page = n; remember(state); refresh(); })]);
+  }
+
+  return {
+    title: "Overview",
+    async refresh(current) {
+      const [sum, page] = await Promise.all([
+        api("api/v1/summary"),
+        api("api/v1/series", { search: state.q, status: state.status, query: state.query, limit: PAGE_SIZE,
+          offset: state.page * PAGE_SIZE, sparkline: SPARK_POINTS }),
+      ]);
+      if (!current()) return;
+      renderRows(page, renderSummary(sum));
+      if (!marked) {
+        marked = true; // what benchmarks/page.py measures: navigation to the first page of rows drawn
+        requestAnimationFrame(() => performance.mark("vigil:rows"));
+      }
+    },
+  };
+}
+
+// -- one series ---------------------------------------------------------------------------
+
+function seriesView(r) {
+  let range = r.params.get("range") ?? "15m";
+  const head = h("div");
+  const buttons = h("div", { class: "ranges", role: "group", "aria-label": "Time range" });
+  const note = h("p", { class: "hint" });
+  const charts = h("div", { class: "charts" });
+  const events = h("div");
+  const back = h("a", { href: "#/", class: "back" }, "← All series");
+
+  const drawButtons = () => rerender(buttons, RANGES.map(([value, text]) => h("button", {
+    type: "button", "aria-pressed": String(value === range), "data-key": `range-${value}`,
+    onclick: () => { range = value; remember({ range }); drawButtons(); refresh(); },
+  }, text)));
+  drawButtons();
+  main.append(back, head, h("section", { "aria-label": "Charts" }, buttons, note, charts),
+    h("section", { "aria-labelledby": "events-heading" }, h("h2", { id: "events-heading" }, "Events of this series"), events));
+
+  return {
+    title: "Series",
+    async refresh(current) {
+      let d;
+      try {
+        d = await api(`api/v1/series/${encodeURIComponent(r.id)}`, { window: range === "all" ? "" : range });
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        if (!current()) return;
+        rerender(head, [h("h1", { tabindex: "-1" }, "Series not found"),
+          h("p", { class: "empty" }, "Vigil holds no series with this id: it may have gone silent and been forgotten, or belong to another shard.")]);
+        charts.replaceChildren();
+        events.replaceChildren();
+        return;
+      }
+      if (!current()) return;
+      const s = d.series;
+      const name = seriesName(s.labels, s.query);
+      const hadFocus = head.contains(document.activeElement);
+      head.replaceChildren(
+        h("h1", { tabindex: "-1" }, name, " ", badge(s.status)),
+        h("p", { class: "labels" }, `query ${s.query}`, labelText(s.labels) ? ` · ${labelText(s.labels)}` : ""),
+        h("p", {}, s.reason),
+        h("dl", { class: "stats" },
+          [["Value", fmt(s.value)], ["Expected", fmt(s.expected)], ["Band", s.lower === null ? "–" : `${fmt(s.lower)} to ${fmt(s.upper)}`],
+            ["Score", fmtScore(s.score)], ["Last sample", when(s.last_sample_at)]]
+            .map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
+      );
+      if (hadFocus) head.querySelector("h1").focus();
+      const n = d.points.t.length;
+      note.textContent = `Vigil keeps the last ${d.history_points} points of each series; `
+        + (n ? `this view shows ${n} of them, ${when(new Date(d.points.t[0] * 1000).toISOString())} to ${clock(new Date(d.points.t[n - 1] * 1000))}.`
+          : "none fall in this range.");
+      const last = n ? d.points.t[n - 1] : 0;
+      const spans = d.events.map((e) => [Date.parse(e.started_at) / 1000, e.ended_at ? Date.parse(e.ended_at) / 1000 : last]);
+      const width = Math.max(charts.clientWidth, 480);
+      if (!n) {
+        charts.replaceChildren(h("p", { class: "empty" }, "No points in this range yet — waiting for samples."));
+      } else {
+        const marked = d.anomalous.filter(Boolean).length;
+        charts.replaceChildren(
+          h("figure", {},
+            seriesChart(d.points, d.anomalous, spans, { width, fmt,
+              label: `${name}: observed values with the expected band; ${marked} anomalous points marked` }),
+            h("figcaption", { class: "legend" },
+              h("span", { class: "key observed" }, "observed"), h("span", { class: "key expected" }, "expected"),
+              h("span", { class: "key band" }, "expected band"), h("span", { class: "key marker" }, "anomaly"),
+              h("span", { class: "key event-span" }, "event"))),
+          h("figure", {},
+            scoreChart(d.points, d.anomalous, spans, d.threshold, { width, label: `${name}: anomaly score from 0 to 1, threshold ${d.threshold}` }),
+            h("figcaption", { class: "legend" }, h("span", { class: "key score" }, "anomaly score"), h("span", { class: "key threshold" }, "threshold"))),
+        );
+      }
+      rerender(events, [d.events.length ? eventTable(d.events, false)
+        : h("p", { class: "empty" }, "No anomaly events for this series.")]);
+    },
+  };
+}
+
+// -- events -------------------------------------------------------------------------------
+
+function delivery(e) {
+  if (!("delivery" in e)) return h("span", { class: "hint" }, "no receivers configured");
+  const rows = Object.entries(e.delivery);
+  if (!rows.length) return h("span", { class: "hint" }, "none queued");
+  return h("ul", { class: "delivery" }, rows.map(([receiver, states]) => h("li", {}, `${receiver}: `,
+    Object.entries(states).map(([state, word]) => h("span", { class: `deliver ${word}` }, `${state} ${DELIVERY_TEXT[word] ?? word}`)))));
+}
+
+function eventTable(items, withSeries) {
+  const cols = ["State", ...(withSeries ? ["Series"] : []), "Started", "Ended", "Peak score", "Summary", "Notifications"];
+  return h("div", { class: "scroll" }, h("table", { class: "list events" },
+    h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, items.map((e) => h("tr", { "data-id": e.id },
+      h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved")),
+      withSeries ? h("th", { scope: "row" },
+        h("a", { href: `#/series/${encodeURIComponent(e.series_id)}`, "data-key": `event-${e.id}` }, seriesName(e.series, e.query)),
+        h("div", { class: "labels" }, `${e.query} ${labelText(e.series)}`)) : null,
+      h("td", {}, when(e.started_at)),
+      h("td", {}, e.ended_at ? when(e.ended_at) : "open"),
+      h("td", { class: "num" }, fmtScore(e.peak_score)),
+      h("td", {}, e.summary),
+      h("td", {}, delivery(e)))))));
+}
+
+function eventsView(r) {
+  const p = r.params;
+  const state = { q: p.get("q") ?? "", state: p.get("state") ?? "", query: p.get("query") ?? "", since: p.get("since") ?? "", page: Number(p.get("page") ?? 0) };
+  const search = h("input", { type: "search", id: "search", value: state.q, autocomplete: "off" });
+  const stateSel = select("state", [["", "Firing and resolved"], ["firing", "Firing"], ["resolved", "Resolved"]], state.state);
+  const query = select("query", [["", "Any query"]], state.query);
+  const since = select("since", SINCE, state.since);
+  const count = h("p", { class: "count", id: "events-count" });
+  const list = h("div");
+  const paging = h("div");
+  const changed = () => {
+    Object.assign(state, { q: search.value.trim(), state: stateSel.value, query: query.value, since: since.value, page: 0 });
+    remember(state);
+    refresh();
+  };
+  search.addEventListener("input", debounce(changed, 250));
+  for (const sel of [stateSel, query, since]) sel.addEventListener("change", changed);
+  main.append(
+    h("h1", { tabindex: "-1" }, "Events"),
+    h("form", { class: "filters", role: "search", onsubmit: (e) => e.preventDefault() },
+      h("div", { class: "field wide" }, h("label", { for: "search" }, "Search"), search),
+      h("div", { class: "field" }, h("label", { for: "state" }, "State"), stateSel),
+      h("div", { class: "field" }, h("label", { for: "query" }, "Query"), query),
+      h("div", { class: "field" }, h("label", { for: "since" }, "When"), since)),
+    count, list, paging);
+
+  return {
+    title: "Events",
+    async refresh(current) {
+      const start = state.since ? String(Date.now() / 1000 - Number(state.since)) : "";
+      const [sum, page] = await Promise.all([
+        api("api/v1/summary"),
+        api("api/v1/anomalies", { search: state.q, state: state.state, query: state.query, start, limit: PAGE_SIZE, offset: state.page * PAGE_SIZE }),
+      ]);
+      if (!current()) return;
+      setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])]);
+      count.textContent = page.total ? `Showing ${page.offset + 1}–${page.offset + page.items.length} of ${page.total} events, newest first` : "";
+      const filtered = state.q || state.state || state.query || state.since;
+      rerender(list, [page.total ? eventTable(page.items, true)
+        : h("p", { class: "empty" }, filtered ? "No events match these filters." : "No anomaly events yet.")]);
+      rerender(paging, [pager(state, page.total, (n) => { state.page = n; remember(state); refresh(); })]);
+    },
+  };
+}
+
+const VIEWS = { overview, series: seriesView, events: eventsView };
+
+// "/" jumps to the search box, unless one is typing already.
+document.addEventListener("keydown", (e) => {
+  const typing = e.target.closest?.("input, select, textarea");
+  if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    const box = document.getElementById("search");
+    if (box) {
+      e.preventDefault();
+      box.focus();
+    }
+  }
+});
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+window.addEventListener("hashchange", () => navigate(true));
+navigate(false);
