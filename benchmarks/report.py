@@ -1,50 +1,33 @@
-"""Write a benchmark's table into its own section of BENCHMARKS.md, with machine and command."""
+"""Write a benchmark's table into its own section of BENCHMARKS.md, with machine and command.
+
+The writer itself is `vigil.benchmarks_md`, which `vigil bench nab` uses too.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from vigil.benchmarks_md import section_header
+from vigil.benchmarks_md import write_section as _write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+__all__ = ["finish", "header", "run_child", "write_section"]
 
 
 def header(title: str) -> str:
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"## {title}\n\n- machine: {machine()}\n- date: {now}\n- command: `{command}`\n"
+    return section_header(title, command)
 
 
 def write_section(name: str, body: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
     """Replace (or append) the section between this benchmark's markers."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each section says how it was made.\n\n"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1].lstrip("\n")
-        text = before + block + ("\n" + after if after else "")
-    else:
-        text = text.rstrip() + "\n\n" + block
-    path.write_text(text)
+    _write_section(name, body, path)
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}

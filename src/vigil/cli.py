@@ -499,4 +499,5 @@ def main() -> None:
     app(prog_name="vigil")
 
 
+from vigil import cli_bench as _cli_bench  # noqa: E402,F401 - registers `vigil bench`
 from vigil import cli_service as _cli_service  # noqa: E402,F401 - registers the live-service commands

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,17 @@ __all__ = ["DataFile", "load_corpus", "load_windows", "read_scores", "window_ind
 
 @dataclass(frozen=True)
 class DataFile:
-    """One labelled series: `name` is ``<category>/<file>.csv`` as in the label file."""
+    """One labelled series: `name` is ``<category>/<file>.csv`` as in the label file.
+
+    `texts` holds the file's timestamp and value cells as written, so that a results file
+    can repeat them exactly (empty when the file was not read from disk).
+    """
 
     name: str
     timestamps: npt.NDArray[np.datetime64]
     values: npt.NDArray[np.float64]
     windows: list[tuple[int, int]]  # first and last index of each anomaly window
+    texts: tuple[Sequence[str], Sequence[str]] = field(default=((), ()), repr=False, compare=False)
 
     @property
     def category(self) -> str:
@@ -94,7 +100,7 @@ def load_corpus(corpus: Path) -> list[DataFile]:
             x = np.array(values, dtype=np.float64)
         except ValueError as exc:
             raise DataError(f"{path}: a value is not a number ({exc})") from exc
-        files.append(DataFile(name, ts, x, window_indices(ts, spans, str(path))))
+        files.append(DataFile(name, ts, x, window_indices(ts, spans, str(path)), (times, values)))
     if not files:
         raise DataError(f"{corpus / 'labels' / 'combined_windows.json'} lists no files")
     return files

@@ -133,7 +133,7 @@ def _totals(s: FloatArray, w: npt.NDArray[np.intp], tp: FloatArray, fp: FloatArr
         prev[starts] = -costs.fn
         delta[by_window] = best - prev
     total = -costs.fn * n_windows + np.cumsum(delta)
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]  # not np.diff: -inf - -inf warns
     finite = np.isfinite(s[last])
     return s[last][finite], total[last][finite]
 
@@ -151,10 +151,8 @@ def score_corpus(files: list[FileScores], scores: list[FloatArray], profile: str
     if threshold is None:
         thresholds, totals = _totals(s, w, tp, fp, n_windows, costs)
         best = int(np.argmax(totals)) if totals.size else -1
-        if best < 0 or totals[best] <= null:
-            threshold = math.inf  # never firing is a candidate too
-        else:
-            threshold = float(thresholds[best])
+        # never firing (threshold inf, raw = null) is a candidate too, and wins ties
+        threshold = math.inf if best < 0 or totals[best] <= null else float(thresholds[best])
     hit = s >= threshold
     win = w[hit]
     detected = np.unique(win[win >= 0])
