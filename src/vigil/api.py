@@ -406,7 +406,8 @@ def create_app(service: Service) -> FastAPI:
         now = service.engine.clock()
         counts = dict.fromkeys(_STATUSES, 0)
         sources = {}
-        for q in service.engine.queries.values():
+        queries = list(service.engine.queries.values())
+        for q in queries:
             rows = q.table.active_rows()
             for rank, n in zip(*np.unique(_statuses(q, rows), return_counts=True), strict=True):
                 counts[_STATUSES[rank]] += int(n)
@@ -426,7 +427,8 @@ def create_app(service: Service) -> FastAPI:
             version=__version__, now=_iso(now), series=sum(counts.values()), anomalous=counts["anomalous"],
             warming_up=counts["warming_up"], events_firing=firing,
             events_last_hour=service.store.count_since(now - 3600), events_last_day=service.store.count_since(now - 86400),
-            history_points=service.config.limits.history_points, sources=sources,
+            history_points=max((q.table.history_points for q in queries), default=service.config.limits.history_points),
+            sources=sources,
             notifications={} if service.outbox is None else service.outbox.counts(),
         )
 
