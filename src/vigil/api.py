@@ -470,7 +470,7 @@ def create_app(service: Service) -> FastAPI:
             return SeriesDetail(
                 series=_item(_Pick(q, row, _STATUSES[int(_statuses(q, np.array([row]))[0])])), points=points,
                 anomalous=_marks(points, q.detection.threshold, _spans(events)), threshold=q.detection.threshold,
-                interval=q.interval, history_points=q.table.history_points, events=events,
+                interval=q.interval, history_points=q.table.history_points, events=_delivery(service, events),
             )
         raise HTTPException(404, f"no series with id {series_id!r}; list them at /api/v1/series")
 

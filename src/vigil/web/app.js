@@ -344,6 +344,7 @@ function overview(r) {
 
 function seriesView(r) {
   let range = r.params.get("range") ?? "15m";
+  const title = h("h1", { tabindex: "-1" }, "Series");
   const head = h("div");
   const buttons = h("div", { class: "ranges", role: "group", "aria-label": "Time range" });
   const note = h("p", { class: "hint" });
@@ -356,7 +357,7 @@ function seriesView(r) {
     onclick: () => { range = value; remember({ range }); drawButtons(); refresh(); },
   }, text)));
   drawButtons();
-  main.append(back, head, h("section", { "aria-label": "Charts" }, buttons, note, charts),
+  main.append(back, title, head, h("section", { "aria-label": "Charts" }, buttons, note, charts),
     h("section", { "aria-labelledby": "events-heading" }, h("h2", { id: "events-heading" }, "Events of this series"), events));
 
   return {
@@ -368,8 +369,8 @@ function seriesView(r) {
       } catch (err) {
         if (err.status !== 404) throw err;
         if (!current()) return;
-        rerender(head, [h("h1", { tabindex: "-1" }, "Series not found"),
-          h("p", { class: "empty" }, "Vigil holds no series with this id: it may have gone silent and been forgotten, or belong to another shard.")]);
+        title.textContent = "Series not found";
+        rerender(head, [h("p", { class: "empty" }, "Vigil holds no series with this id: it may have gone silent and been forgotten, or belong to another shard.")]);
         charts.replaceChildren();
         events.replaceChildren();
         return;
@@ -377,9 +378,8 @@ function seriesView(r) {
       if (!current()) return;
       const s = d.series;
       const name = seriesName(s.labels, s.query);
-      const hadFocus = head.contains(document.activeElement);
+      title.replaceChildren(name, " ", badge(s.status));
       head.replaceChildren(
-        h("h1", { tabindex: "-1" }, name, " ", badge(s.status)),
         h("p", { class: "labels" }, `query ${s.query}`, labelText(s.labels) ? ` · ${labelText(s.labels)}` : ""),
         h("p", {}, s.reason),
         h("dl", { class: "stats" },
@@ -387,7 +387,6 @@ function seriesView(r) {
             ["Score", fmtScore(s.score)], ["Last sample", when(s.last_sample_at)]]
             .map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
       );
-      if (hadFocus) head.querySelector("h1").focus();
       const n = d.points.t.length;
       note.textContent = `Vigil keeps the last ${d.history_points} points of each series; `
         + (n ? `this view shows ${n} of them, ${when(new Date(d.points.t[0] * 1000).toISOString())} to ${clock(new Date(d.points.t[n - 1] * 1000))}.`
