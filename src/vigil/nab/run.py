@@ -125,7 +125,10 @@ class BenchRun:
     """What one detector gave on every file of a corpus, in the corpus' order.
 
     `scores` are the anomaly scores (0 where the pipeline had no opinion); `alerts` are
-    True where an event opened. `seconds` is the wall time of the `Pipeline.update` calls
+    True where an event opened: where the series goes from no open event to an open one
+    (`Result.anomalous`). With ``resolve_after=1`` and persistence ``k < n``, an event
+    that opens on a sample that is not hot also resolves on it and is not seen; no
+    shipped setting does that. `seconds` is the wall time of the `Pipeline.update` calls
     (and the slicing of blocks around them), after a warm-up that compiles numba's code.
     """
 
