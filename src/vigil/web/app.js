@@ -279,13 +279,14 @@ function overview(r) {
     const failing = Object.entries(sum.sources).filter(([, s]) => s.status !== "ok");
     const card = (title, value, href, cls = "") => h("div", { class: `card ${cls}` },
       h("span", { class: "card-title" }, title),
-      href ? h("a", { class: "card-value", href, "data-key": `card-${title}` }, String(value)) : h("span", { class: "card-value" }, String(value)));
+      href ? h("a", { class: "card-value", href, "data-key": `card-${title}` }, value) : h("span", { class: "card-value" }, value));
+    const number = (x) => x.toLocaleString("en");
     rerender(cards, [
-      card("Series watched", sum.series.toLocaleString("en")),
-      card("Anomalous now", sum.anomalous, "#/?status=anomalous", sum.anomalous ? "alarm" : ""),
-      card("Warming up", sum.warming_up),
-      card("Events, last hour", sum.events_last_hour, "#/events?since=3600"),
-      card("Events, last day", sum.events_last_day, "#/events?since=86400"),
+      card("Series watched", number(sum.series)),
+      card("Anomalous now", number(sum.anomalous), "#/?status=anomalous", sum.anomalous ? "alarm" : ""),
+      card("Warming up", number(sum.warming_up)),
+      card("Events, last hour", number(sum.events_last_hour), "#/events?since=3600"),
+      card("Events, last day", number(sum.events_last_day), "#/events?since=86400"),
       card("Sources", failing.length ? `${failing.length} of ${Object.keys(sum.sources).length} not ok` : "all ok", null, failing.length ? "alarm" : ""),
     ]);
     sources.replaceChildren(...failing.map(([name, s]) => h("p", { class: `source-problem ${s.status}`, role: "status" },
