@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
@@ -207,11 +208,12 @@ def test_text_colours_have_at_least_4_5_to_1_contrast(live: dict[str, Any], page
     assert not poor, f"text below 4.5:1: {poor}"
 
 
-def test_empty_source_down_and_unreachable_states(tmp_path: Path, page: Page) -> None:
+def test_token_then_empty_source_down_and_unreachable_states(tmp_path: Path, page: Page) -> None:
     closed = free_port()  # nothing listens there: the Prometheus source fails
     config = {
         "data_dir": "data",
         "host": {"enabled": False},
+        "server": {"token": {"value": "page-token"}},
         "prometheus": {
             "url": f"http://127.0.0.1:{closed}", "timeout": "1s",
             "queries": [{"name": "api_requests", "query": "rate(http_requests_total[1m])", "step": "1s"}],
@@ -219,9 +221,12 @@ def test_empty_source_down_and_unreachable_states(tmp_path: Path, page: Page) ->
     }
     with VigilProcess(tmp_path, config) as vigil:
         vigil.start()
-        wait_until(lambda: vigil.get("/api/v1/summary").json()["sources"]["api_requests"]["status"] == "failing",
-                   20, 0.2, "the source to be failing")
+        auth = {"Authorization": "Bearer page-token"}
+        wait_until(lambda: httpx.get(f"{vigil.url}/api/v1/summary", headers=auth).json()["sources"]["api_requests"]
+                   ["status"] == "failing", 20, 0.2, "the source to be failing")
         page.goto(vigil.url)
+        page.get_by_label("This Vigil needs its API token").fill("page-token")
+        page.keyboard.press("Enter")
         expect(page.locator("td.empty")).to_contain_text("No series yet — waiting for the first samples.")
         expect(page.locator(".source-problem")).to_contain_text("Source down: api_requests.")
         expect(page.locator(".card", has_text="Sources")).to_contain_text("1 of 1 not ok")
