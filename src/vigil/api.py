@@ -303,8 +303,8 @@ def _sparklines(service: Service, picks: Sequence[_Pick], n: int) -> list[Sparkl
         first = min((pts["t"][0] for _, pts in mine if pts["t"] and pts["t"][0] is not None), default=None)
         keys = [p.q.table.keys[p.row] or "" for p, _ in mine]
         events, _ = service.store.events(query=name, series=keys, start=first, limit=10_000)
-        for e in events:
-            spans.setdefault((name, series_key(e["series"])), []).extend(_spans([e]))
+        for e, span in zip(events, _spans(events), strict=True):
+            spans.setdefault((name, series_key(e["series"])), []).append(span)
     out = []
     for p, pts in zip(picks, points, strict=True):
         marks = _marks(pts, p.q.detection.threshold, spans.get((p.q.name, p.q.table.keys[p.row] or ""), []))

@@ -161,6 +161,16 @@ def test_typing_in_the_filter_narrows_the_list(live: dict[str, Any], page: Page)
     expect(page.locator("td.empty")).to_have_text("No series match these filters.")
 
 
+def test_filters_live_in_the_address_so_a_view_can_be_linked(live: dict[str, Any], page: Page) -> None:
+    page.goto(f"{live['vigil'].url}/#/?query=db_memory")
+    expect(rows(page)).to_have_count(1)
+    assert rows(page).first.get_attribute("data-id") == live["ids"]["db_memory"]
+    expect(page.locator("#query")).to_have_value("db_memory")
+    page.select_option("#query", "")
+    expect(rows(page)).to_have_count(4)
+    assert page.url.endswith("/#/")
+
+
 def _tab_to(page: Page, selector: str, key: str = "Tab", most: int = 40) -> None:
     for _ in range(most):
         if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):

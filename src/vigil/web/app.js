@@ -80,11 +80,11 @@ function select(id, options, value) {
   return h("select", { id }, options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
 }
 
-function setOptions(sel, options) {
-  const value = sel.value;
+// Fill a select's options (once they change), keeping `wanted` selected.
+function setOptions(sel, options, wanted) {
   const same = sel.options.length === options.length && options.every(([v], i) => sel.options[i].value === v);
   if (same) return;
-  sel.replaceChildren(...options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+  sel.replaceChildren(...options.map(([v, text]) => h("option", { value: v, selected: v === wanted }, text)));
 }
 
 // Replace a container's children, keeping keyboard focus on the element with the same data-key.
@@ -291,7 +291,7 @@ function overview(r) {
     ]);
     sources.replaceChildren(...failing.map(([name, s]) => h("p", { class: `source-problem ${s.status}`, role: "status" },
       h("strong", {}, s.status === "failing" ? `Source down: ${name}. ` : `Waiting for source ${name}. `), s.detail)));
-    setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])]);
+    setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])], state.query);
     return failing;
   }
 
@@ -479,7 +479,7 @@ function eventsView(r) {
         api("api/v1/anomalies", { search: state.q, state: state.state, query: state.query, start, limit: PAGE_SIZE, offset: state.page * PAGE_SIZE }),
       ]);
       if (!current()) return;
-      setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])]);
+      setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])], state.query);
       count.textContent = page.total ? `Showing ${page.offset + 1}–${page.offset + page.items.length} of ${page.total} events, newest first` : "";
       const filtered = state.q || state.state || state.query || state.since;
       rerender(list, [page.total ? eventTable(page.items, true)
