@@ -1,6 +1,6 @@
 """Load time of the page's overview with 10,000 series, in Debian's headless Chromium.
 
-`vigil run` reads the series from the real Prometheus (tests/browser/many_series.py: a scrape
+`vigil run` reads the series from the real Prometheus (tests/many_series.py: a scrape
 target with the series, scraped every second, queried by Vigil at a 15 s step). Each run
 opens the overview in a fresh browser context and takes the time from navigation to its
 first page of rows drawn (the page's `vigil:rows` performance mark, set in the frame after
@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests"), str(HERE.parent / "tests" / "browser")]
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from report import finish, header  # noqa: E402
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +35,31 @@ def nab_dir(pytestconfig: pytest.Config) -> Path:
     if not (path / "data").is_dir() or not (path / "labels" / "combined_windows.json").is_file():
         pytest.fail(f"NAB corpus not found at {path}: pass --nab DIR or set VIGIL_NAB")
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (tests/chromium.py), one per test module.
+
+    Module scope: Playwright's own event loop is gone before tests elsewhere call asyncio.run.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from chromium import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context and page (UTC, en-US); the test fails if the page's scripts throw."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", timezone_id="UTC")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"the page's scripts failed: {errors}"
