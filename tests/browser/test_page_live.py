@@ -169,6 +169,8 @@ def test_filters_live_in_the_address_so_a_view_can_be_linked(live: dict[str, Any
     page.select_option("#query", "")
     expect(rows(page)).to_have_count(4)
     assert page.url.endswith("/#/")
+    page.goto(f"{live['vigil'].url}/#/?page=3")  # past the end: the last page instead
+    expect(rows(page)).to_have_count(4)
 
 
 def _tab_to(page: Page, selector: str, key: str = "Tab", most: int = 40) -> None:

@@ -114,6 +114,15 @@ function pager(state, total, onChange) {
       onclick: () => onChange(state.page + 1) }, "Next page"));
 }
 
+// A page past the end (the list shrank since): go to the last one; says whether it moved.
+function lastPage(state, total) {
+  const last = Math.max(0, Math.ceil(total / PAGE_SIZE) - 1);
+  if (state.page <= last) return false;
+  state.page = last;
+  remember(state);
+  return true;
+}
+
 // -- the API ------------------------------------------------------------------------------
 
 class ApiError extends Error {
@@ -332,6 +341,7 @@ function overview(r) {
           offset: state.page * PAGE_SIZE, sparkline: SPARK_POINTS }),
       ]);
       if (!current()) return;
+      if (lastPage(state, page.total)) return refresh();
       renderRows(page, renderSummary(sum));
       if (!marked) {
         marked = true; // what benchmarks/page.py measures: navigation to the first page of rows drawn
@@ -479,6 +489,7 @@ function eventsView(r) {
         api("api/v1/anomalies", { search: state.q, state: state.state, query: state.query, start, limit: PAGE_SIZE, offset: state.page * PAGE_SIZE }),
       ]);
       if (!current()) return;
+      if (lastPage(state, page.total)) return refresh();
       setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])], state.query);
       count.textContent = page.total ? `Showing ${page.offset + 1}–${page.offset + page.items.length} of ${page.total} events, newest first` : "";
       const filtered = state.q || state.state || state.query || state.since;
