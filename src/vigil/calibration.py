@@ -1,13 +1,13 @@
 """Calibration: a detector's raw score -> an anomaly score in [0, 1], per series.
 
 `TailCalibration` learns, per series, the distribution of that series' own raw scores
-(an exponentially weighted histogram on a log scale) and reports
-``score = 1 - P(raw score >= this one)``. Beyond the series' 80th percentile the tail is a
-Weibull tail through its 80th and 98th percentiles, whose shape follows the series: about
-1.5 for Gaussian noise (a threshold of 0.9999 lies near 4.2 sigma), 1 for Laplace noise,
-below 1 for heavier tails, where a normal fit would flag 50 to 100 times too often. One
-threshold then means about the same for every series and every detector, and scores of
-several detectors can be combined.
+(an exponentially weighted histogram over log10 of the raw score) and reports
+``score = 1 - P(raw score >= this one)``. Beyond the series' 98th percentile the tail is a
+Pareto tail whose index is the Hill estimate from the raw scores above that percentile:
+a series whose deviations are heavy-tailed (traffic, tweet counts) needs a much larger
+deviation for the same score than one whose deviations are Gaussian. One threshold then
+means about the same for every series and every detector, and scores of several
+detectors can be combined.
 
 `BandCalibration` keeps a detector's own rule: ``score = threshold ** (1 / raw)``, which
 crosses the threshold exactly when the sample leaves the detector's band (raw = 1).
@@ -19,7 +19,6 @@ threshold, so the caller can draw the band that the decision actually uses.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -30,97 +29,79 @@ from vigil.state import Field, RowState
 
 __all__ = ["BandCalibration", "Calibration", "TailCalibration", "check_threshold"]
 
-# Histogram of raw scores: bin edges at R0 * (2 ** (b / PER_OCTAVE) - 1), the last bin open.
-_BINS = 60
-_PER_OCTAVE = 6.0
-_R0 = 0.005
-_RESCALE = 1e6
+# Histogram of log10(raw): bins of 0.1 decade from 1e-8 to 1e8; the end bins take the rest.
+_BINS = 160
+_LOG_LOW = -8.0
+_WIDTH = 0.1
+_RESCALE = 1e20  # bins are float32
+_LN10 = math.log(10.0)
 
 
 def check_threshold(threshold: float) -> float:
     if not 0 < threshold < 1:
-        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.9999")
+        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.999")
     return float(threshold)
 
 
 class TailCalibration:
-    """Upper-tail probability of a raw score under the series' own recent raw scores.
+    """Upper-tail probability of a raw score under the series' own past raw scores.
 
     Parameters
     ----------
     threshold
-        The anomaly threshold; used to compute `edge` and to keep incidents out of what
-        is learned.
+        The anomaly threshold; used to compute `edge`.
     window
-        Memory in samples: each learned raw score weighs ``1 - 1/window`` times the next
-        (a plain histogram until `window` samples are in).
+        Memory in samples: each learned raw score weighs ``1 - 1/window`` times the next.
     min_samples
         Raw scores learned before a score is given (NaN until then).
-    min_scale
-        Floor of the tail's decay length, in raw units, so a series whose raw scores have
-        been constant still needs a real change to be flagged.
-    anchors
-        Upper-tail masses of the two percentiles the tail goes through.
-    prior, prior_weight
-        The distribution function of the detector's raw score on Gaussian noise (see
-        `null_raw_cdf` of `ewma` and `zscore`), counted as `prior_weight` samples that
-        every series starts with. Its own samples outweigh it within a few hundred, but
-        until then the tail is not estimated from a handful of points.
+    tail_mass
+        Upper-tail mass beyond which the Pareto tail replaces the histogram.
+    min_decay
+        Floor of the tail's decay length, in decades of the raw score, so a series whose
+        raw scores have been nearly constant still needs a real change to be flagged.
 
-    Raw scores above `edge` are not learned: an incident does not teach the calibration
-    that incidents are normal. Cost: about 100 operations per sample and 240 bytes per
-    series.
+    Every raw score is learned, incidents included: a change that keeps coming back
+    becomes normal. Cost: about 3 x 160 operations per sample and 650 bytes per series.
 
     Examples
     --------
     >>> import numpy as np
-    >>> cal = TailCalibration(threshold=0.9999); st = cal.new_state(1)
+    >>> cal = TailCalibration(threshold=0.999); st = cal.new_state(1)
     >>> rng = np.random.default_rng(0)
-    >>> raw = np.abs(rng.normal(size=(1, 2000))) / 3
-    >>> raw[0, -1] = 2.0
+    >>> raw = np.abs(rng.normal(size=(1, 2000)))
+    >>> raw[0, -1] = 8.0
     >>> score, edge = cal.update(st, np.array([0]), raw)
-    >>> bool(np.nanmax(score[0, :-1]) < 0.9999), bool(score[0, -1] > 0.9999)
+    >>> bool(np.nanmean(score[0, :-1] >= 0.999) < 0.005), bool(score[0, -1] > 0.999)
     (True, True)
     """
 
     def __init__(
         self,
-        threshold: float = 0.9999,
-        window: int = 1000,
+        threshold: float = 0.999,
+        window: int = 20000,
         min_samples: int = 30,
-        min_scale: float = 0.01,
-        anchors: tuple[float, float] = (0.2, 0.02),
-        prior: Callable[[np.ndarray], np.ndarray] | None = None,
-        prior_weight: float = 300.0,
+        tail_mass: float = 0.02,
+        min_decay: float = 0.05,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(window) != window or window < 2:
             raise ConfigError(f"calibration: window is {window!r}; write a whole number >= 2")
         if int(min_samples) != min_samples or min_samples < 1:
             raise ConfigError(f"calibration: min_samples is {min_samples!r}; write a whole number >= 1")
-        if not min_scale > 0:
-            raise ConfigError(f"calibration: min_scale is {min_scale!r}; write a number > 0")
+        if not 0 < tail_mass <= 0.5:
+            raise ConfigError(f"calibration: tail_mass is {tail_mass!r}; write a fraction such as 0.02")
+        if not min_decay > 0:
+            raise ConfigError(f"calibration: min_decay is {min_decay!r}; write a number > 0")
         self.window = int(window)
         self.min_samples = int(min_samples)
-        self.min_scale = float(min_scale)
-        if not 0.5 >= anchors[0] > anchors[1] > 0:
-            raise ConfigError(f"calibration: anchors is {anchors!r}; write two tail masses such as (0.2, 0.02)")
-        self.anchors = (float(anchors[0]), float(anchors[1]))
-        if not prior_weight >= 0:
-            raise ConfigError(f"calibration: prior_weight is {prior_weight!r}; write a number >= 0")
-        self.prior_weight = float(prior_weight) if prior is not None else 0.0
-        self._prior = np.zeros(_BINS, dtype=np.float32)
-        if prior is not None and prior_weight > 0:
-            edges = _R0 * (2.0 ** (np.arange(_BINS + 1) / _PER_OCTAVE) - 1.0)
-            cdf = np.clip(np.asarray(prior(edges), dtype=np.float64), 0, 1)
-            cdf[-1] = 1.0  # the last bin is open-ended
-            self._prior = (np.diff(cdf) * prior_weight).astype(np.float32)
+        self.tail_mass = float(tail_mass)
+        self.min_decay = float(min_decay)
 
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
-            "bins": Field((_BINS,), np.float32, self._prior),  # weights, scaled by `inc`
-            "total": Field((), np.float64, float(self._prior.sum())),  # sum of bins
+            "bins": Field((_BINS,), np.float32, 0.0),  # weights, scaled by `inc`
+            "total": Field(),  # sum of bins
             "inc": Field((), np.float64, 1.0),  # weight of the next sample
         }
 
@@ -132,42 +113,31 @@ class TailCalibration:
         out = np.full((2, *raw.shape), np.nan)
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
-            state["inc"], self.anchors[0], self.anchors[1], self.threshold, self.window, self.min_samples,
-            self.min_scale, out,
+            state["inc"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
+            self.min_decay / _WIDTH, out,
         )
         return out[0], out[1]
 
 
 @njit(cache=True, nogil=True)
-def _position(raw):  # type: ignore[no-untyped-def]
-    return math.log2(1.0 + raw / _R0) * _PER_OCTAVE
-
-
-@njit(cache=True, nogil=True)
-def _raw_at(position):  # type: ignore[no-untyped-def]
-    return _R0 * (2.0 ** (position / _PER_OCTAVE) - 1.0)
-
-
-@njit(cache=True, nogil=True)
-def _quantile(bins, total, mass):  # type: ignore[no-untyped-def]
-    """Raw score above which `mass` (a fraction) of the weight lies."""
-    want = mass * total
+def _upper_position(h, tot, mass):  # type: ignore[no-untyped-def]
+    """Bin position (fractional) above which `mass` of the weight lies."""
+    want = mass * tot
     cum = 0.0
-    for b in range(bins.shape[0] - 1, -1, -1):
-        w = bins[b]
+    for b in range(h.shape[0] - 1, -1, -1):
+        w = h[b]
         if cum + w >= want and w > 0:
-            return _raw_at(b + 1 - (want - cum) / w)
+            return b + 1 - (want - cum) / w
         cum += w
     return 0.0
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, p_low, p_high, threshold, window, min_samples, min_scale, out):  # type: ignore[no-untyped-def]
+def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_beta, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
-    log_edge = math.log(p_low / (1 - threshold))
-    log_span = math.log(p_low / p_high)
-    log_loglog = math.log(math.log(p_high) / math.log(p_low))
-    min_shape, max_shape = 0.3, 2.0
+    top = nb - 1e-9
+    lp_threshold = -math.log10(1.0 - threshold)
+    lp_q = -math.log10(q)
     for i in range(rows.shape[0]):
         r = rows[i]
         h = bins[r]
@@ -176,39 +146,41 @@ def _tail(rows, raw, n, bins, total, inc, p_low, p_high, threshold, window, min_
             x = raw[i, j]
             if math.isnan(x):
                 continue
-            pos = _position(x)
+            pos = (math.log10(x) - _LOG_LOW) / _WIDTH if x > 0 else 0.0
+            pos = min(max(pos, 0.0), top)
+            b = int(pos)
             if cnt >= min_samples:
-                low = _quantile(h, tot, p_low)
-                high = _quantile(h, tot, p_high)
-                if high - low >= min_scale * log_span and low > 0:
-                    # Weibull tail through both anchors: P(raw > x) = exp(-(x / lam) ** kappa)
-                    kappa = min(max(log_loglog / math.log(high / low), min_shape), max_shape)
-                    lam = high / (-math.log(p_high)) ** (1.0 / kappa)
-                    edge = lam * (-math.log(1 - threshold)) ** (1.0 / kappa)
-                    tail = math.exp(-((x / lam) ** kappa)) if x >= low else -1.0
-                else:  # (nearly) constant raw scores: exponential tail of the floor scale
-                    edge = low + min_scale * log_edge
-                    tail = p_low * math.exp(-(x - low) / min_scale) if x >= low else -1.0
-                if tail >= 0:
-                    p = min(tail, p_low)
+                u = _upper_position(h, tot, q)
+                # Hill estimate: mean excess of log raw over the tail's start, in bins
+                ub = int(u)
+                excess = 0.0
+                mass = 0.0
+                for k in range(ub, nb):
+                    if k == ub:
+                        w = h[k] * (ub + 1 - u)
+                        excess += w * (ub + 1 - u) / 2
+                    else:
+                        w = h[k]
+                        excess += w * (k + 0.5 - u)
+                    mass += w
+                beta = max(excess / mass if mass > 0 else 0.0, min_beta)
+                if pos > u:
+                    lp = lp_q + (pos - u) / beta / _LN10
                 else:
-                    b = min(int(pos), nb - 1)
-                    above = h[b] * (b + 1 - pos) if b < nb - 1 else 0.0
-                    for q in range(b + 1, nb):
-                        above += h[q]
-                    p = min(above / tot, 1.0)
-                out[0, i, j] = 1.0 - p
-                out[1, i, j] = edge
-                if x > edge:
-                    continue
-            h[min(int(pos), nb - 1)] += step
+                    above = h[b] * (b + 1 - pos)
+                    for k in range(b + 1, nb):
+                        above += h[k]
+                    lp = -math.log10(max(above / tot, q))
+                out[0, i, j] = 1.0 - 10.0 ** -lp
+                edge_pos = u + (lp_threshold - lp_q) * _LN10 * beta if lp_threshold > lp_q else u
+                out[1, i, j] = 10.0 ** (_LOG_LOW + edge_pos * _WIDTH)
+            h[b] += step
             tot += step
             cnt += 1
-            if cnt > window:
-                step /= 1.0 - 1.0 / window
+            step /= decay
             if step > _RESCALE:
-                for q in range(nb):
-                    h[q] = h[q] / step
+                for k in range(nb):
+                    h[k] = h[k] / step
                 tot /= step
                 step = 1.0
         n[r], total[r], inc[r] = cnt, tot, step
@@ -226,7 +198,7 @@ class BandCalibration:
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, threshold: float = 0.9999) -> None:
+    def __init__(self, threshold: float = 0.999) -> None:
         self.threshold = check_threshold(threshold)
 
     def fields(self) -> dict[str, Field]:

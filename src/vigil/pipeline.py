@@ -69,7 +69,7 @@ class Pipeline:
         decision: DecisionConfig | None = None,
         calibrate: bool = True,
         valid_range: tuple[float, float] | None = None,
-        calibration_window: int = 1000,
+        calibration_window: int = 20000,
         calibration_min_samples: int = 30,
     ) -> None:
         if not members:
@@ -83,10 +83,7 @@ class Pipeline:
         self.decision = Decision(decision or DecisionConfig(), names)
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
-            TailCalibration(
-                threshold=threshold, window=calibration_window, min_samples=calibration_min_samples,
-                prior=getattr(det, "null_raw_cdf", None),
-            )
+            TailCalibration(threshold=threshold, window=calibration_window, min_samples=calibration_min_samples)
             if calibrate
             else BandCalibration(threshold=threshold)
             for _, det in members
@@ -222,7 +219,7 @@ def build_pipeline(
     decision: DecisionConfig | None = None,
     calibrate: bool = True,
     valid_range: tuple[float, float] | None = None,
-    calibration_window: int = 1000,
+    calibration_window: int = 20000,
     calibration_min_samples: int = 30,
 ) -> Pipeline:
     """A pipeline for `detector`; `params` maps a detector name to its parameters.

@@ -11,6 +11,7 @@ import inspect
 from typing import Any
 
 from vigil.detectors.base import Detector, Scores
+from vigil.detectors.deviation import Level, Shift, Spike
 from vigil.detectors.ewma import Ewma
 from vigil.detectors.iforest import IForest
 from vigil.detectors.zscore import ZScore
@@ -22,15 +23,20 @@ __all__ = [
     "Detector",
     "Ewma",
     "IForest",
+    "Level",
     "Scores",
+    "Shift",
+    "Spike",
     "ZScore",
     "build_detector",
 ]
 
-DETECTORS: dict[str, type[Any]] = {"ewma": Ewma, "iforest": IForest, "zscore": ZScore}
+DETECTORS: dict[str, type[Any]] = {
+    "ewma": Ewma, "iforest": IForest, "level": Level, "shift": Shift, "spike": Spike, "zscore": ZScore,
+}
 
 # What `vigil run` uses when nothing is configured: `default` and `ensemble` both mean this.
-DEFAULT_MEMBERS: tuple[str, ...] = ("ewma", "zscore")
+DEFAULT_MEMBERS: tuple[str, ...] = ("spike", "level", "shift")
 
 
 def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:

@@ -1,0 +1,155 @@
+"""Deviation from a rolling baseline: a spike, a level change, a sustained shift.
+
+raw = |mean of the last `recent` samples - mean of the `window` samples before them| / scale
+
+`scale` is the mean absolute step of the series' first `warmup` samples, frozen after
+them: the raw score stays in the series' own units, so its calibration (the rank of a
+deviation among the series' own past deviations) sees changes of spread as they are,
+instead of normalising them away. The three registered settings differ in what they
+notice first: `spike` a sample far from the last 10, `level` a sample far from the last
+200, `shift` the last 20 samples' mean far from the 200 before them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+from numba import njit
+
+from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
+from vigil.errors import ConfigError
+from vigil.state import Field, RowState
+
+__all__ = ["Deviation", "Level", "Shift", "Spike"]
+
+
+class Deviation(StepDetector):
+    """Deviation of the recent mean from the baseline mean before it.
+
+    Parameters
+    ----------
+    window
+        Samples in the baseline.
+    recent
+        Samples whose mean is compared with the baseline; 1 compares each sample.
+    warmup
+        Samples whose mean absolute step sets the scale, and before the first opinion;
+        until `window` samples are in, the baseline is the samples there are.
+
+    With ``recent == 1`` the detector reports the baseline mean as the expected value and
+    ``± scale`` as its band (the calibration widens it to the threshold); with a longer
+    `recent` it reports no band, as its deviation is of a mean, not of a sample.
+    Cost: O(1) per sample and series, ``window + recent`` floats of memory per series.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = Deviation(window=4, recent=1, warmup=4); st = d.new_state(1)
+    >>> s = d.update(st, np.array([0]), np.array([[1.0, 2.0, 1.0, 2.0, 1.5, 1.5, 9.0]]))
+    >>> s.expected.tolist()[0][3:], s.raw.round(3).tolist()[0][3:]
+    ([1.3333333333333333, 1.5, 1.625, 1.5], [0.667, 0.0, 0.125, 7.5])
+    """
+
+    name: ClassVar[str] = "deviation"
+
+    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30) -> None:
+        for key, value, lowest in (("window", window, 1), ("recent", recent, 1), ("warmup", warmup, 2)):
+            if int(value) != value or value < lowest:
+                raise ConfigError(f"{self.name}: {key} is {value!r}; write a whole number >= {lowest}")
+        self.window = int(window)
+        self.recent = int(recent)
+        self.warmup = int(warmup)
+
+    def fields(self) -> dict[str, Field]:
+        return {
+            "n": Field((), np.int64, 0),
+            "ring": Field((self.window + self.recent,), np.float64, np.nan),
+            "pos": Field((), np.int64, 0),
+            "base_sum": Field(),
+            "recent_sum": Field(),
+            "steps": Field(),  # sum of |step| while warming up, then the frozen scale
+            "last": Field(),
+        }
+
+    def _update(self, state: RowState, rows: IntArray, x: np.ndarray, out: np.ndarray) -> None:
+        _deviation(
+            rows, x, state["n"], state["ring"], state["pos"], state["base_sum"], state["recent_sum"],
+            state["steps"], state["last"], self.window, self.recent, self.warmup, out,
+        )
+
+
+class Spike(Deviation):
+    """A sample far from the mean of the 10 before it."""
+
+    name: ClassVar[str] = "spike"
+
+    def __init__(self, window: int = 10, recent: int = 1, warmup: int = 30) -> None:
+        super().__init__(window, recent, warmup)
+
+
+class Level(Deviation):
+    """A sample far from the mean of the 200 before it."""
+
+    name: ClassVar[str] = "level"
+
+    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30) -> None:
+        super().__init__(window, recent, warmup)
+
+
+class Shift(Deviation):
+    """The mean of the last 20 samples far from the mean of the 200 before them."""
+
+    name: ClassVar[str] = "shift"
+
+    def __init__(self, window: int = 200, recent: int = 20, warmup: int = 30) -> None:
+        super().__init__(window, recent, warmup)
+
+
+@njit(cache=True, nogil=True)
+def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window, recent, warmup, out):  # type: ignore[no-untyped-def]
+    size = window + recent
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        buf = ring[r]
+        cnt, p, bs, rs, st, prev = n[r], pos[r], base_sum[r], recent_sum[r], steps[r], last[r]
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            if not math.isfinite(v):
+                continue
+            # buf[p] is the oldest sample; the newest recent ones end just before p
+            oldest = buf[p]
+            leaving_recent = buf[(p + window) % size]  # moves from recent into the baseline
+            if cnt >= size:
+                bs -= oldest
+            if cnt >= recent:
+                bs += leaving_recent
+                rs -= leaving_recent
+            rs += v
+            buf[p] = v
+            p = (p + 1) % size
+            if cnt > 0 and cnt < warmup:
+                st += abs(v - prev)
+            cnt += 1
+            if cnt == warmup:
+                st = st / (warmup - 1)
+            prev = v
+            if cnt % size == 0:  # exact sums again, so rounding errors do not pile up
+                bs = 0.0
+                rs = 0.0
+                for q in range(size):
+                    if q < window:
+                        bs += buf[(p + q) % size]
+                    else:
+                        rs += buf[(p + q) % size]
+            in_base = min(cnt - recent, window)
+            if in_base >= 1 and cnt >= warmup:
+                base = bs / in_base
+                scale = max(st, 1e-6 * abs(base)) + ABS_FLOOR
+                out[0, i, j] = abs(rs / recent - base) / scale
+                if recent == 1:
+                    out[1, i, j] = base
+                    out[2, i, j] = base - scale
+                    out[3, i, j] = base + scale
+        n[r], pos[r], base_sum[r], recent_sum[r], steps[r], last[r] = cnt, p, bs, rs, st, prev
