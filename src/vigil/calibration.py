@@ -39,7 +39,7 @@ _LN10 = math.log(10.0)
 
 def check_threshold(threshold: float) -> float:
     if not 0 < threshold < 1:
-        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.999")
+        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.9999")
     return float(threshold)
 
 
@@ -77,7 +77,7 @@ class TailCalibration:
 
     def __init__(
         self,
-        threshold: float = 0.999,
+        threshold: float = 0.9999,
         window: int = 20000,
         min_samples: int = 30,
         tail_mass: float = 0.02,
@@ -170,7 +170,7 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
                     above = h[b] * (b + 1 - pos)
                     for k in range(b + 1, nb):
                         above += h[k]
-                    lp = -math.log10(max(above / tot, q))
+                    lp = -math.log10(min(max(above / tot, q), 1.0))
                 out[0, i, j] = 1.0 - 10.0 ** -lp
                 edge_pos = u + (lp_threshold - lp_q) * _LN10 * beta if lp_threshold > lp_q else u
                 out[1, i, j] = 10.0 ** (_LOG_LOW + edge_pos * _WIDTH)
@@ -198,7 +198,7 @@ class BandCalibration:
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, threshold: float = 0.999) -> None:
+    def __init__(self, threshold: float = 0.9999) -> None:
         self.threshold = check_threshold(threshold)
 
     def fields(self) -> dict[str, Field]:

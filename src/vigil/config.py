@@ -100,7 +100,7 @@ class Detection(_Model):
     calibrate: bool = True
     calibration_window: int = Field(20000, ge=2)
     calibration_min_samples: int = Field(30, ge=1)
-    threshold: float = Field(0.999, gt=0, lt=1)
+    threshold: float = Field(0.9999, gt=0, lt=1)
     direction: Literal["above", "below", "both"] = "both"
     min_abs_deviation: float = Field(0.0, ge=0)
     min_rel_deviation: float = Field(0.0, ge=0)

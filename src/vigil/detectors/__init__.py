@@ -11,9 +11,10 @@ import inspect
 from typing import Any
 
 from vigil.detectors.base import Detector, Scores
-from vigil.detectors.deviation import Level, Shift, Spike
+from vigil.detectors.deviation import Level, Shift, Spike, Volatility
 from vigil.detectors.ewma import Ewma
 from vigil.detectors.iforest import IForest
+from vigil.detectors.seasonal import Seasonal
 from vigil.detectors.zscore import ZScore
 from vigil.errors import ConfigError
 
@@ -25,18 +26,22 @@ __all__ = [
     "IForest",
     "Level",
     "Scores",
+    "Seasonal",
     "Shift",
     "Spike",
+    "Volatility",
     "ZScore",
     "build_detector",
 ]
 
 DETECTORS: dict[str, type[Any]] = {
-    "ewma": Ewma, "iforest": IForest, "level": Level, "shift": Shift, "spike": Spike, "zscore": ZScore,
+    "ewma": Ewma, "iforest": IForest, "level": Level, "shift": Shift, "seasonal": Seasonal, "spike": Spike,
+    "volatility": Volatility,
+    "zscore": ZScore,
 }
 
 # What `vigil run` uses when nothing is configured: `default` and `ensemble` both mean this.
-DEFAULT_MEMBERS: tuple[str, ...] = ("spike", "level", "shift")
+DEFAULT_MEMBERS: tuple[str, ...] = ("spike", "level", "shift", "volatility", "seasonal")
 
 
 def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:

@@ -22,7 +22,7 @@ from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
-__all__ = ["Deviation", "Level", "Shift", "Spike"]
+__all__ = ["Deviation", "Level", "Shift", "Spike", "Volatility"]
 
 
 class Deviation(StepDetector):
@@ -41,7 +41,7 @@ class Deviation(StepDetector):
     With ``recent == 1`` the detector reports the baseline mean as the expected value and
     ``± scale`` as its band (the calibration widens it to the threshold); with a longer
     `recent` it reports no band, as its deviation is of a mean, not of a sample.
-    Cost: O(1) per sample and series, ``window + recent`` floats of memory per series.
+    Cost: O(1) per sample and series, ``window + recent`` float32 numbers of memory per series.
 
     Examples
     --------
@@ -53,6 +53,7 @@ class Deviation(StepDetector):
     """
 
     name: ClassVar[str] = "deviation"
+    _of_steps: ClassVar[bool] = False
 
     def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30) -> None:
         for key, value, lowest in (("window", window, 1), ("recent", recent, 1), ("warmup", warmup, 2)):
@@ -65,18 +66,18 @@ class Deviation(StepDetector):
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
-            "ring": Field((self.window + self.recent,), np.float64, np.nan),
+            "ring": Field((self.window + self.recent,), np.float32, np.nan),
             "pos": Field((), np.int64, 0),
             "base_sum": Field(),
             "recent_sum": Field(),
             "steps": Field(),  # sum of |step| while warming up, then the frozen scale
-            "last": Field(),
+            "last": Field((), np.float64, np.nan),  # the previous sample
         }
 
     def _update(self, state: RowState, rows: IntArray, x: np.ndarray, out: np.ndarray) -> None:
         _deviation(
             rows, x, state["n"], state["ring"], state["pos"], state["base_sum"], state["recent_sum"],
-            state["steps"], state["last"], self.window, self.recent, self.warmup, out,
+            state["steps"], state["last"], self.window, self.recent, self.warmup, self._of_steps, out,
         )
 
 
@@ -108,7 +109,7 @@ class Shift(Deviation):
 
 
 @njit(cache=True, nogil=True)
-def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window, recent, warmup, out):  # type: ignore[no-untyped-def]
+def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window, recent, warmup, of_steps, out):  # type: ignore[no-untyped-def]
     size = window + recent
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -118,6 +119,14 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
             v = x[i, j]
             if not math.isfinite(v):
                 continue
+            if of_steps:
+                # the ring holds the sizes of the steps between samples
+                seen = prev
+                prev = v
+                if not math.isfinite(seen):
+                    continue
+                v = abs(v - seen)
+            v = np.float32(v)  # as the ring keeps it, so the running sums match the ring
             # buf[p] is the oldest sample; the newest recent ones end just before p
             oldest = buf[p]
             leaving_recent = buf[(p + window) % size]  # moves from recent into the baseline
@@ -129,12 +138,13 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
             rs += v
             buf[p] = v
             p = (p + 1) % size
-            if cnt > 0 and cnt < warmup:
-                st += abs(v - prev)
+            if not of_steps:
+                if cnt > 0 and cnt < warmup:
+                    st += abs(v - prev)
+                prev = v
             cnt += 1
-            if cnt == warmup:
+            if cnt == warmup and not of_steps:
                 st = st / (warmup - 1)
-            prev = v
             if cnt % size == 0:  # exact sums again, so rounding errors do not pile up
                 bs = 0.0
                 rs = 0.0
@@ -144,7 +154,11 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
                     else:
                         rs += buf[(p + q) % size]
             in_base = min(cnt - recent, window)
-            if in_base >= 1 and cnt >= warmup:
+            if in_base >= 1 and cnt >= warmup and of_steps:
+                base = bs / in_base
+                eps = 1e-3 * base + ABS_FLOOR
+                out[0, i, j] = abs(math.log((rs / recent + eps) / (base + eps)))
+            elif in_base >= 1 and cnt >= warmup:
                 base = bs / in_base
                 scale = max(st, 1e-6 * abs(base)) + ABS_FLOOR
                 out[0, i, j] = abs(rs / recent - base) / scale
@@ -153,3 +167,18 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
                     out[2, i, j] = base - scale
                     out[3, i, j] = base + scale
         n[r], pos[r], base_sum[r], recent_sum[r], steps[r], last[r] = cnt, p, bs, rs, st, prev
+
+
+class Volatility(Deviation):
+    """The size of the last 30 steps far from that of the 200 steps before them.
+
+    ``raw = |log((mean |step| recent + e) / (mean |step| baseline + e))|``, ``e`` being
+    a thousandth of the baseline: noise that doubles or halves (a flapping service, a
+    metric that went flat) counts as much however large the series' values are. No band.
+    """
+
+    name: ClassVar[str] = "volatility"
+    _of_steps: ClassVar[bool] = True
+
+    def __init__(self, window: int = 200, recent: int = 30, warmup: int = 30) -> None:
+        super().__init__(window, recent, warmup)
