@@ -37,7 +37,7 @@ class Result:
     upper: FloatArray
     hot: np.ndarray  # score over the threshold and gates passed
     anomalous: np.ndarray  # an event is open on the series after this sample
-    warming_up: np.ndarray  # some member has no opinion yet on a valid sample
+    warming_up: np.ndarray  # no member has an opinion yet on a valid sample
     invalid: np.ndarray  # the sample was NaN, infinite or outside the valid range
     members: dict[str, FloatArray]  # each member's calibrated score
     events: list[Event]
@@ -168,7 +168,8 @@ class Pipeline:
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
-        warming = ~invalid & np.isnan(scores).any(axis=0)
+        # a seasonal member has no opinion for its first season; the others carry the series till then
+        warming = ~invalid & np.isnan(scores).all(axis=0)
 
         hot, anomalous, events = self.decision.update(
             self.decision_state, rows, t, observed, score, exp, lo, hi, scores
