@@ -35,6 +35,8 @@ _LOG_LOW = -8.0
 _WIDTH = 0.1
 _RESCALE = 1e20  # bins are float32
 _LN10 = math.log(10.0)
+# Mean of log10(|z| / u) over |z| > u, u the 98th percentile of |z|, z standard normal
+_GAUSSIAN_DECAY = 0.056
 
 
 def check_threshold(threshold: float) -> float:
@@ -59,6 +61,9 @@ class TailCalibration:
     min_decay
         Floor of the tail's decay length, in decades of the raw score, so a series whose
         raw scores have been nearly constant still needs a real change to be flagged.
+    prior_tail
+        Samples' worth of a Gaussian tail the Hill estimate starts from, so that a few
+        early samples in the tail neither flag noise nor hide a clear outlier.
 
     Every raw score is learned, incidents included: a change that keeps coming back
     becomes normal. Cost: about 3 x 160 operations per sample and 650 bytes per series.
@@ -82,6 +87,7 @@ class TailCalibration:
         min_samples: int = 30,
         tail_mass: float = 0.02,
         min_decay: float = 0.05,
+        prior_tail: float = 20.0,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(window) != window or window < 2:
@@ -96,6 +102,9 @@ class TailCalibration:
         self.min_samples = int(min_samples)
         self.tail_mass = float(tail_mass)
         self.min_decay = float(min_decay)
+        if not prior_tail >= 0:
+            raise ConfigError(f"calibration: prior_tail is {prior_tail!r}; write a number >= 0")
+        self.prior_tail = float(prior_tail)
 
     def fields(self) -> dict[str, Field]:
         return {
@@ -114,7 +123,7 @@ class TailCalibration:
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
             state["inc"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
-            self.min_decay / _WIDTH, out,
+            self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, out,
         )
         return out[0], out[1]
 
@@ -133,7 +142,7 @@ def _upper_position(h, tot, mass):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_beta, out):  # type: ignore[no-untyped-def]
+def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
     top = nb - 1e-9
     lp_threshold = -math.log10(1.0 - threshold)
@@ -163,7 +172,8 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
                         w = h[k]
                         excess += w * (k + 0.5 - u)
                     mass += w
-                beta = max(excess / mass if mass > 0 else 0.0, min_beta)
+                # shrunk towards the Gaussian tail while few samples are in it
+                beta = max((excess + prior_beta * prior_mass * step) / (mass + prior_mass * step), min_beta)
                 if pos > u:
                     lp = lp_q + (pos - u) / beta / _LN10
                 else:

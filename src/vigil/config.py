@@ -449,8 +449,8 @@ limits:
   evict_after: 1h                 # forget series that stopped reporting
   history_points: {lim.history_points}            # recent points kept per series for the API
 detection:                        # defaults for every query; a query may override keys
-  detector: {d.detector}               # default (= ensemble), ewma, zscore, iforest
-  params: {{}}                      # example: {{ewma: {{span: 20}}, zscore: {{window: 200}}}}
+  detector: {d.detector}               # default (= ensemble: spike, level, shift, volatility, seasonal), or one of them, ewma, zscore, iforest
+  params: {{}}                      # example: {{level: {{window: 500}}, seasonal: {{bins: 288}}}}
   calibrate: {str(d.calibrate).lower()}
   threshold: {d.threshold}
   direction: {d.direction}                 # above, below or both

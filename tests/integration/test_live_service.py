@@ -28,7 +28,7 @@ CONFIG: dict[str, Any] = {
     "host": {"enabled": False},
     "detection": {
         # shorter warm-up than the defaults, so the test does not wait minutes
-        "params": {"ewma": {"warmup": 5}, "zscore": {"window": 60, "min_samples": 10}},
+        "params": {"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
         "calibration_min_samples": 10,
     },
 }

@@ -163,7 +163,7 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
         ),
         pytest.param(
             "detection:\n  detector: magic\n",
-            "detection: detector is 'magic'; write one of default, ensemble, ewma, iforest, zscore",
+            "detection: detector is 'magic'; write one of default, ensemble, ewma, iforest, level, seasonal, shift, spike, volatility, zscore",
             id="unknown-detector",
         ),
         pytest.param(

@@ -385,7 +385,7 @@ def test_run_delivers_what_the_engine_stores_without_waiting_for_a_poll(tmp_path
 # -- a hanging receiver --------------------------------------------------------------------
 
 FAST = Detection(
-    params={"ewma": {"warmup": 5}, "zscore": {"window": 60, "min_samples": 10}}, calibration_min_samples=10
+    params={"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}}, calibration_min_samples=10
 )
 
 
