@@ -29,9 +29,10 @@ from vigil.state import Field, RowState
 
 __all__ = ["BandCalibration", "Calibration", "TailCalibration", "check_threshold"]
 
-# Histogram of log10(raw): bins of 0.1 decade from 1e-8 to 1e8; the end bins take the rest.
+# Histogram of log10(raw): bins of 0.1 decade from 1e-3 to 1e13; the end bins take the rest, so
+# raw scores below 1e-3 (a series that has not moved) count as 1e-3.
 _BINS = 160
-_LOG_LOW = -8.0
+_LOG_LOW = -3.0
 _WIDTH = 0.1
 _RESCALE = 1e20  # bins are float32
 _LN10 = math.log(10.0)

@@ -148,7 +148,7 @@ def backtest(
         list[str] | None,
         typer.Option(
             metavar="DETECTOR.KEY=VALUE",
-            help="Detector parameter, repeatable, such as ewma.span=20.",
+            help="Detector parameter, repeatable, such as level.window=500.",
         ),
     ] = None,
     threshold: Annotated[

@@ -79,8 +79,9 @@ def nab(
         list[str] | None,
         typer.Option(
             metavar="NAME",
-            help="What to run, repeatable: default (what `vigil run` uses), ewma, iforest, zscore (each alone, "
-            "calibrated), seed-ewma, seed-zscore, seed-iforest (the seed settings, own band), or all.",
+            help="What to run, repeatable: default (what `vigil run` uses), a registered detector alone, calibrated "
+            "(spike, level, shift, volatility, seasonal, ewma, zscore, iforest), seed-ewma, seed-zscore, "
+            "seed-iforest (the seed settings, own band), or all.",
         ),
     ] = None,
     results_dir: Annotated[

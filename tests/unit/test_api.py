@@ -501,7 +501,7 @@ def test_per_series_families_carry_metric_query_detector_and_the_series_labels(
     assert value("vigil_warming_up", "web-3") == 1 and value("vigil_warming_up", "web-1") == 0
     assert value("vigil_lower_bound", "web-2") < value("vigil_expected_value", "web-2")
     assert value("vigil_expected_value", "web-2") < value("vigil_upper_bound", "web-2") < 90.0
-    assert value("vigil_anomaly_score", "web-2") == 1.0
+    assert value("vigil_anomaly_score", "web-2") >= Detection().threshold
     assert np.isnan(value("vigil_expected_value", "web-3"))  # no opinion while warming up
     (samples,) = [s for s in found["vigil_samples"].samples if s.labels == {"query": "cpu"}]
     assert samples.value == 403

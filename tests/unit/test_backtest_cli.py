@@ -209,7 +209,7 @@ def test_decision_options_reach_the_pipeline() -> None:
             "--persistence",
             "3/5",
             "--param",
-            "ewma.span=20",
+            "level.window=100",
             "--min-abs-deviation",
             "30",
             "--direction",
@@ -304,7 +304,7 @@ def test_progress_bar_does_not_break_piped_output(monkeypatch: pytest.MonkeyPatc
             ["backtest", "{ex}", "--param", "ewma"], "DETECTOR.KEY=VALUE", id="param-syntax"
         ),
         pytest.param(
-            ["backtest", "{ex}", "--param", "ewma.spam=1"],
+            ["backtest", "{ex}", "--param", "level.spam=1"],
             "unknown parameter(s) spam",
             id="param-key",
         ),
@@ -380,7 +380,7 @@ def test_several_value_columns_with_a_univariate_detector_is_a_user_error(tmp_pa
         app, ["backtest", str(path), "--value-column", "cpu", "--value-column", "mem"]
     )
     assert both.exit_code == 2
-    assert both.stderr.startswith("error: detector ewma does not take samples of 2 values")
+    assert both.stderr.startswith("error: detector spike does not take samples of 2 values")
 
 
 def test_top_level_help_says_what_vigil_is() -> None:
