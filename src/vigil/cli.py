@@ -378,10 +378,10 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[int], None] | 
         yield lambda done: bar.update(task, completed=done)
 
 
-def _stdout_console() -> Console:
+def _stdout_console(width: int = 160) -> Console:
     console = Console(highlight=False)
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(highlight=False, width=160)
+        console = Console(highlight=False, width=width)
     return console
 
 

@@ -102,7 +102,8 @@ def nab(
     Each file streams through the same pipeline as `vigil run`, no look-ahead. Scores
     are NAB's normalised scores (null 0, perfect 100) for its three profiles: *swept*
     scores the anomaly score at the threshold that does best on this corpus (NAB's way);
-    *alerts* scores the points where an event opened, i.e. Vigil's shipped threshold.
+    *alerts* scores the points where an event opened, i.e. Vigil's shipped threshold;
+    *alerts, swept* the same with the decision's threshold swept like NAB sweeps a score.
     The time is the pipeline's alone, not reading or writing files.
     """
     from vigil.nab.corpus import load_corpus
@@ -138,7 +139,7 @@ def nab(
             results.append(score_run(run, prepared))
         err.print(escape(f"{name}: {run.seconds:.2f} s, {run.points_per_second:,.0f} points/s; results in {where}"))
 
-    _stdout_console().print(_rich_table(results))
+    _stdout_console(width=240).print(_rich_table(results))
     if markdown is not None:
         from vigil.benchmarks_md import section_header, write_section
 
@@ -156,7 +157,10 @@ _NOTE = (
     "reward-low-FN profiles. *swept*: the anomaly score (`vigil_anomaly_score`) with, per profile, the "
     "threshold that scores best on this very corpus (NAB's own way; `never` when no threshold beats never "
     "firing). *alerts*: the points where an event opened, i.e. what `vigil run` notifies at the threshold it "
-    "ships; windows found and false alerts are theirs (standard profile). `default` is `vigil run` with no "
+    "ships; windows found and false alerts are theirs (standard profile). *alerts, swept*: the same alerts with "
+    "the decision threshold that scores best on this corpus, per profile, from 1 - 10^-2 to 1 - 10^-7 in steps "
+    "of 0.05 in the exponent: NAB's sweep applied to what `vigil run` notifies (the decision is replayed; "
+    "scores do not depend on the threshold). `default` is `vigil run` with no "
     "config; every other name without `seed-` is that registered detector alone with its defaults, "
     "calibrated; `seed-*` are the seed settings (ewma span 10 and 1 σ, zscore window 100 and 3 σ, iforest window 100 and contamination 0.1), "
     "each detector's own band deciding. Every file streams through one pipeline in time order, no look-ahead. "

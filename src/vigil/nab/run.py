@@ -12,12 +12,16 @@ depends only on points ``0..i`` of that file, exactly as if it was replayed alon
 Per point the run keeps the anomaly score (``vigil_anomaly_score``; no opinion yet = 0,
 as NAB wants a number) and whether an event opened there (what `vigil run` notifies
 on). `write_results` writes NAB's results layout; `score_run` scores both with
-`vigil.nab.scorer`: the score column with NAB's threshold sweep, and the alerts as the
-detections at the threshold Vigil ships.
+`vigil.nab.scorer` three ways: the score column with NAB's threshold sweep; the alerts
+at the threshold Vigil ships; and the alerts with the decision threshold swept, NAB's
+sweep applied to what `vigil run` notifies: the run keeps what the decision saw, and the
+decision alone is replayed at every candidate threshold (the scores do not depend on
+the threshold, so a replay equals a whole run with that threshold).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.config import Detection
+from vigil.decision import Decision
 from vigil.detectors import DETECTORS
 from vigil.engine import build_query_pipeline
 from vigil.errors import ConfigError, DataError
@@ -40,6 +45,7 @@ __all__ = [
     "SEEDS",
     "BenchRun",
     "BenchScore",
+    "ALERT_GRID",
     "COLUMNS",
     "LEFT",
     "bench_names",
@@ -47,9 +53,11 @@ __all__ = [
     "epoch_seconds",
     "markdown_table",
     "prepare_corpus",
+    "replay_alerts",
     "resolve_names",
     "run_detector",
     "score_run",
+    "sweep_alerts",
     "table_rows",
     "write_results",
 ]
@@ -136,6 +144,8 @@ class BenchRun:
     scores: list[FloatArray]
     alerts: list[BoolArray]
     seconds: float
+    settings: Detection | None = None
+    seen: list[dict[str, FloatArray]] | None = None  # per file what the decision saw, to replay it
 
     @property
     def points(self) -> int:
@@ -195,6 +205,11 @@ def run_detector(
     times = [epoch_seconds(f.timestamps) for f in files]
     scores = [np.zeros(n) for n in sizes.tolist()]
     alerts = [np.zeros(n, dtype=np.bool_) for n in sizes.tolist()]
+    members = [name for name, _ in pipeline.members]
+    seen = [
+        {"t": times[row], **{k: np.full(n, np.nan) for k in ("x", "score", "expected", "lower", "upper", *members)}}
+        for row, n in enumerate(sizes.tolist())
+    ]
     pipeline.resize(len(files))
     was_open = np.zeros(len(files), dtype=np.bool_)
     longest = int(sizes.max()) if sizes.size else 0
@@ -214,11 +229,58 @@ def run_detector(
         opened = res.anomalous & ~before
         was_open[rows] = res.anomalous[:, -1]
         score = np.nan_to_num(res.score, nan=0.0)
+        arrays = {"x": np.where(res.invalid, np.nan, x), "score": res.score, "expected": res.expected,
+                  "lower": res.lower, "upper": res.upper, **res.members}
         for i, row in enumerate(rows.tolist()):
             m = min(width, int(sizes[row]) - a)
             scores[row][a : a + m] = score[i, :m]
             alerts[row][a : a + m] = opened[i, :m]
-    return BenchRun(name, scores, alerts, clock() - started)
+            for key, values in arrays.items():
+                seen[row][key][a : a + m] = values[i, :m]
+    return BenchRun(name, scores, alerts, clock() - started, d, seen)
+
+
+def replay_alerts(run: BenchRun, threshold: float) -> list[BoolArray]:
+    """Where events open if the decision of `run` used `threshold`; the rest as it was.
+
+    >>> x = 50 + np.random.default_rng(1).normal(0, 1, 600); x[500] = 80
+    >>> f = DataFile("demo/a.csv", np.datetime64("2024-01-01") + np.arange(600) * np.timedelta64(60, "s"), x, [])
+    >>> r = run_detector([f], "default", block=256)
+    >>> bool((replay_alerts(r, Detection().threshold)[0] == r.alerts[0]).all())
+    True
+    """
+    if run.settings is None or run.seen is None:
+        raise ValueError(f"run {run.name} kept nothing to replay")
+    config = dataclasses.replace(run.settings.decision(), threshold=threshold)
+    members = [k for k in run.seen[0] if k not in ("t", "x", "score", "expected", "lower", "upper")]
+    decision = Decision(config, members)
+    out = []
+    for seen in run.seen:
+        state = decision.new_state(1)
+        one = {k: v[None, :] for k, v in seen.items()}
+        _, anomalous, _ = decision.update(
+            state, np.array([0]), one["t"], one["x"], one["score"], one["expected"], one["lower"], one["upper"],
+            np.stack([one[m] for m in members]),
+        )
+        out.append(anomalous[0] & ~np.concatenate([[False], anomalous[0, :-1]]))
+    return out
+
+
+# Decision thresholds the alert sweep tries: 1 - 10^-k for k from 2 to 7 in steps of 0.05.
+ALERT_GRID = tuple(1.0 - 10.0 ** -(2.0 + 0.05 * i) for i in range(101))
+
+
+def sweep_alerts(run: BenchRun, prepared: list[FileScores],
+                 grid: Sequence[float] = ALERT_GRID) -> dict[str, Score]:
+    """Per profile, the alerts at the decision threshold (from `grid`) that score best on the corpus."""
+    best: dict[str, Score] = {}
+    for threshold in grid:
+        flags = [a.astype(np.float64) for a in replay_alerts(run, threshold)]
+        for p in PROFILES:
+            got = score_corpus(prepared, flags, p, threshold=1.0)
+            if p not in best or got.normalised > best[p].normalised:
+                best[p] = dataclasses.replace(got, threshold=threshold)
+    return best
 
 
 def _labels(n: int, windows: list[tuple[int, int]]) -> npt.NDArray[np.int8]:
@@ -268,6 +330,7 @@ class BenchScore:
     shipped: dict[str, Score]
     seconds: float
     points: int
+    alerts_swept: dict[str, Score] | None = None
 
     @property
     def points_per_second(self) -> float:
@@ -292,6 +355,7 @@ def score_run(run: BenchRun, prepared: list[FileScores]) -> BenchScore:
         shipped={p: score_corpus(prepared, flags, p, threshold=1.0) for p in PROFILES},
         seconds=run.seconds,
         points=run.points,
+        alerts_swept=sweep_alerts(run, prepared) if run.seen is not None else None,
     )
 
 
@@ -300,12 +364,14 @@ COLUMNS = [
     *(f"{label} (swept)" for label in PROFILE_LABELS.values()),
     "thresholds (swept)",
     *(f"{label} (alerts)" for label in PROFILE_LABELS.values()),
+    *(f"{label} (alerts, swept)" for label in PROFILE_LABELS.values()),
+    "thresholds (alerts, swept)",
     "windows found",
     "false alerts",
     "seconds",
     "points/s",
 ]
-LEFT = {"detector", "thresholds (swept)"}  # the other columns are numbers, aligned right
+LEFT = {"detector", "thresholds (swept)", "thresholds (alerts, swept)"}  # the other columns are numbers, aligned right
 
 
 def _threshold(t: float) -> str:
@@ -326,6 +392,8 @@ def table_rows(results: Sequence[BenchScore]) -> list[list[str]]:
             *(f"{r.swept[p].normalised:.1f}" for p in PROFILES),
             " / ".join(_threshold(r.swept[p].threshold) for p in PROFILES),
             *(f"{r.shipped[p].normalised:.1f}" for p in PROFILES),
+            *(f"{r.alerts_swept[p].normalised:.1f}" if r.alerts_swept else "-" for p in PROFILES),
+            " / ".join(_threshold(r.alerts_swept[p].threshold) for p in PROFILES) if r.alerts_swept else "-",
             f"{standard.tp}/{standard.tp + standard.fn}",
             f"{standard.fp:,}",
             f"{r.seconds:.2f}",
