@@ -14,14 +14,20 @@ from vigil.engine import build_query_pipeline
 from vigil.errors import ConfigError
 from vigil.nab.corpus import DataFile
 from vigil.nab.run import (
+    ALERT_GRID,
     BenchRun,
     bench_names,
     detection,
     epoch_seconds,
+    prepare_corpus,
+    replay_alerts,
     resolve_names,
     run_detector,
+    score_run,
+    sweep_alerts,
     write_results,
 )
+from vigil.nab.scorer import score_corpus
 from vigil.sources.csv import CsvSeries
 
 START = np.datetime64("2024-01-01T00:00:00", "us")
@@ -134,3 +140,27 @@ def test_results_layout_and_columns(tmp_path: Path) -> None:
         inside[a : b + 1] = 1
     np.testing.assert_array_equal(label, inside)
     assert [i for i, r in enumerate(rows) if r["alert"] == "1"] == [5]
+
+
+@pytest.mark.parametrize("threshold", [0.99, 0.999, 0.99999])
+def test_replaying_the_decision_equals_a_whole_run_at_that_threshold(threshold: float) -> None:
+    shipped = run_detector(FILES, "default", block=300)
+    whole = run_detector(FILES, "default", settings=Detection(threshold=threshold), block=300)
+    for replayed, direct in zip(replay_alerts(shipped, threshold), whole.alerts, strict=True):
+        np.testing.assert_array_equal(replayed, direct)
+
+
+def test_the_alert_sweep_does_at_least_as_well_as_the_shipped_threshold() -> None:
+    run = run_detector(FILES, "default", block=300)
+    prepared = prepare_corpus(FILES)
+    scored = score_run(run, prepared)
+    assert scored.alerts_swept is not None
+    grid = (*ALERT_GRID, Detection().threshold)
+    best = sweep_alerts(run, prepared, grid)
+    for p in best:
+        assert best[p].normalised >= scored.shipped[p].normalised
+        assert best[p].threshold in grid
+    assert scored.alerts_swept["standard"].normalised == max(
+        score_corpus(prepared, [a.astype(float) for a in replay_alerts(run, t)], "standard", threshold=1.0).normalised
+        for t in ALERT_GRID
+    )
