@@ -113,6 +113,7 @@ class TailCalibration:
             "bins": Field((_BINS,), np.float32, 0.0),  # weights, scaled by `inc`
             "total": Field(),  # sum of bins
             "inc": Field((), np.float64, 1.0),  # weight of the next sample
+            "highest": Field((), np.int64, 0),  # the highest bin with weight: loops stop there
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -123,18 +124,18 @@ class TailCalibration:
         out = np.full((2, *raw.shape), np.nan)
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
-            state["inc"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
+            state["inc"], state["highest"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
             self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, out,
         )
         return out[0], out[1]
 
 
 @njit(cache=True, nogil=True)
-def _upper_position(h, tot, mass):  # type: ignore[no-untyped-def]
-    """Bin position (fractional) above which `mass` of the weight lies."""
+def _upper_position(h, tot, mass, hi):  # type: ignore[no-untyped-def]
+    """Bin position (fractional) above which `mass` of the weight lies; bins above `hi` are empty."""
     want = mass * tot
     cum = 0.0
-    for b in range(h.shape[0] - 1, -1, -1):
+    for b in range(hi, -1, -1):
         w = h[b]
         if cum + w >= want and w > 0:
             return b + 1 - (want - cum) / w
@@ -143,7 +144,7 @@ def _upper_position(h, tot, mass):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass, out):  # type: ignore[no-untyped-def]
+def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
     top = nb - 1e-9
     lp_threshold = -math.log10(1.0 - threshold)
@@ -151,7 +152,7 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
     for i in range(rows.shape[0]):
         r = rows[i]
         h = bins[r]
-        cnt, tot, step = n[r], total[r], inc[r]
+        cnt, tot, step, hi = n[r], total[r], inc[r], highest[r]
         for j in range(raw.shape[1]):
             x = raw[i, j]
             if math.isnan(x):
@@ -160,12 +161,12 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
             pos = min(max(pos, 0.0), top)
             b = int(pos)
             if cnt >= min_samples:
-                u = _upper_position(h, tot, q)
+                u = _upper_position(h, tot, q, hi)
                 # Hill estimate: mean excess of log raw over the tail's start, in bins
                 ub = int(u)
                 excess = 0.0
                 mass = 0.0
-                for k in range(ub, nb):
+                for k in range(ub, hi + 1):
                     if k == ub:
                         w = h[k] * (ub + 1 - u)
                         excess += w * (ub + 1 - u) / 2
@@ -179,13 +180,14 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
                     lp = lp_q + (pos - u) / beta / _LN10
                 else:
                     above = h[b] * (b + 1 - pos)
-                    for k in range(b + 1, nb):
+                    for k in range(b + 1, hi + 1):
                         above += h[k]
                     lp = -math.log10(min(max(above / tot, q), 1.0))
                 out[0, i, j] = 1.0 - 10.0 ** -lp
                 edge_pos = u + (lp_threshold - lp_q) * _LN10 * beta if lp_threshold > lp_q else u
                 out[1, i, j] = 10.0 ** (_LOG_LOW + edge_pos * _WIDTH)
             h[b] += step
+            hi = max(hi, b)
             tot += step
             cnt += 1
             step /= decay
@@ -194,7 +196,7 @@ def _tail(rows, raw, n, bins, total, inc, q, threshold, decay, min_samples, min_
                     h[k] = h[k] / step
                 tot /= step
                 step = 1.0
-        n[r], total[r], inc[r] = cnt, tot, step
+        n[r], total[r], inc[r], highest[r] = cnt, tot, step, hi
 
 
 class BandCalibration:
