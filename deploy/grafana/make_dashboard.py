@@ -130,7 +130,7 @@ def panels() -> list[dict[str, Any]]:
         stat("Series watched", (12, 1, 6, 4), f"sum(vigil_series{{{Q}}})",
              "Series Vigil holds for the selected queries."),
         stat("Series warming up", (18, 1, 6, 4), f"sum(vigil_warming_up{{{SEL}}})",
-             "Series whose detector has no full opinion yet: they cannot be anomalous."),
+             "Series no detector has an opinion on yet: they cannot be anomalous."),
     ]
     cols = [("A", "vigil_anomaly_score", "score"), ("B", "vigil_observed_value", "observed"),
             ("C", "vigil_expected_value", "expected"), ("D", "vigil_lower_bound", "lower"),

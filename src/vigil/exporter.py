@@ -39,7 +39,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "vigil_lower_bound": ("gauge", "Lower edge of the band the decision uses."),
     "vigil_anomaly_score": ("gauge", "Calibrated anomaly score of the latest sample, 0 to 1."),
     "vigil_anomaly": ("gauge", "1 while an anomaly event is open on the series, else 0."),
-    "vigil_warming_up": ("gauge", "1 while the detector has no full opinion on the series yet."),
+    "vigil_warming_up": ("gauge", "1 while no detector has an opinion on the series yet."),
     "vigil_samples_total": ("counter", "Valid samples taken in, per query."),
     "vigil_samples_invalid_total": ("counter", "Samples that were NaN, infinite or outside the valid range."),
     "vigil_series": ("gauge", "Series held, per query."),
