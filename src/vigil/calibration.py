@@ -19,6 +19,7 @@ threshold, so the caller can draw the band that the decision actually uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
@@ -65,6 +66,13 @@ class TailCalibration:
     prior_tail
         Samples' worth of a Gaussian tail the Hill estimate starts from, so that a few
         early samples in the tail neither flag noise nor hide a clear outlier.
+    incident_weight
+        Weight, relative to a normal sample, with which a raw score above the edge is
+        learned: 1 learns incidents like anything else, 0 never learns them.
+    prior, prior_weight
+        The distribution function of the detector's raw score on Gaussian noise (its
+        `null_raw_cdf`), counted as `prior_weight` samples every series starts with, so
+        that the first incidents of a short history do not make the tail look heavy.
 
     Every raw score is learned, incidents included: a change that keeps coming back
     becomes normal. Cost: about 3 x 160 operations per sample and 650 bytes per series.
@@ -89,6 +97,9 @@ class TailCalibration:
         tail_mass: float = 0.02,
         min_decay: float = 0.05,
         prior_tail: float = 20.0,
+        incident_weight: float = 0.3,
+        prior: Callable[[np.ndarray], np.ndarray] | None = None,
+        prior_weight: float = 300.0,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(window) != window or window < 2:
@@ -106,14 +117,26 @@ class TailCalibration:
         if not prior_tail >= 0:
             raise ConfigError(f"calibration: prior_tail is {prior_tail!r}; write a number >= 0")
         self.prior_tail = float(prior_tail)
+        if not 0 <= incident_weight <= 1:
+            raise ConfigError(f"calibration: incident_weight is {incident_weight!r}; write a number from 0 to 1")
+        self.incident_weight = float(incident_weight)
+        if not prior_weight >= 0:
+            raise ConfigError(f"calibration: prior_weight is {prior_weight!r}; write a number >= 0")
+        self._prior = np.zeros(_BINS, dtype=np.float32)
+        if prior is not None and prior_weight > 0:
+            edges = 10.0 ** (_LOG_LOW + _WIDTH * np.arange(1, _BINS))
+            cdf = np.concatenate([[0.0], np.clip(np.asarray(prior(edges), dtype=np.float64), 0, 1), [1.0]])
+            self._prior = (np.diff(cdf) * prior_weight).astype(np.float32)
+        self.prior_weight = float(self._prior.sum())
 
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
-            "bins": Field((_BINS,), np.float32, 0.0),  # weights, scaled by `inc`
-            "total": Field(),  # sum of bins
+            "bins": Field((_BINS,), np.float32, self._prior),  # weights, scaled by `inc`
+            "total": Field((), np.float64, float(self._prior.sum())),  # sum of bins
             "inc": Field((), np.float64, 1.0),  # weight of the next sample
-            "highest": Field((), np.int64, 0),  # the highest bin with weight: loops stop there
+            # the highest bin with weight: loops stop there
+            "highest": Field((), np.int64, int(np.flatnonzero(self._prior)[-1]) if self._prior.any() else 0),
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -125,7 +148,7 @@ class TailCalibration:
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
             state["inc"], state["highest"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
-            self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, out,
+            self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, self.incident_weight, out,
         )
         return out[0], out[1]
 
@@ -144,7 +167,8 @@ def _upper_position(h, tot, mass, hi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass, out):  # type: ignore[no-untyped-def]
+def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass,
+          incident_weight, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
     top = nb - 1e-9
     lp_threshold = -math.log10(1.0 - threshold)
@@ -160,6 +184,7 @@ def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samp
             pos = (math.log10(x) - _LOG_LOW) / _WIDTH if x > 0 else 0.0
             pos = min(max(pos, 0.0), top)
             b = int(pos)
+            edge_pos = math.inf  # nothing is an incident before the first score
             if cnt >= min_samples:
                 u = _upper_position(h, tot, q, hi)
                 # Hill estimate: mean excess of log raw over the tail's start, in bins
@@ -186,9 +211,10 @@ def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samp
                 out[0, i, j] = 1.0 - 10.0 ** -lp
                 edge_pos = u + (lp_threshold - lp_q) * _LN10 * beta if lp_threshold > lp_q else u
                 out[1, i, j] = 10.0 ** (_LOG_LOW + edge_pos * _WIDTH)
-            h[b] += step
+            learned = step * incident_weight if pos > edge_pos else step
+            h[b] += learned
             hi = max(hi, b)
-            tot += step
+            tot += learned
             cnt += 1
             step /= decay
             if step > _RESCALE:

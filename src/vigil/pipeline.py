@@ -83,7 +83,10 @@ class Pipeline:
         self.decision = Decision(decision or DecisionConfig(), names)
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
-            TailCalibration(threshold=threshold, window=calibration_window, min_samples=calibration_min_samples)
+            TailCalibration(
+                threshold=threshold, window=calibration_window, min_samples=calibration_min_samples,
+                prior=getattr(det, "null_raw_cdf", None),
+            )
             if calibrate
             else BandCalibration(threshold=threshold)
             for _, det in members

@@ -8,6 +8,7 @@ and comes back, and Vigil killed with SIGKILL in the middle of an anomaly resume
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,9 +45,8 @@ def prometheus_block(url: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("live")
+@contextlib.contextmanager
+def _stack(root: Path) -> Iterator[dict[str, Any]]:
     with DemoApp(root / "demo", seed=3, day_seconds=3600) as demo:
         prom = PrometheusServer(root / "prom", targets=[f"127.0.0.1:{demo.port}"])
         with prom:
@@ -57,6 +57,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 yield {"demo": demo, "prom": prom, "vigil": vigil}
                 if vigil.alive():
                     print(vigil.log()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with _stack(tmp_path_factory.mktemp("live")) as s:
+        yield s
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A stack of its own, whose series has seen no incident yet.
+
+    The calibration learns incidents too: after the module stack's spikes, a third one
+    in a few hundred samples of history is no longer rare enough to be sure to alert.
+    """
+    with _stack(tmp_path) as s:
+        vigil = s["vigil"]
+        wait_until(lambda: (x := _series(vigil)) is not None and x["status"] == "ok", 90, 0.5, "the series warmed up")
+        time.sleep(10)  # some calm history past the warm-up
+        yield s
 
 
 def _has_data(url: str) -> bool:
@@ -95,8 +115,10 @@ def test_calm_stretch_raises_nothing(stack: dict[str, Any]) -> None:
     vigil = stack["vigil"]
     wait_until(lambda: vigil.get("/readyz").status_code == 200, 30, 0.2, "Vigil ready")
     wait_until(lambda: (s := _series(vigil)) is not None and s["status"] == "ok", 90, 0.5, "the series warmed up")
-    calm_until = time.time() + 15
-    while time.time() < calm_until:  # 15 more seconds of calm data, watched
+    # 40 more seconds of calm data, watched: also history enough that the spikes of the
+    # later tests stay rare (the calibration learns incidents too, at a lower weight)
+    calm_until = time.time() + 40
+    while time.time() < calm_until:
         assert _events(vigil) == [], "an event opened on the calm stretch"
         time.sleep(0.5)
     health = vigil.get("/check_health")
@@ -146,14 +168,15 @@ def test_prometheus_down_for_twenty_seconds_then_back(stack: dict[str, Any]) -> 
     wait_until(lambda: vigil.get("/readyz").status_code == 200, 90, 0.5, "/readyz after Prometheus is back")
     wait_until(lambda: _has_data(prom.url), 30, 0.2, "fresh data in Prometheus")
     upper = _series(vigil)["upper"]
-    demo.inject("spike", magnitude=60, duration=6)
+    # larger and longer than the first test's spike, which the calibration has learned
+    demo.inject("spike", magnitude=80, duration=20)
     wait_until(lambda: len(_events(vigil)) > n_events, 30, 0.2, "detection after Prometheus came back")
     assert vigil.alive()
     del upper
 
 
-def test_sigkill_during_an_anomaly_resumes_the_same_event(stack: dict[str, Any]) -> None:
-    vigil, demo = stack["vigil"], stack["demo"]
+def test_sigkill_during_an_anomaly_resumes_the_same_event(fresh_stack: dict[str, Any]) -> None:
+    vigil, demo = fresh_stack["vigil"], fresh_stack["demo"]
     wait_until(lambda: all(e["state"] == "resolved" for e in _events(vigil)), 60, 0.5, "earlier events resolved")
     ids_before = {e["id"] for e in _events(vigil)}
     demo.inject("spike", magnitude=60, duration=20)

@@ -59,7 +59,7 @@ def test_run_with_no_arguments_serves_host_metrics_and_health_within_ten_seconds
         pytest.param("server: [oops", "not valid YAML at line 1", id="not-yaml"),
         pytest.param("detection: {detector: ewmaa}", "detector is 'ewmaa'; write one of", id="unknown-detector"),
         pytest.param("snapshot_every: 15", "snapshot_every is 15; write a duration", id="bare-number-duration"),
-        pytest.param("detection: {params: {ewma: {spam: 1}}}", "ewma: unknown parameter(s) spam", id="unknown-param"),
+        pytest.param("detection: {params: {level: {spam: 1}}}", "level: unknown parameter(s) spam", id="unknown-param"),
         pytest.param("prometheus: {url: 'http://x', queries: []}", "prometheus.queries", id="no-queries"),
         pytest.param("hots: {}", "hots is not a known key", id="unknown-key"),
     ],

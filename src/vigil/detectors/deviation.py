@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 from numba import njit
+from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
 from vigil.errors import ConfigError
@@ -62,6 +63,13 @@ class Deviation(StepDetector):
         self.window = int(window)
         self.recent = int(recent)
         self.warmup = int(warmup)
+
+    def null_raw_cdf(self, x: np.ndarray) -> np.ndarray:
+        """P(raw <= x) on Gaussian noise (the scale, a mean absolute step, is 2/sqrt(pi) sigma)."""
+        spread = 1.0 / self.recent + 1.0 / self.window
+        if self._of_steps:  # log of a ratio of two means of |step|: about normal, this spread
+            return erf(np.asarray(x) / math.sqrt(2.0 * (math.pi / 2.0 - 1.0) * spread))  # type: ignore[no-any-return]
+        return erf(np.asarray(x) * (2.0 / math.sqrt(math.pi)) / math.sqrt(2.0 * spread))  # type: ignore[no-any-return]
 
     def fields(self) -> dict[str, Field]:
         return {
