@@ -66,9 +66,11 @@ class TailCalibration:
     prior_tail
         Samples' worth of a Gaussian tail the Hill estimate starts from, so that a few
         early samples in the tail neither flag noise nor hide a clear outlier.
-    incident_weight
-        Weight, relative to a normal sample, with which a raw score above the edge is
-        learned: 1 learns incidents like anything else, 0 never learns them.
+    incident_weight, incident_level
+        Weight, relative to a normal sample, with which a raw score whose score is at or
+        above `incident_level` is learned: 1 learns incidents like anything else, 0 never
+        learns them. The level is not the decision's threshold, so scores do not depend
+        on the threshold.
     prior, prior_weight
         The distribution function of the detector's raw score on Gaussian noise (its
         `null_raw_cdf`), counted as `prior_weight` samples every series starts with, so
@@ -98,6 +100,7 @@ class TailCalibration:
         min_decay: float = 0.05,
         prior_tail: float = 20.0,
         incident_weight: float = 0.3,
+        incident_level: float = 0.9999,
         prior: Callable[[np.ndarray], np.ndarray] | None = None,
         prior_weight: float = 300.0,
     ) -> None:
@@ -120,6 +123,7 @@ class TailCalibration:
         if not 0 <= incident_weight <= 1:
             raise ConfigError(f"calibration: incident_weight is {incident_weight!r}; write a number from 0 to 1")
         self.incident_weight = float(incident_weight)
+        self.incident_level = check_threshold(incident_level)
         if not prior_weight >= 0:
             raise ConfigError(f"calibration: prior_weight is {prior_weight!r}; write a number >= 0")
         self._prior = np.zeros(_BINS, dtype=np.float32)
@@ -148,7 +152,8 @@ class TailCalibration:
         _tail(
             np.ascontiguousarray(rows, dtype=np.intp), raw, state["n"], state["bins"], state["total"],
             state["inc"], state["highest"], self.tail_mass, self.threshold, 1.0 - 1.0 / self.window, self.min_samples,
-            self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, self.incident_weight, out,
+            self.min_decay / _WIDTH, _GAUSSIAN_DECAY / _WIDTH, self.prior_tail, self.incident_weight,
+            self.incident_level, out,
         )
         return out[0], out[1]
 
@@ -168,10 +173,11 @@ def _upper_position(h, tot, mass, hi):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass,
-          incident_weight, out):  # type: ignore[no-untyped-def]
+          incident_weight, incident_level, out):  # type: ignore[no-untyped-def]
     nb = bins.shape[1]
     top = nb - 1e-9
     lp_threshold = -math.log10(1.0 - threshold)
+    lp_incident = -math.log10(1.0 - incident_level)
     lp_q = -math.log10(q)
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -184,7 +190,7 @@ def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samp
             pos = (math.log10(x) - _LOG_LOW) / _WIDTH if x > 0 else 0.0
             pos = min(max(pos, 0.0), top)
             b = int(pos)
-            edge_pos = math.inf  # nothing is an incident before the first score
+            incident_pos = math.inf  # nothing is an incident before the first score
             if cnt >= min_samples:
                 u = _upper_position(h, tot, q, hi)
                 # Hill estimate: mean excess of log raw over the tail's start, in bins
@@ -211,7 +217,8 @@ def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samp
                 out[0, i, j] = 1.0 - 10.0 ** -lp
                 edge_pos = u + (lp_threshold - lp_q) * _LN10 * beta if lp_threshold > lp_q else u
                 out[1, i, j] = 10.0 ** (_LOG_LOW + edge_pos * _WIDTH)
-            learned = step * incident_weight if pos > edge_pos else step
+                incident_pos = u + (lp_incident - lp_q) * _LN10 * beta if lp_incident > lp_q else u
+            learned = step * incident_weight if pos > incident_pos else step
             h[b] += learned
             hi = max(hi, b)
             tot += learned

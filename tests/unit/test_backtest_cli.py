@@ -380,7 +380,7 @@ def test_several_value_columns_with_a_univariate_detector_is_a_user_error(tmp_pa
         app, ["backtest", str(path), "--value-column", "cpu", "--value-column", "mem"]
     )
     assert both.exit_code == 2
-    assert both.stderr.startswith("error: detector spike does not take samples of 2 values")
+    assert both.stderr.startswith("error: detector level does not take samples of 2 values")
 
 
 def test_top_level_help_says_what_vigil_is() -> None:

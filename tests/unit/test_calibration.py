@@ -14,7 +14,8 @@ def test_power_law_noise_is_flagged_at_about_the_nominal_rate(threshold: float) 
     cal = TailCalibration(threshold=threshold)
     score, _ = cal.update(cal.new_state(20), np.arange(20), raw)
     rate = np.mean(score[:, 1000:] >= threshold)
-    assert (1 - threshold) / 3 < rate < 3 * (1 - threshold)
+    # incidents are learned at a third of the weight, which makes the tail a little lighter
+    assert (1 - threshold) / 3 < rate < 5 * (1 - threshold)
 
 
 @pytest.mark.parametrize("noise", ["laplace", "normal"])
