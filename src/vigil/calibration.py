@@ -172,8 +172,10 @@ def _upper_position(h, tot, mass, hi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass,
-          incident_weight, incident_level, out):  # type: ignore[no-untyped-def]
+def _tail(  # type: ignore[no-untyped-def]
+    rows, raw, n, bins, total, inc, highest, q, threshold, decay, min_samples, min_beta, prior_beta, prior_mass,
+    incident_weight, incident_level, out,
+):
     nb = bins.shape[1]
     top = nb - 1e-9
     lp_threshold = -math.log10(1.0 - threshold)
