@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from vigil import __version__
 from vigil.config import parse_duration
 from vigil.exporter import iter_render
+from vigil.notify.outbox import statuses
 from vigil.series import series_id
 from vigil.sources.base import series_key
 
@@ -318,7 +319,8 @@ def _delivery(service: Service, items: list[dict[str, Any]]) -> list[dict[str, A
     if service.outbox is None:
         return items
     ids = [e["id"] for e in items]
-    sent, delivery = service.outbox.summary(ids), service.outbox.delivery(ids)
+    delivery = service.outbox.delivery(ids)
+    sent = statuses(delivery)
     return [{**e, "notifications": sent.get(e["id"], {}), "delivery": delivery.get(e["id"], {})} for e in items]
 
 

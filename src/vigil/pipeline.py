@@ -145,10 +145,7 @@ class Pipeline:
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
         for m, ((name, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
             try:
-                if getattr(det, "needs_time", False):
-                    s = det.update(self.detector_states[m], rows, x, t)  # type: ignore[call-arg]
-                else:
-                    s = det.update(self.detector_states[m], rows, x)
+                s = det.update(self.detector_states[m], rows, x, t)
             except ValueError as exc:
                 if x.ndim != 3:
                     raise

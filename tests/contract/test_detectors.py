@@ -35,11 +35,8 @@ def data(n_rows: int, seed: int = 0) -> np.ndarray:
 
 
 def upd(det: Detector, st: RowState, rows: np.ndarray, x: np.ndarray, start: int = 0) -> Scores:
-    """`det.update`, with the samples' times (one per second from `start`) for detectors that need them."""
-    if getattr(det, "needs_time", False):
-        t = np.broadcast_to(start + np.arange(x.shape[1], dtype=np.float64), x.shape)
-        return det.update(st, rows, x, t)  # type: ignore[call-arg]
-    return det.update(st, rows, x)
+    """`det.update` with the samples' times: one per second from `start`."""
+    return det.update(st, rows, x, np.broadcast_to(start + np.arange(x.shape[1], dtype=np.float64), x.shape))
 
 
 def as_array(s: Scores) -> np.ndarray:

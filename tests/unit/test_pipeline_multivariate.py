@@ -32,7 +32,7 @@ class GapDetector:
     def params(self) -> dict[str, Any]:
         return {}
 
-    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores:
+    def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores:
         if x.ndim != 3 or x.shape[2] != 2:
             raise ValueError(f"gap: x must have shape (rows, steps, 2), got {x.shape}")
         self.seen.append(x.copy())

@@ -57,7 +57,7 @@ class Detector(Protocol):
 
     def new_state(self, n_rows: int = 0) -> RowState: ...
 
-    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores: ...
+    def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores: ...
 
     def params(self) -> dict[str, Any]: ...
 
@@ -73,9 +73,10 @@ def band_raw(x: FloatArray, expected: FloatArray, lower: FloatArray, upper: Floa
 class StepDetector:
     """Base for detectors whose state is all arrays: builds the state, checks the input.
 
-    Subclasses define `fields()` and `_update(state, rows, x, out)`, which scores and
+    Subclasses define `fields()` and `_update(state, rows, x, t, out)`, which scores and
     learns the block in place; `out` is a (4, rows, steps) array for raw, expected,
-    lower and upper, filled with NaN beforehand.
+    lower and upper, filled with NaN beforehand. `t` holds the samples' times in
+    seconds, shaped like `x`, or is None when the caller has none; most detectors ignore it.
     """
 
     name: ClassVar[str] = ""
@@ -93,14 +94,18 @@ class StepDetector:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
 
-    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
+    def _update(
+        self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None, out: FloatArray
+    ) -> None:
         raise NotImplementedError
 
-    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores:
+    def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores:
         rows = np.ascontiguousarray(rows, dtype=np.intp)
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] != len(rows):
             raise ValueError(f"x must have shape (len(rows), steps) = ({len(rows)}, n), got {x.shape}")
+        if t is not None:
+            t = np.ascontiguousarray(np.broadcast_to(t, x.shape), dtype=np.float64)
         out = np.full((4, *x.shape), np.nan)
-        self._update(state, rows, x, out)
+        self._update(state, rows, x, t, out)
         return Scores(raw=out[0], expected=out[1], lower=out[2], upper=out[3])

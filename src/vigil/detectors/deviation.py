@@ -82,7 +82,9 @@ class Deviation(StepDetector):
             "last": Field((), np.float64, np.nan),  # the previous sample
         }
 
-    def _update(self, state: RowState, rows: IntArray, x: np.ndarray, out: np.ndarray) -> None:
+    def _update(
+        self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None, out: np.ndarray
+    ) -> None:
         _deviation(
             rows, x, state["n"], state["ring"], state["pos"], state["base_sum"], state["recent_sum"],
             state["steps"], state["last"], self.window, self.recent, self.warmup, self._of_steps, out,

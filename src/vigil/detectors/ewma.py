@@ -92,7 +92,9 @@ class Ewma(StepDetector):
             "outside": Field((), np.int64, 0),  # samples in a row outside the band
         }
 
-    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
+    def _update(
+        self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None, out: FloatArray
+    ) -> None:
         _ewma(
             rows, x, state["n"], state["mean"], state["msq"], state["weight"], state["outside"],
             2.0 / (self.span + 1.0), 2.0 / (self.sigma_span + 1.0), float(self.k), self.warmup,

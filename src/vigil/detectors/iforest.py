@@ -462,8 +462,8 @@ class IForest(StepDetector):
         state["n_feats"][rows] += counts
         state["n_train"][rows] += counts
 
-    def update(self, state: RowState, rows: IntArray, x: FloatArray) -> Scores:
-        """Score each sample with the forest fitted before it, then learn it.
+    def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores:
+        """Score each sample with the forest fitted before it, then learn it (`t` is not used).
 
         `x` is (len(rows), steps) with ``features="window"``, (len(rows), steps, dims)
         with ``features="raw"`` (or (len(rows), steps) when dims is 1).

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detectors.base import ABS_FLOOR, IntArray, Scores, StepDetector
+from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
@@ -48,7 +48,6 @@ class Seasonal(StepDetector):
     """
 
     name: ClassVar[str] = "seasonal"
-    needs_time: ClassVar[bool] = True
 
     def __init__(self, period: float = 86400.0, bins: int = 96, alpha: float = 0.5, warmup: int = 30) -> None:
         if not (math.isfinite(period) and period > 0):
@@ -80,20 +79,15 @@ class Seasonal(StepDetector):
             "last": Field((), np.float64, np.nan),
         }
 
-    def update(self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None = None) -> Scores:
+    def _update(
+        self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None, out: np.ndarray
+    ) -> None:
         if t is None:
             raise ValueError("seasonal needs the time of each sample")
-        rows = np.ascontiguousarray(rows, dtype=np.intp)
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] != len(rows):
-            raise ValueError(f"x must have shape (len(rows), steps) = ({len(rows)}, n), got {x.shape}")
-        t = np.ascontiguousarray(np.broadcast_to(t, x.shape), dtype=np.float64)
-        out = np.full((4, *x.shape), np.nan)
         _seasonal(
             rows, t, x, state["n"], state["day"], state["acc_sum"], state["acc_n"], state["ref"], state["steps"],
             state["last"], self.period, self.bins, self.alpha, self.warmup, out,
         )
-        return Scores(raw=out[0], expected=out[1], lower=out[2], upper=out[3])
 
 
 @njit(cache=True, nogil=True)

@@ -81,7 +81,9 @@ class ZScore(StepDetector):
             "s2": Field(),  # sum of (v - shift)^2 over the window
         }
 
-    def _update(self, state: RowState, rows: IntArray, x: FloatArray, out: FloatArray) -> None:
+    def _update(
+        self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None, out: FloatArray
+    ) -> None:
         _zscore(
             rows, x, state["buf"], state["pos"], state["count"], state["shift"], state["s1"], state["s2"],
             float(self.std_dev_threshold), self.min_samples, out,

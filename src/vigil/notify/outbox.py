@@ -32,7 +32,7 @@ from vigil.config import Receiver
 from vigil.notify.formats import idempotency_key
 from vigil.store import Store, where
 
-__all__ = ["Message", "Outbox", "Route"]
+__all__ = ["Message", "Outbox", "Route", "statuses"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -269,19 +269,8 @@ class Outbox:
         return items, int(total)
 
     def summary(self, event_ids: Sequence[str]) -> dict[str, dict[str, dict[str, str]]]:
-        """event id -> receiver -> event state -> delivery status, for the events given."""
-        out: dict[str, dict[str, dict[str, str]]] = {}
-        if not event_ids:
-            return out
-        marks = ",".join("?" * len(event_ids))
-        with self.store.connection() as db:
-            rows = db.execute(
-                f"SELECT event_id, receiver, state, status FROM outbox WHERE event_id IN ({marks})",
-                list(event_ids),
-            ).fetchall()
-        for eid, receiver, state, status in rows:
-            out.setdefault(eid, {}).setdefault(receiver, {})[state] = status
-        return out
+        """event id -> receiver -> event state -> delivery status (pending, sent or dead)."""
+        return statuses(self.delivery(event_ids))
 
     def delivery(self, event_ids: Sequence[str]) -> dict[str, dict[str, dict[str, str]]]:
         """event id -> receiver -> event state -> queued, retrying (pending after a failed attempt), sent or dead."""
@@ -298,3 +287,14 @@ class Outbox:
             word = status if status != "pending" else ("retrying" if attempts else "queued")
             out.setdefault(eid, {}).setdefault(receiver, {})[state] = word
         return out
+
+
+_STATUS = {"queued": "pending", "retrying": "pending", "sent": "sent", "dead": "dead"}
+
+
+def statuses(delivery: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, dict[str, str]]]:
+    """`Outbox.delivery` in the outbox's own statuses: queued and retrying are both pending."""
+    return {
+        eid: {receiver: {state: _STATUS[word] for state, word in by_state.items()} for receiver, by_state in by_rcv.items()}
+        for eid, by_rcv in delivery.items()
+    }
