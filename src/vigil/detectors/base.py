@@ -19,12 +19,13 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.state import Field, RowState
 
-__all__ = ["ABS_FLOOR", "REL_FLOOR", "Detector", "FloatArray", "IntArray", "Scores", "StepDetector", "band_raw",
-           "gaussian_raw_cdf"]
+__all__ = ["ABS_FLOOR", "REL_FLOOR", "SCALE_SAMPLES", "Detector", "FloatArray", "IntArray", "Scores", "StepDetector",
+           "add_step", "band_raw", "gaussian_raw_cdf", "step_scale"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -60,6 +61,24 @@ class Detector(Protocol):
     def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores: ...
 
     def params(self) -> dict[str, Any]: ...
+
+
+# A deviation detector's scale is the mean absolute step of a series' first samples: running
+# until this many are in, then frozen, so later changes of spread are not normalised away.
+SCALE_SAMPLES = 100
+
+
+@njit(cache=True, nogil=True)
+def add_step(total, count, v, prev):  # type: ignore[no-untyped-def]
+    """`total` (the sum of |step| so far) after sample `v`, `count` samples having come before it."""
+    return total + abs(v - prev) if 0 < count < SCALE_SAMPLES else total
+
+
+@njit(cache=True, nogil=True)
+def step_scale(total, count):  # type: ignore[no-untyped-def]
+    """The mean |step| of the first samples, from `total` after `count` samples."""
+    steps = min(count, SCALE_SAMPLES) - 1
+    return total / steps if steps > 0 else 0.0
 
 
 def band_raw(x: FloatArray, expected: FloatArray, lower: FloatArray, upper: FloatArray) -> FloatArray:

@@ -2,8 +2,8 @@
 
 raw = |mean of the last `recent` samples - mean of the `window` samples before them| / scale
 
-`scale` is the mean absolute step of the series' first `warmup` samples, frozen after
-them: the raw score stays in the series' own units, so its calibration (the rank of a
+`scale` is the mean absolute step of the series' first 100 samples (running until they
+are in), then frozen: the raw score stays in the series' own units, so its calibration (the rank of a
 deviation among the series' own past deviations) sees changes of spread as they are,
 instead of normalising them away. The three registered settings differ in what they
 notice first: `spike` a sample far from the last 10, `level` a sample far from the last
@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
+from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector, add_step, step_scale
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
@@ -36,8 +36,8 @@ class Deviation(StepDetector):
     recent
         Samples whose mean is compared with the baseline; 1 compares each sample.
     warmup
-        Samples whose mean absolute step sets the scale, and before the first opinion;
-        until `window` samples are in, the baseline is the samples there are.
+        Samples before the first opinion; until `window` samples are in, the baseline is
+        the samples there are.
 
     With ``recent == 1`` the detector reports the baseline mean as the expected value and
     ``± scale`` as its band (the calibration widens it to the threshold); with a longer
@@ -50,7 +50,7 @@ class Deviation(StepDetector):
     >>> d = Deviation(window=4, recent=1, warmup=4); st = d.new_state(1)
     >>> s = d.update(st, np.array([0]), np.array([[1.0, 2.0, 1.0, 2.0, 1.5, 1.5, 9.0]]))
     >>> s.expected.tolist()[0][3:], s.raw.round(3).tolist()[0][3:]
-    ([1.3333333333333333, 1.5, 1.625, 1.5], [0.667, 0.0, 0.125, 7.5])
+    ([1.3333333333333333, 1.5, 1.625, 1.5], [0.667, 0.0, 0.179, 4.091])
     """
 
     name: ClassVar[str] = "deviation"
@@ -78,7 +78,7 @@ class Deviation(StepDetector):
             "pos": Field((), np.int64, 0),
             "base_sum": Field(),
             "recent_sum": Field(),
-            "steps": Field(),  # sum of |step| while warming up, then the frozen scale
+            "steps": Field(),  # sum of |step| over the first SCALE_SAMPLES samples
             "last": Field((), np.float64, np.nan),  # the previous sample
         }
 
@@ -149,12 +149,9 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
             buf[p] = v
             p = (p + 1) % size
             if not of_steps:
-                if cnt > 0 and cnt < warmup:
-                    st += abs(v - prev)
+                st = add_step(st, cnt, v, prev)
                 prev = v
             cnt += 1
-            if cnt == warmup and not of_steps:
-                st = st / (warmup - 1)
             if cnt % size == 0:  # exact sums again, so rounding errors do not pile up
                 bs = 0.0
                 rs = 0.0
@@ -170,7 +167,7 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
                 out[0, i, j] = abs(math.log((rs / recent + eps) / (base + eps)))
             elif in_base >= 1 and cnt >= warmup:
                 base = bs / in_base
-                scale = max(st, 1e-6 * abs(base)) + ABS_FLOOR
+                scale = max(step_scale(st, cnt), 1e-6 * abs(base)) + ABS_FLOOR
                 out[0, i, j] = abs(rs / recent - base) / scale
                 if recent == 1:
                     out[1, i, j] = base

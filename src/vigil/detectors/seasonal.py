@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector
+from vigil.detectors.base import ABS_FLOOR, IntArray, StepDetector, add_step, step_scale
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
@@ -29,7 +29,7 @@ class Seasonal(StepDetector):
         Weight of the last day in the reference: 1 compares with yesterday only, less
         blends older days in (an exponentially weighted mean of daily slot means).
     warmup
-        Samples whose mean absolute step sets the scale, as in `level`.
+        Samples before the first opinion; the scale is the mean absolute step, as in `level`.
 
     ``raw = |x - reference of its slot| / scale``. A slot has a reference once a day
     has passed over it, so the detector gives no opinion for the first period. It needs
@@ -75,7 +75,7 @@ class Seasonal(StepDetector):
             "acc_sum": Field((b,), np.float32, 0.0),
             "acc_n": Field((b,), np.int32, 0),
             "ref": Field((b,), np.float32, np.nan),
-            "steps": Field(),  # sum of |step| while warming up, then the frozen scale
+            "steps": Field(),  # sum of |step| over the first SCALE_SAMPLES samples
             "last": Field((), np.float64, np.nan),
         }
 
@@ -109,15 +109,12 @@ def _seasonal(rows, t, x, n, day, acc_sum, acc_n, ref, steps, last, period, bins
                 acc_sum[r, b] = 0.0
                 acc_n[r, b] = 0
             day[r, b] = d
-            if cnt > 0 and cnt < warmup:
-                st += abs(v - prev)
+            st = add_step(st, cnt, v, prev)
             cnt += 1
-            if cnt == warmup:
-                st = st / (warmup - 1)
             prev = v
             expected = ref[r, b]
             if cnt >= warmup and not math.isnan(expected):
-                scale = max(st, 1e-6 * abs(expected)) + ABS_FLOOR
+                scale = max(step_scale(st, cnt), 1e-6 * abs(expected)) + ABS_FLOOR
                 out[0, i, j] = abs(v - expected) / scale
                 out[1, i, j] = expected
                 out[2, i, j] = expected - scale
