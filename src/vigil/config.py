@@ -98,9 +98,10 @@ class Detection(_Model):
     detector: str = "default"
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     calibrate: bool = True
-    calibration_window: int = Field(20000, ge=2)
+    calibration_window: int = Field(10000, ge=2)
     calibration_min_samples: int = Field(30, ge=1)
-    threshold: float = Field(0.9999, gt=0, lt=1)
+    hold: int = Field(20, ge=0)
+    threshold: float = Field(0.99995, gt=0, lt=1)
     direction: Literal["above", "below", "both"] = "both"
     min_abs_deviation: float = Field(0.0, ge=0)
     min_rel_deviation: float = Field(0.0, ge=0)

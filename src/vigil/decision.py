@@ -53,7 +53,7 @@ class DecisionConfig:
         Scored samples after a resolution during which no new event opens on that series.
     """
 
-    threshold: float = 0.9999
+    threshold: float = 0.99995
     direction: Direction = "both"
     min_abs_deviation: float = 0.0
     min_rel_deviation: float = 0.0

@@ -63,7 +63,7 @@ def build_query_pipeline(d: Detection, where: str) -> Pipeline:
     try:
         return build_pipeline(
             d.detector, d.params, d.decision(), calibrate=d.calibrate, valid_range=d.valid_range,
-            calibration_window=d.calibration_window, calibration_min_samples=d.calibration_min_samples,
+            calibration_window=d.calibration_window, calibration_min_samples=d.calibration_min_samples, hold=d.hold,
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}.detection: {exc}") from None

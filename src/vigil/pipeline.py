@@ -1,30 +1,41 @@
-"""Pipeline: detectors -> calibration -> combination -> decision, for many series at once.
+"""Pipeline: detectors -> calibration -> combination -> hold -> decision, for many series at once.
 
 A `Pipeline` owns the state of every series it has seen (one row each) and advances all of
 it with one `update(rows, t, x)` call per block of new samples. With several member
 detectors (the default ensemble), each member's raw score is calibrated on its own, the
 anomaly score is the highest member score, and the band is the narrowest the members
 agree on, so a sample is anomalous when it is outside any member's calibrated band.
+
+Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
+scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
+one detection in the score, as it is one event: it stays hot at the level, so an open
+event stays open, but it does not score above it again until the hold is over.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
-from vigil.calibration import BandCalibration, Calibration, TailCalibration
+from vigil.calibration import BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.decision import Decision, DecisionConfig, Event
 from vigil.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detectors.base import Detector, FloatArray
 from vigil.errors import ConfigError, StateError
-from vigil.state import RowState, unpickle
+from vigil.state import Field, RowState, unpickle
 
-__all__ = ["Pipeline", "Result", "build_pipeline"]
+__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
 
-_FORMAT = 1
+_FORMAT = 2
+
+# The score from which a sample starts a hold; the default threshold. Fixed, so that
+# scores never depend on the configured threshold.
+HOLD_LEVEL = 0.99995
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,11 @@ class Pipeline:
         ``(low, high)``: samples outside it are impossible readings; they are neither
         learned nor scored, and are reported in `Result.invalid`.
     calibration_window, calibration_min_samples
-        Memory of the tail calibration, and raw scores it learns before its first score.
+        Memory of the record calibration in samples, and raw scores it learns before its
+        first score.
+    hold
+        Samples after a sample scoring `HOLD_LEVEL` or more during which the series'
+        score is capped at that level (0: never).
     """
 
     def __init__(
@@ -69,8 +84,9 @@ class Pipeline:
         decision: DecisionConfig | None = None,
         calibrate: bool = True,
         valid_range: tuple[float, float] | None = None,
-        calibration_window: int = 20000,
+        calibration_window: int = 10000,
         calibration_min_samples: int = 30,
+        hold: int = 20,
     ) -> None:
         if not members:
             raise ConfigError("a pipeline needs at least one detector")
@@ -83,22 +99,26 @@ class Pipeline:
         self.decision = Decision(decision or DecisionConfig(), names)
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
-            TailCalibration(
-                threshold=threshold, window=calibration_window, min_samples=calibration_min_samples,
-                prior=getattr(det, "null_raw_cdf", None),
+            RecordCalibration(
+                threshold=threshold, memory=calibration_window, min_samples=calibration_min_samples,
+                prior=_null_record(det, calibration_window), sided=bool(getattr(det, "sided", False)),
             )
             if calibrate
             else BandCalibration(threshold=threshold)
             for _, det in members
         ]
+        if int(hold) != hold or hold < 0:
+            raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
+        self.hold = int(hold)
         self.valid_range = valid_range
         self.n_rows = 0
         self.detector_states = [d.new_state(0) for _, d in members]
         self.calibration_states = [c.new_state(0) for c in self.calibrations]
+        self.hold_state = RowState({"left": Field((), np.int64, 0)}, 0)
         self.decision_state = self.decision.new_state(0)
 
     def _states(self) -> list[RowState]:
-        return [*self.detector_states, *self.calibration_states, self.decision_state]
+        return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state]
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
@@ -153,16 +173,21 @@ class Pipeline:
                     f"detector {name} does not take samples of {x.shape[2]} values ({exc}); "
                     "use a multivariate detector (iforest with features=raw), or one value per sample"
                 ) from exc
-            score, edge = cal.update(self.calibration_states[m], rows, s.raw)
+            with np.errstate(invalid="ignore"):
+                below = observed < s.expected  # False where there is no expected value
+            score, edge_up, edge_down = cal.update(self.calibration_states[m], rows, s.raw, below)
             scores[m] = score
             # a member shows an expected value and band only once it gives a score
             expected[m] = np.where(np.isnan(score), np.nan, s.expected)
-            lower[m] = expected[m] - edge * (s.expected - s.lower)
-            upper[m] = expected[m] + edge * (s.upper - s.expected)
+            lower[m] = expected[m] - edge_down * (s.expected - s.lower)
+            upper[m] = expected[m] + edge_up * (s.upper - s.expected)
 
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
+        if self.hold:
+            score = _hold(rows, score, self.hold_state["left"], self.hold, HOLD_LEVEL)
+        with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
@@ -207,7 +232,8 @@ class Pipeline:
         n = len(self.members)
         self.detector_states = states[:n]
         self.calibration_states = states[n : 2 * n]
-        self.decision_state = states[2 * n]
+        self.hold_state = states[2 * n]
+        self.decision_state = states[2 * n + 1]
         self.n_rows = payload["n_rows"]
 
     def snapshot(self) -> bytes:
@@ -217,14 +243,40 @@ class Pipeline:
         self.load(unpickle(data, "pipeline state"))
 
 
+def _null_record(det: Detector, memory: int) -> float:
+    """The raw score the detector exceeds once in `memory` samples on Gaussian noise (0: unknown)."""
+    cdf = getattr(det, "null_raw_cdf", None)
+    return null_quantile(cdf, 1.0 - 1.0 / memory) if cdf is not None else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _hold(rows, score, left, hold, level):  # type: ignore[no-untyped-def]
+    out = score.copy()
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        k = left[r]
+        for j in range(score.shape[1]):
+            s = score[i, j]
+            if math.isnan(s):
+                continue
+            if k > 0:
+                out[i, j] = min(s, level)
+                k -= 1
+            elif s >= level:
+                k = hold
+        left[r] = k
+    return out
+
+
 def build_pipeline(
     detector: str = "default",
     params: dict[str, dict[str, Any]] | None = None,
     decision: DecisionConfig | None = None,
     calibrate: bool = True,
     valid_range: tuple[float, float] | None = None,
-    calibration_window: int = 20000,
+    calibration_window: int = 10000,
     calibration_min_samples: int = 30,
+    hold: int = 20,
 ) -> Pipeline:
     """A pipeline for `detector`; `params` maps a detector name to its parameters.
 
@@ -239,5 +291,5 @@ def build_pipeline(
     members = [(name, build_detector(name, params.get(name))) for name in names]
     return Pipeline(
         members, decision=decision, calibrate=calibrate, valid_range=valid_range,
-        calibration_window=calibration_window, calibration_min_samples=calibration_min_samples,
+        calibration_window=calibration_window, calibration_min_samples=calibration_min_samples, hold=hold,
     )

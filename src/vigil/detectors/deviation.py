@@ -1,13 +1,14 @@
 """Deviation from a rolling baseline: a spike, a level change, a sustained shift.
 
-raw = |mean of the last `recent` samples - mean of the `window` samples before them| / scale
+raw = |mean of the last `recent` samples - baseline of the `window` samples before them| / scale
 
-`scale` is the mean absolute step of the series' first 100 samples (running until they
-are in), then frozen: the raw score stays in the series' own units, so its calibration (the rank of a
-deviation among the series' own past deviations) sees changes of spread as they are,
-instead of normalising them away. The three registered settings differ in what they
-notice first: `spike` a sample far from the last 10, `level` a sample far from the last
-200, `shift` the last 20 samples' mean far from the 200 before them.
+The baseline is their mean, or their median (`level`: one outlier in the window does not
+move it). `scale` is the mean absolute step of the series' first 100 samples (running
+until they are in), then frozen: the raw score stays in the series' own units, so its
+calibration (against the series' own largest recent deviations) sees changes of spread
+as they are, instead of normalising them away. The registered settings differ in what
+they notice first: `spike` a sample far from the last 10, `level` a sample far from the
+median of the last 200, `shift` the last 20 samples' mean far from the 200 before them.
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ class Deviation(StepDetector):
     warmup
         Samples before the first opinion; until `window` samples are in, the baseline is
         the samples there are.
+    median
+        Use the median of the window as the baseline instead of its mean.
 
-    With ``recent == 1`` the detector reports the baseline mean as the expected value and
+    With ``recent == 1`` the detector reports the baseline as the expected value and
     ``± scale`` as its band (the calibration widens it to the threshold); with a longer
     `recent` it reports no band, as its deviation is of a mean, not of a sample.
-    Cost: O(1) per sample and series, ``window + recent`` float32 numbers of memory per series.
+    Cost: O(1) per sample and series (O(window) with the median), ``window + recent``
+    float32 numbers of memory per series (twice that with the median).
 
     Examples
     --------
@@ -56,23 +60,34 @@ class Deviation(StepDetector):
     name: ClassVar[str] = "deviation"
     _of_steps: ClassVar[bool] = False
 
-    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30) -> None:
+    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30, median: bool = False) -> None:
         for key, value, lowest in (("window", window, 1), ("recent", recent, 1), ("warmup", warmup, 2)):
             if int(value) != value or value < lowest:
                 raise ConfigError(f"{self.name}: {key} is {value!r}; write a whole number >= {lowest}")
+        if not isinstance(median, bool):
+            raise ConfigError(f"{self.name}: median is {median!r}; write true or false")
+        if median and self._of_steps:
+            raise ConfigError(f"{self.name}: median is not available; it compares means of step sizes")
         self.window = int(window)
         self.recent = int(recent)
         self.warmup = int(warmup)
+        self.median = median
+
+    @property
+    def sided(self) -> bool:
+        """A sample-by-sample deviation has a side: the calibration keeps a record for each."""
+        return self.recent == 1 and not self._of_steps
 
     def null_raw_cdf(self, x: np.ndarray) -> np.ndarray:
         """P(raw <= x) on Gaussian noise (the scale, a mean absolute step, is 2/sqrt(pi) sigma)."""
-        spread = 1.0 / self.recent + 1.0 / self.window
+        spread = 1.0 / self.recent + (math.pi / 2.0 if self.median else 1.0) / self.window
         if self._of_steps:  # log of a ratio of two means of |step|: about normal, this spread
-            return erf(np.asarray(x) / math.sqrt(2.0 * (math.pi / 2.0 - 1.0) * spread))  # type: ignore[no-any-return]
+            log_ratio = np.log1p(np.asarray(x))
+            return erf(log_ratio / math.sqrt(2.0 * (math.pi / 2.0 - 1.0) * spread))  # type: ignore[no-any-return]
         return erf(np.asarray(x) * (2.0 / math.sqrt(math.pi)) / math.sqrt(2.0 * spread))  # type: ignore[no-any-return]
 
     def fields(self) -> dict[str, Field]:
-        return {
+        f = {
             "n": Field((), np.int64, 0),
             "ring": Field((self.window + self.recent,), np.float32, np.nan),
             "pos": Field((), np.int64, 0),
@@ -81,13 +96,18 @@ class Deviation(StepDetector):
             "steps": Field(),  # sum of |step| over the first SCALE_SAMPLES samples
             "last": Field((), np.float64, np.nan),  # the previous sample
         }
+        if self.median:
+            f["sorted"] = Field((self.window,), np.float32, np.nan)  # the baseline's samples in order
+        return f
 
     def _update(
         self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None, out: np.ndarray
     ) -> None:
+        ordered = state["sorted"] if self.median else np.empty((0, 0), dtype=np.float32)
         _deviation(
             rows, x, state["n"], state["ring"], state["pos"], state["base_sum"], state["recent_sum"],
-            state["steps"], state["last"], self.window, self.recent, self.warmup, self._of_steps, out,
+            state["steps"], state["last"], ordered, self.window, self.recent, self.warmup, self._of_steps,
+            self.median, out,
         )
 
 
@@ -96,17 +116,17 @@ class Spike(Deviation):
 
     name: ClassVar[str] = "spike"
 
-    def __init__(self, window: int = 10, recent: int = 1, warmup: int = 30) -> None:
-        super().__init__(window, recent, warmup)
+    def __init__(self, window: int = 10, recent: int = 1, warmup: int = 30, median: bool = False) -> None:
+        super().__init__(window, recent, warmup, median)
 
 
 class Level(Deviation):
-    """A sample far from the mean of the 200 before it."""
+    """A sample far from the median of the 200 before it."""
 
     name: ClassVar[str] = "level"
 
-    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30) -> None:
-        super().__init__(window, recent, warmup)
+    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30, median: bool = True) -> None:
+        super().__init__(window, recent, warmup, median)
 
 
 class Shift(Deviation):
@@ -114,12 +134,38 @@ class Shift(Deviation):
 
     name: ClassVar[str] = "shift"
 
-    def __init__(self, window: int = 200, recent: int = 20, warmup: int = 30) -> None:
-        super().__init__(window, recent, warmup)
+    def __init__(self, window: int = 200, recent: int = 20, warmup: int = 30, median: bool = False) -> None:
+        super().__init__(window, recent, warmup, median)
 
 
 @njit(cache=True, nogil=True)
-def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window, recent, warmup, of_steps, out):  # type: ignore[no-untyped-def]
+def _insert(a, m, v):  # type: ignore[no-untyped-def]
+    """Insert `v` into the sorted first `m` entries of `a`."""
+    k = m
+    while k > 0 and a[k - 1] > v:
+        a[k] = a[k - 1]
+        k -= 1
+    a[k] = v
+
+
+@njit(cache=True, nogil=True)
+def _remove(a, m, v):  # type: ignore[no-untyped-def]
+    """Remove one `v` from the sorted first `m` entries of `a`."""
+    k = np.searchsorted(a[:m], v)
+    for q in range(k, m - 1):
+        a[q] = a[q + 1]
+    a[m - 1] = np.nan
+
+
+@njit(cache=True, nogil=True)
+def _median(a, m):  # type: ignore[no-untyped-def]
+    h = m // 2
+    return float(a[h]) if m % 2 else 0.5 * (float(a[h - 1]) + float(a[h]))
+
+
+@njit(cache=True, nogil=True)
+def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered, window, recent, warmup, of_steps,  # type: ignore[no-untyped-def]
+               median, out):
     size = window + recent
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -145,6 +191,13 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
             if cnt >= recent:
                 bs += leaving_recent
                 rs -= leaving_recent
+            if median:
+                held = min(max(cnt - recent, 0), window)  # samples in the baseline before this one
+                if cnt >= size:
+                    _remove(ordered[r], held, oldest)
+                    held -= 1
+                if cnt >= recent:
+                    _insert(ordered[r], held, leaving_recent)
             rs += v
             buf[p] = v
             p = (p + 1) % size
@@ -164,9 +217,10 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
             if in_base >= 1 and cnt >= warmup and of_steps:
                 base = bs / in_base
                 eps = 1e-3 * base + ABS_FLOOR
-                out[0, i, j] = abs(math.log((rs / recent + eps) / (base + eps)))
+                ratio = (rs / recent + eps) / (base + eps)
+                out[0, i, j] = max(ratio, 1.0 / ratio) - 1.0
             elif in_base >= 1 and cnt >= warmup:
-                base = bs / in_base
+                base = _median(ordered[r], in_base) if median else bs / in_base
                 scale = max(step_scale(st, cnt), 1e-6 * abs(base)) + ABS_FLOOR
                 out[0, i, j] = abs(rs / recent - base) / scale
                 if recent == 1:
@@ -177,15 +231,16 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, window,
 
 
 class Volatility(Deviation):
-    """The size of the last 30 steps far from that of the 200 steps before them.
+    """The size of the last 50 steps far from that of the 500 steps before them.
 
-    ``raw = |log((mean |step| recent + e) / (mean |step| baseline + e))|``, ``e`` being
-    a thousandth of the baseline: noise that doubles or halves (a flapping service, a
-    metric that went flat) counts as much however large the series' values are. No band.
+    With ``q = (mean |step| recent + e) / (mean |step| baseline + e)``, ``e`` a thousandth
+    of the baseline, ``raw = max(q, 1 / q) - 1``: noise that doubles or halves (a flapping
+    service, a metric that went flat) counts as much however large the series' values
+    are. No band.
     """
 
     name: ClassVar[str] = "volatility"
     _of_steps: ClassVar[bool] = True
 
-    def __init__(self, window: int = 200, recent: int = 30, warmup: int = 30) -> None:
-        super().__init__(window, recent, warmup)
+    def __init__(self, window: int = 500, recent: int = 50, warmup: int = 30, median: bool = False) -> None:
+        super().__init__(window, recent, warmup, median)
