@@ -8,7 +8,7 @@ until they are in), then frozen: the raw score stays in the series' own units, s
 calibration (against the series' own largest recent deviations) sees changes of spread
 as they are, instead of normalising them away. The registered settings differ in what
 they notice first: `spike` a sample far from the last 10, `level` a sample far from the
-median of the last 200, `shift` the last 20 samples' mean far from the 200 before them.
+median of the last 100, `shift` the last 20 samples' mean far from the 200 before them.
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ class Spike(Deviation):
 
 
 class Level(Deviation):
-    """A sample far from the median of the 200 before it."""
+    """A sample far from the median of the 100 before it."""
 
     name: ClassVar[str] = "level"
 
-    def __init__(self, window: int = 200, recent: int = 1, warmup: int = 30, median: bool = True) -> None:
+    def __init__(self, window: int = 100, recent: int = 1, warmup: int = 30, median: bool = True) -> None:
         super().__init__(window, recent, warmup, median)
 
 
