@@ -91,7 +91,7 @@ class RecordCalibration:
     >>> raw = np.array([[1.0, 2.0, 1.5, 2.0, 2.5, 0.5]])
     >>> score, up, down = cal.update(st, np.array([0]), raw)
     >>> score.round(6).tolist()
-    [[nan, 0.999, 0.994369, 0.9999, 0.999989, 0.0]]
+    [[nan, 1.0, 0.998224, 0.9999, 0.999989, 0.0]]
     >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 7 % past the record
     (True, 1.0718)
     """

@@ -450,10 +450,11 @@ limits:
   evict_after: 1h                 # forget series that stopped reporting
   history_points: {lim.history_points}            # recent points kept per series for the API
 detection:                        # defaults for every query; a query may override keys
-  detector: {d.detector}               # default (= ensemble: spike, level, shift, volatility, seasonal), or one of them, ewma, zscore, iforest
+  detector: {d.detector}               # default (= ensemble: level, seasonal, shift, volatility), or one of them, spike, ewma, zscore, iforest
   params: {{}}                      # example: {{level: {{window: 500}}, seasonal: {{bins: 288}}}}
   calibrate: {str(d.calibrate).lower()}
-  threshold: {d.threshold}
+  threshold: {d.threshold}              # 0.99995: 7 % past the series' largest recent deviation
+  hold: {d.hold}                        # samples after a detection whose score is held at the threshold
   direction: {d.direction}                 # above, below or both
   min_abs_deviation: {d.min_abs_deviation}
   min_rel_deviation: {d.min_rel_deviation}

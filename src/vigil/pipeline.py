@@ -101,7 +101,7 @@ class Pipeline:
         self.calibrations: list[Calibration] = [
             RecordCalibration(
                 threshold=threshold, memory=calibration_window, min_samples=calibration_min_samples,
-                prior=_null_record(det, calibration_window), sided=bool(getattr(det, "sided", False)),
+                prior=_null_record(det), sided=bool(getattr(det, "sided", False)),
             )
             if calibrate
             else BandCalibration(threshold=threshold)
@@ -243,10 +243,18 @@ class Pipeline:
         self.load(unpickle(data, "pipeline state"))
 
 
-def _null_record(det: Detector, memory: int) -> float:
-    """The raw score the detector exceeds once in `memory` samples on Gaussian noise (0: unknown)."""
+# The record a new series starts with, as a deviation of Gaussian noise in sigmas.
+PRIOR_SIGMAS = 5.0
+
+
+def _null_record(det: Detector) -> float:
+    """The record a series starts with: the raw score the detector gives, on Gaussian noise,
+    as rarely as a 5-sigma deviation (0 when the detector does not say). A new series then
+    alerts on what would stand out even for well-behaved noise (past 5.4 sigma at the
+    default threshold) until its own history sets the scale, and its first rise or fall of
+    a daily cycle is not each time a new record."""
     cdf = getattr(det, "null_raw_cdf", None)
-    return null_quantile(cdf, 1.0 - 1.0 / memory) if cdf is not None else 0.0
+    return null_quantile(cdf, math.erf(PRIOR_SIGMAS / math.sqrt(2.0))) if cdf is not None else 0.0
 
 
 @njit(cache=True, nogil=True)

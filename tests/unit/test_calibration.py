@@ -1,107 +1,162 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.calibration import BandCalibration, TailCalibration
+from vigil.calibration import BandCalibration, RecordCalibration, null_quantile
 from vigil.errors import ConfigError
 
 
-@pytest.mark.parametrize("threshold", [0.999, 0.9999])
-def test_power_law_noise_is_flagged_at_about_the_nominal_rate(threshold: float) -> None:
-    rng = np.random.default_rng(11)
-    raw = rng.pareto(1.5, size=(20, 20_000))  # the tail the Hill estimate assumes
-    cal = TailCalibration(threshold=threshold)
-    score, _ = cal.update(cal.new_state(20), np.arange(20), raw)
-    rate = np.mean(score[:, 1000:] >= threshold)
-    # incidents are learned at a third of the weight, which makes the tail a little lighter
-    assert (1 - threshold) / 3 < rate < 5 * (1 - threshold)
+def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float, min_samples: int,
+              prior: float, sided: bool) -> list[float]:
+    """RecordCalibration written plainly, one sample at a time."""
+    records = {False: prior, True: prior}
+    out, n = [], 0
+    for x, low in zip(raw.tolist(), below.tolist(), strict=True):
+        side = low and sided
+        if math.isnan(x):
+            out.append(math.nan)
+            continue
+        if n < min_samples:
+            out.append(math.nan)
+        elif records[side] == 0:
+            out.append(1.0 if x > 0 else 0.0)
+        elif x == 0:
+            out.append(0.0)
+        else:
+            out.append(max(0.0, 1 - (x / records[side]) ** -steepness / memory))
+        for s in records:
+            records[s] *= 1 - 1 / memory
+        records[side] = max(records[side], x)
+        n += 1
+    return out
 
 
-@pytest.mark.parametrize("noise", ["laplace", "normal"])
-def test_lighter_tails_are_flagged_less_than_the_nominal_rate(noise: str) -> None:
-    rng = np.random.default_rng(14)
-    raw = np.abs(getattr(rng, noise)(size=(20, 20_000)))
-    cal = TailCalibration(threshold=0.999)
-    score, _ = cal.update(cal.new_state(20), np.arange(20), raw)
-    assert np.mean(score[:, 1000:] >= 0.999) < 1e-3
+@pytest.mark.parametrize("sided", [False, True])
+def test_scores_equal_a_plain_reference_sample_by_sample(sided: bool) -> None:
+    rng = np.random.default_rng(3)
+    raw = np.abs(rng.standard_t(3, size=3000))
+    raw[rng.random(3000) < 0.01] = np.nan
+    raw[100:110] = 0.0
+    below = rng.random(3000) < 0.4
+    cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided)
+    st = cal.new_state(1)
+    got = np.concatenate([cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700])[0][0]
+                          for a in range(0, 3000, 700)])
+    want = reference(raw, below, 500, 7.0, 20, 2.0, sided)
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_a_raw_score_equal_to_the_record_scores_one_in_memory() -> None:
+    cal = RecordCalibration(memory=1000, min_samples=1)
+    score, _, _ = cal.update(cal.new_state(1), np.array([0]), np.array([[2.0, 2.0]]))
+    assert score[0, 1] == pytest.approx(1 - 1 / 1000)
+
+
+def test_edge_is_where_the_score_meets_the_threshold() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.exponential(size=(3, 5000))
+    cal = RecordCalibration(threshold=0.99995)
+    score, up, down = cal.update(cal.new_state(3), np.arange(3), raw)
+    ok = ~np.isnan(score)
+    assert ((score[ok] >= 0) & (score[ok] <= 1)).all()
+    assert (up[ok] == down[ok]).all()  # one record when not sided
+    assert ((score >= 0.99995) == (raw >= up))[ok].all()
+
+
+@pytest.mark.parametrize("noise", ["normal", "laplace", "student-t-2", "pareto-1.5"])
+def test_false_alarms_on_noise_are_rare_whatever_the_tail(noise: str) -> None:
+    rng = np.random.default_rng(12)
+    shape = (20, 20_000)
+    raw = {
+        "normal": lambda: np.abs(rng.normal(size=shape)),
+        "laplace": lambda: np.abs(rng.laplace(size=shape)),
+        "student-t-2": lambda: np.abs(rng.standard_t(2, size=shape)),
+        "pareto-1.5": lambda: rng.pareto(1.5, size=shape),
+    }[noise]()
+    cal = RecordCalibration()
+    score, _, _ = cal.update(cal.new_state(20), np.arange(20), raw)
+    # 7 % past a record that shrinks by e every 10^4 samples: about once in 1,700 samples on
+    # Gaussian noise, no more often on heavy tails, since the record scales with the tail
+    assert np.mean(score[:, 1000:] >= 0.99995) < 1e-3
+
+
+def test_a_six_sigma_spike_on_gaussian_noise_crosses_the_threshold() -> None:
+    rng = np.random.default_rng(13)
+    raw = np.abs(rng.normal(size=(50, 3000)))
+    raw[:, -1] = 6.0
+    cal = RecordCalibration()
+    score, _, _ = cal.update(cal.new_state(50), np.arange(50), raw)
+    assert (score[:, -1] >= 0.99995).all()
+
+
+def test_a_recurring_deviation_stops_scoring_and_an_old_record_fades() -> None:
+    rng = np.random.default_rng(8)
+    cal = RecordCalibration(memory=1000)
+    st = cal.new_state(1)
+    calm = np.abs(rng.normal(size=(1, 2000)))
+    cal.update(st, np.array([0]), calm)
+    first, _, _ = cal.update(st, np.array([0]), np.full((1, 1), 50.0))
+    again, _, _ = cal.update(st, np.array([0]), np.concatenate([calm[:, :100], [[50.0]]], axis=1))
+    assert first[0, 0] >= 0.99995 and again[0, -1] < 0.99995
+    # three memories later the record of 50 has shrunk to about 2.5: 10 is new again
+    cal.update(st, np.array([0]), np.abs(rng.normal(size=(1, 3000))))
+    later, _, _ = cal.update(st, np.array([0]), np.full((1, 1), 10.0))
+    assert later[0, 0] >= 0.99995
+
+
+def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> None:
+    rng = np.random.default_rng(5)
+    raw = np.abs(rng.normal(size=2001))
+    below = np.zeros(2001, dtype=bool)
+    raw[::100] = 10.0  # regular spikes above
+    raw[-1], below[-1] = 4.0, True  # the first dip
+    scores = {}
+    for sided in (False, True):
+        cal = RecordCalibration(sided=sided)
+        score, up, down = cal.update(cal.new_state(1), np.array([0]), raw[None], below[None])
+        scores[sided] = score[0, -1]
+        assert (up[0, -1] > down[0, -1]) == sided
+    assert scores[True] >= 0.99995 > scores[False]
+
+
+def test_constant_raw_scores_never_cross_and_the_first_move_of_a_flat_series_does() -> None:
+    cal = RecordCalibration(min_samples=5)
+    score, _, _ = cal.update(cal.new_state(1), np.array([0]), np.zeros((1, 100)))
+    assert np.isnan(score[0, :5]).all() and (score[0, 5:] == 0).all()
+    st = cal.new_state(1)
+    score, _, _ = cal.update(st, np.array([0]), np.r_[np.zeros(50), 1e-6][None])
+    assert score[0, -1] == 1.0
+
+
+def test_the_prior_keeps_the_first_ordinary_deviations_from_being_records() -> None:
+    rng = np.random.default_rng(6)
+    raw = np.abs(rng.normal(size=(200, 300)))
+    alarms = {}
+    gaussian = null_quantile(lambda x: erf(x / math.sqrt(2)), 1 - 1 / 10000)  # |z| seen once in 10^4
+    for prior in (0.0, gaussian):
+        cal = RecordCalibration(prior=prior)
+        score, _, _ = cal.update(cal.new_state(200), np.arange(200), raw)
+        alarms[prior > 0] = np.mean(score >= 0.99995)
+    assert alarms[True] < 1e-3 < alarms[False]
+
+
+def test_band_calibration_crosses_the_threshold_at_the_band() -> None:
+    cal = BandCalibration(threshold=0.999)
+    score, up, down = cal.update(cal.new_state(1), np.array([0]), np.array([[0.5, 1.0, 2.0, np.nan]]))
+    assert score[0, 0] < 0.999 and score[0, 1] == pytest.approx(0.999) and score[0, 2] > 0.999
+    assert np.isnan(score[0, 3]) and up[0, 0] == down[0, 0] == 1.0
 
 
 @pytest.mark.parametrize(
-    ("noise", "most"),
-    [pytest.param("normal", 1.0, id="normal"), pytest.param("standard_t", 30.0, id="student-t-3")],
+    ("kwargs", "needle"),
+    [({"threshold": 1.0}, "threshold"), ({"threshold": 0}, "threshold"), ({"memory": 1}, "memory"),
+     ({"steepness": 0}, "steepness"), ({"min_samples": 0}, "min_samples"), ({"prior": -1.0}, "prior"),
+     ({"memory": 2.5}, "memory")],
 )
-def test_false_alarm_rate_stays_bounded_whatever_the_tail(noise: str, most: float) -> None:
-    rng = np.random.default_rng(12)
-    z = rng.normal(size=(20, 20_000)) if noise == "normal" else rng.standard_t(3, size=(20, 20_000))
-    cal = TailCalibration(threshold=0.9999)
-    score, _ = cal.update(cal.new_state(20), np.arange(20), np.abs(z) / 3)
-    assert np.mean(score[:, 1000:] >= 0.9999) < most * 1e-4
-
-
-def test_six_sigma_on_gaussian_noise_crosses_the_threshold() -> None:
-    rng = np.random.default_rng(13)
-    raw = np.abs(rng.normal(size=(50, 3000))) / 3
-    raw[:, -1] = 6 / 3
-    cal = TailCalibration(threshold=0.9999)
-    score, _ = cal.update(cal.new_state(50), np.arange(50), raw)
-    assert (score[:, -1] >= 0.9999).all()
-
-
-def test_scores_are_probabilities_and_edge_is_where_score_meets_threshold() -> None:
-    rng = np.random.default_rng(4)
-    raw = rng.exponential(size=(3, 2000))
-    cal = TailCalibration(threshold=0.999)
-    score, edge = cal.update(cal.new_state(3), np.arange(3), raw)
-    ok = ~np.isnan(score)
-    assert ((score[ok] >= 0) & (score[ok] <= 1)).all()
-    assert ((score >= 0.999) == (raw >= edge))[ok].mean() > 0.999  # equal up to rounding at the edge
-
-
-def test_one_outlier_moves_the_edge_less_than_a_lasting_change_which_becomes_normal() -> None:
-    rng = np.random.default_rng(8)
-    calm = np.abs(rng.normal(size=(1, 2000)))
-    cal = TailCalibration()
-    st = cal.new_state(1)
-    _, edge_before = cal.update(st, np.array([0]), calm)
-    cal.update(st, np.array([0]), np.full((1, 1), 50.0))
-    _, edge_after_one = cal.update(st, np.array([0]), calm[:, :1])
-    assert edge_after_one[0, 0] < 1.5 * edge_before[0, -1]
-    mixed = np.where(rng.random((1, 3000)) < 0.05, 50.0, np.abs(rng.normal(size=(1, 3000))))
-    score, edge_after_many = cal.update(st, np.array([0]), mixed)
-    assert edge_after_many[0, -1] > 3 * edge_before[0, -1]
-    assert np.mean(score[0, -500:][mixed[0, -500:] == 50.0] >= 0.9999) == 0  # a recurring value is no anomaly
-
-
-def test_constant_raw_scores_need_a_real_change_to_cross() -> None:
-    cal = TailCalibration()
-    score, edge = cal.update(cal.new_state(1), np.array([0]), np.zeros((1, 100)))
-    assert np.nanmax(score) <= 0.5
-    assert edge[0, -1] > 1e-3
-    st = cal.new_state(1)
-    cal.update(st, np.array([0]), np.zeros((1, 100)))
-    tiny, _ = cal.update(st, np.array([0]), np.array([[1e-4]]))  # below the floor: no change
-    big, _ = cal.update(st, np.array([0]), np.array([[1.0]]))
-    assert tiny[0, 0] < 0.9999 <= big[0, 0]
-
-
-def test_nan_raw_is_no_opinion_and_not_learned() -> None:
-    cal = TailCalibration(min_samples=3)
-    st = cal.new_state(1)
-    score, _ = cal.update(st, np.array([0]), np.array([[0.1, np.nan, 0.2, 0.1, np.nan]]))
-    assert np.isnan(score[0, 1]) and np.isnan(score[0, 4])
-    assert st["n"][0] == 3
-
-
-def test_band_calibration_crosses_threshold_exactly_at_band_edge() -> None:
-    cal = BandCalibration(threshold=0.99)
-    score, _ = cal.update(cal.new_state(1), np.array([0]), np.array([[0.0, 0.999, 1.0, 1.001, np.nan]]))
-    assert score[0, 0] == 0
-    assert score[0, 1] < 0.99 <= score[0, 2] < score[0, 3]
-    assert np.isnan(score[0, 4])
-
-
-@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1])
-def test_threshold_must_be_a_probability(bad: float) -> None:
-    with pytest.raises(ConfigError, match="threshold is"):
-        TailCalibration(threshold=bad)
+def test_bad_parameters_are_refused_with_their_name(kwargs: dict[str, float], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        RecordCalibration(**kwargs)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vigil.calibration import TailCalibration
+from vigil.calibration import RecordCalibration
 from vigil.decision import DecisionConfig
 from vigil.detectors import DETECTORS
 
@@ -33,7 +33,7 @@ def in_code(obj: Any) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("section", "obj"),
     [*((f"`{name}`", cls) for name, cls in sorted(DETECTORS.items())),
-     ("Calibration", TailCalibration), ("Decision", DecisionConfig)],
+     ("Calibration", RecordCalibration), ("Decision", DecisionConfig)],
 )
 def test_parameter_tables_match_the_code(section: str, obj: Any) -> None:
     assert documented(section) == in_code(obj)
