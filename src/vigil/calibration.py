@@ -81,6 +81,12 @@ class RecordCalibration:
     sided
         Keep one record for samples above the expected value and one for those below, so
         that a series that often spikes up still alerts on its first dip.
+    hold, level
+        After a raw score scores `level` or more, the next `hold` samples are scored
+        against the records from before it, capped at `level`: the rest of an incident
+        (the second sample of a plateau, say) stays at the level instead of being measured
+        against the incident itself, and does not score above it again. The records
+        learn every sample meanwhile.
 
     Cost: a few operations per sample and two numbers per series.
 
@@ -104,6 +110,8 @@ class RecordCalibration:
         min_samples: int = 30,
         prior: float = 0.0,
         sided: bool = False,
+        hold: int = 20,
+        level: float = 0.99995,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(memory) != memory or memory < 2:
@@ -117,13 +125,19 @@ class RecordCalibration:
         self.memory = int(memory)
         self.steepness = float(steepness)
         self.min_samples = int(min_samples)
+        if int(hold) != hold or hold < 0:
+            raise ConfigError(f"calibration: hold is {hold!r}; write a whole number of samples >= 0")
         self.prior = float(prior)
         self.sided = bool(sided)
+        self.hold = int(hold)
+        self.level = check_threshold(level)
 
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
             "record": Field((2,), np.float64, self.prior),  # above (or either side), below
+            "before": Field((2,), np.float64, np.nan),  # the records when the hold began
+            "left": Field((), np.int64, 0),  # samples of the hold still to come
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -146,17 +160,19 @@ class RecordCalibration:
         out = np.full((3, *raw.shape), np.nan)
         _records(
             np.ascontiguousarray(rows, dtype=np.intp), raw, np.ascontiguousarray(side, dtype=np.bool_),
-            state["n"], state["record"], 1.0 - 1.0 / self.memory, self.min_samples, math.log10(self.memory),
-            self.steepness, self.edge_factor(), self.sided, out,
+            state["n"], state["record"], state["before"], state["left"], 1.0 - 1.0 / self.memory,
+            self.min_samples, math.log10(self.memory), self.steepness, self.edge_factor(), self.sided, self.hold,
+            self.level, out,
         )
         return out[0], out[1], out[2]
 
 
 @njit(cache=True, nogil=True)
-def _records(rows, raw, below, n, record, decay, min_samples, log_memory, steepness, edge, sided, out):  # type: ignore[no-untyped-def]
+def _records(rows, raw, below, n, record, before, left, decay, min_samples, log_memory, steepness, edge, sided,  # type: ignore[no-untyped-def]
+             hold, level, out):
     for i in range(rows.shape[0]):
         r = rows[i]
-        cnt = n[r]
+        cnt, k = n[r], left[r]
         up, down = record[r, 0], record[r, 1]
         for j in range(raw.shape[1]):
             x = raw[i, j]
@@ -164,14 +180,22 @@ def _records(rows, raw, below, n, record, decay, min_samples, log_memory, steepn
                 continue
             low = below[i, j]
             if cnt >= min_samples:
-                top = down if low else up
+                ref_up, ref_down = (before[r, 0], before[r, 1]) if k > 0 else (up, down)
+                top = ref_down if low else ref_up
                 if top > 0.0:
                     lp = log_memory + steepness * math.log10(x / top) if x > 0.0 else 0.0
-                    out[0, i, j] = 1.0 - 10.0 ** -lp if lp > 0.0 else 0.0
+                    score = 1.0 - 10.0 ** -lp if lp > 0.0 else 0.0
                 else:
-                    out[0, i, j] = 1.0 if x > 0.0 else 0.0
-                out[1, i, j] = edge * up
-                out[2, i, j] = edge * (down if sided else up)
+                    score = 1.0 if x > 0.0 else 0.0
+                if k > 0:
+                    score = min(score, level)
+                    k -= 1
+                elif score >= level and hold > 0:
+                    k = hold
+                    before[r, 0], before[r, 1] = up, down
+                out[0, i, j] = score
+                out[1, i, j] = edge * ref_up
+                out[2, i, j] = edge * (ref_down if sided else ref_up)
             up *= decay
             down *= decay
             if low:
@@ -179,7 +203,7 @@ def _records(rows, raw, below, n, record, decay, min_samples, log_memory, steepn
             else:
                 up = max(up, x)
             cnt += 1
-        n[r], record[r, 0], record[r, 1] = cnt, up, down
+        n[r], left[r], record[r, 0], record[r, 1] = cnt, k, up, down
 
 
 class BandCalibration:
