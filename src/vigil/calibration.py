@@ -93,11 +93,17 @@ class RecordCalibration:
     Examples
     --------
     >>> import numpy as np
-    >>> cal = RecordCalibration(min_samples=1); st = cal.new_state(1)
+    >>> cal = RecordCalibration(min_samples=1, hold=0); st = cal.new_state(1)
     >>> raw = np.array([[1.0, 2.0, 1.5, 2.0, 2.5, 0.5]])
     >>> score, up, down = cal.update(st, np.array([0]), raw)
     >>> score.round(6).tolist()
     [[nan, 1.0, 0.998224, 0.9999, 0.999989, 0.0]]
+
+    With a hold, what follows a detection is measured against the records of before it:
+
+    >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
+    >>> cal.update(st, np.array([0]), raw)[0].round(6).tolist()
+    [[nan, 1.0, 0.99995, 0.99995, 0.99995, 0.0]]
     >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 7 % past the record
     (True, 1.0718)
     """

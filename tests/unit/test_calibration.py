@@ -11,9 +11,10 @@ from vigil.errors import ConfigError
 
 
 def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float, min_samples: int,
-              prior: float, sided: bool) -> list[float]:
+              prior: float, sided: bool, hold: int, level: float) -> list[float]:
     """RecordCalibration written plainly, one sample at a time."""
     records = {False: prior, True: prior}
+    before, left = dict(records), 0
     out, n = [], 0
     for x, low in zip(raw.tolist(), below.tolist(), strict=True):
         side = low and sided
@@ -22,12 +23,15 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             continue
         if n < min_samples:
             out.append(math.nan)
-        elif records[side] == 0:
-            out.append(1.0 if x > 0 else 0.0)
-        elif x == 0:
-            out.append(0.0)
         else:
-            out.append(max(0.0, 1 - (x / records[side]) ** -steepness / memory))
+            top = (before if left else records)[side]
+            score = (1.0 if x > 0 else 0.0) if top == 0 else 0.0 if x == 0 else max(
+                0.0, 1 - (x / top) ** -steepness / memory)
+            if left:
+                score, left = min(score, level), left - 1
+            elif score >= level and hold:
+                before, left = dict(records), hold
+            out.append(score)
         for s in records:
             records[s] *= 1 - 1 / memory
         records[side] = max(records[side], x)
@@ -42,11 +46,12 @@ def test_scores_equal_a_plain_reference_sample_by_sample(sided: bool) -> None:
     raw[rng.random(3000) < 0.01] = np.nan
     raw[100:110] = 0.0
     below = rng.random(3000) < 0.4
-    cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided)
+    cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided, hold=7, level=0.999)
     st = cal.new_state(1)
     got = np.concatenate([cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700])[0][0]
                           for a in range(0, 3000, 700)])
-    want = reference(raw, below, 500, 7.0, 20, 2.0, sided)
+    want = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999)
+    assert np.sum(np.array(want) == 0.999) >= 2  # held samples capped at the level
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
 

@@ -385,13 +385,14 @@ def test_run_delivers_what_the_engine_stores_without_waiting_for_a_poll(tmp_path
 # -- a hanging receiver --------------------------------------------------------------------
 
 FAST = Detection(
-    params={"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}}, calibration_min_samples=10
+    params={"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}}, calibration_min_samples=10
 )
 
 
 class Spiky:
     """Ten series of noise (120 samples of history, then one a tick) with a spike every 30
-    samples, staggered: about 13 messages a second at a 0.05 s interval."""
+    samples, each larger than the last (the same spike again is no news), staggered: about
+    13 messages a second at a 0.05 s interval."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.name, self.interval = "spiky", interval
@@ -408,7 +409,8 @@ class Spiky:
         out = []
         for s in range(10):
             v = 50 + self.rng.normal(0, 1, k)
-            v[((idx + 3 * s) % 30 == 29) & (idx >= 120)] = 1000.0
+            spike = ((idx + 3 * s) % 30 == 29) & (idx >= 120)
+            v[spike] = 1000.0 * (1 + idx[spike] / 30)
             out.append(SeriesBatch({"__name__": "x", "instance": f"s{s}"}, t, v))
         return out
 
