@@ -41,7 +41,7 @@ from servers import MetricsTarget, PrometheusServer, free_port, openmetrics, wai
 ROOT = Path(__file__).resolve().parents[2]
 SERIES = ("am", "down", "restart")
 FAST = {
-    "params": {"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
+    "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
     "calibration_min_samples": 10,
     "resolve_after": 3,
     "direction": "above",

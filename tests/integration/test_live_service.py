@@ -29,7 +29,7 @@ CONFIG: dict[str, Any] = {
     "host": {"enabled": False},
     "detection": {
         # shorter warm-up than the defaults, so the test does not wait minutes
-        "params": {"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
+        "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
         "calibration_min_samples": 10,
     },
 }

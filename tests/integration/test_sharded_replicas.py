@@ -42,7 +42,7 @@ CONFIG: dict[str, Any] = {
     "data_dir": "data",
     "host": {"enabled": False},
     "detection": {  # a short warm-up, as in test_live_service.py
-        "params": {"spike": {"warmup": 5}, "level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
+        "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
         "calibration_min_samples": 10,
     },
 }
