@@ -85,8 +85,11 @@ class RecordCalibration:
         After a raw score scores `level` or more, the next `hold` samples are scored
         against the records from before it, capped at `level`: the rest of an incident
         (the second sample of a plateau, say) stays at the level instead of being measured
-        against the incident itself, and does not score above it again. The records
-        learn every sample meanwhile.
+        against the incident itself, and does not score above it again.
+    learn
+        When the hold ends, the record rises by this share of the way to the incident's
+        peak: with 0.8 the same incident again scores 1.25 times the record and alerts,
+        a third time it is about the record and does not (1: once is enough).
 
     Cost: a few operations per sample and two numbers per series.
 
@@ -118,6 +121,7 @@ class RecordCalibration:
         sided: bool = False,
         hold: int = 20,
         level: float = 0.99995,
+        learn: float = 0.8,
     ) -> None:
         self.threshold = check_threshold(threshold)
         if int(memory) != memory or memory < 2:
@@ -135,14 +139,18 @@ class RecordCalibration:
             raise ConfigError(f"calibration: hold is {hold!r}; write a whole number of samples >= 0")
         self.prior = float(prior)
         self.sided = bool(sided)
+        if not 0 < learn <= 1:
+            raise ConfigError(f"calibration: learn is {learn!r}; write a share in (0, 1]")
         self.hold = int(hold)
         self.level = check_threshold(level)
+        self.learn = float(learn)
 
     def fields(self) -> dict[str, Field]:
         return {
             "n": Field((), np.int64, 0),
             "record": Field((2,), np.float64, self.prior),  # above (or either side), below
             "before": Field((2,), np.float64, np.nan),  # the records when the hold began
+            "peak": Field((2,), np.float64, 0.0),  # the largest raw scores of the incident, per side
             "left": Field((), np.int64, 0),  # samples of the hold still to come
         }
 
@@ -166,16 +174,16 @@ class RecordCalibration:
         out = np.full((3, *raw.shape), np.nan)
         _records(
             np.ascontiguousarray(rows, dtype=np.intp), raw, np.ascontiguousarray(side, dtype=np.bool_),
-            state["n"], state["record"], state["before"], state["left"], 1.0 - 1.0 / self.memory,
+            state["n"], state["record"], state["before"], state["peak"], state["left"], 1.0 - 1.0 / self.memory,
             self.min_samples, math.log10(self.memory), self.steepness, self.edge_factor(), self.sided, self.hold,
-            self.level, out,
+            self.level, self.learn, out,
         )
         return out[0], out[1], out[2]
 
 
 @njit(cache=True, nogil=True)
-def _records(rows, raw, below, n, record, before, left, decay, min_samples, log_memory, steepness, edge, sided,  # type: ignore[no-untyped-def]
-             hold, level, out):
+def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples, log_memory, steepness, edge,  # type: ignore[no-untyped-def]
+             sided, hold, level, learn, out):
     for i in range(rows.shape[0]):
         r = rows[i]
         cnt, k = n[r], left[r]
@@ -195,16 +203,23 @@ def _records(rows, raw, below, n, record, before, left, decay, min_samples, log_
                     score = 1.0 if x > 0.0 else 0.0
                 if k > 0:
                     score = min(score, level)
-                    k -= 1
                 elif score >= level and hold > 0:
-                    k = hold
+                    k = hold + 1  # this sample and the `hold` after it
                     before[r, 0], before[r, 1] = up, down
+                    peak[r, 0], peak[r, 1] = 0.0, 0.0
                 out[0, i, j] = score
                 out[1, i, j] = edge * ref_up
                 out[2, i, j] = edge * (ref_down if sided else ref_up)
             up *= decay
             down *= decay
-            if low:
+            if k > 0:  # an incident: its peak is learned, at `learn` of its height, when the hold ends
+                side = 1 if low else 0
+                peak[r, side] = max(peak[r, side], x)
+                k -= 1
+                if k == 0:
+                    up = max(up, up + learn * (peak[r, 0] - up))
+                    down = max(down, down + learn * (peak[r, 1] - down))
+            elif low:
                 down = max(down, x)
             else:
                 up = max(up, x)

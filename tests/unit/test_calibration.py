@@ -11,10 +11,10 @@ from vigil.errors import ConfigError
 
 
 def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float, min_samples: int,
-              prior: float, sided: bool, hold: int, level: float) -> list[float]:
+              prior: float, sided: bool, hold: int, level: float, learn: float) -> list[float]:
     """RecordCalibration written plainly, one sample at a time."""
     records = {False: prior, True: prior}
-    before, left = dict(records), 0
+    before, peak, left = dict(records), {False: 0.0, True: 0.0}, 0
     out, n = [], 0
     for x, low in zip(raw.tolist(), below.tolist(), strict=True):
         side = low and sided
@@ -28,13 +28,19 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             score = (1.0 if x > 0 else 0.0) if top == 0 else 0.0 if x == 0 else max(
                 0.0, 1 - (x / top) ** -steepness / memory)
             if left:
-                score, left = min(score, level), left - 1
+                score = min(score, level)
             elif score >= level and hold:
-                before, left = dict(records), hold
+                before, peak, left = dict(records), {False: 0.0, True: 0.0}, hold + 1
             out.append(score)
         for s in records:
             records[s] *= 1 - 1 / memory
-        records[side] = max(records[side], x)
+        if left:  # the incident's peak is learned when the hold ends
+            peak[side] = max(peak[side], x)
+            left -= 1
+            if not left:
+                records = {s: max(r, r + learn * (peak[s] - r)) for s, r in records.items()}
+        else:
+            records[side] = max(records[side], x)
         n += 1
     return out
 
@@ -46,11 +52,12 @@ def test_scores_equal_a_plain_reference_sample_by_sample(sided: bool) -> None:
     raw[rng.random(3000) < 0.01] = np.nan
     raw[100:110] = 0.0
     below = rng.random(3000) < 0.4
-    cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided, hold=7, level=0.999)
+    cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided, hold=7, level=0.999,
+                            learn=0.7)
     st = cal.new_state(1)
     got = np.concatenate([cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700])[0][0]
                           for a in range(0, 3000, 700)])
-    want = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999)
+    want = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999, 0.7)
     assert np.sum(np.array(want) == 0.999) >= 2  # held samples capped at the level
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
@@ -113,6 +120,19 @@ def test_a_recurring_deviation_stops_scoring_and_an_old_record_fades() -> None:
     assert later[0, 0] >= 0.99995
 
 
+def test_the_same_incident_alerts_twice_then_is_normal() -> None:
+    rng = np.random.default_rng(9)
+    cal = RecordCalibration()
+    st = cal.new_state(1)
+    cal.update(st, np.array([0]), np.abs(rng.normal(size=(1, 1000))))
+    peaks = []
+    for _ in range(4):
+        calm = np.abs(rng.normal(size=(1, 200)))
+        score, _, _ = cal.update(st, np.array([0]), np.concatenate([[[30.0]], calm], axis=1))
+        peaks.append(score[0, 0])
+    assert [p >= 0.99995 for p in peaks] == [True, True, False, False]
+
+
 def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> None:
     rng = np.random.default_rng(5)
     raw = np.abs(rng.normal(size=2001))
@@ -160,7 +180,7 @@ def test_band_calibration_crosses_the_threshold_at_the_band() -> None:
     ("kwargs", "needle"),
     [({"threshold": 1.0}, "threshold"), ({"threshold": 0}, "threshold"), ({"memory": 1}, "memory"),
      ({"steepness": 0}, "steepness"), ({"min_samples": 0}, "min_samples"), ({"prior": -1.0}, "prior"),
-     ({"memory": 2.5}, "memory")],
+     ({"memory": 2.5}, "memory"), ({"hold": -1}, "hold"), ({"learn": 0}, "learn"), ({"learn": 1.5}, "learn")],
 )
 def test_bad_parameters_are_refused_with_their_name(kwargs: dict[str, float], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
