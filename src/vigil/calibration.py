@@ -82,10 +82,13 @@ class RecordCalibration:
         Keep one record for samples above the expected value and one for those below, so
         that a series that often spikes up still alerts on its first dip.
     hold, level
-        After a raw score scores `level` or more, the next `hold` samples are scored
-        against the records from before it, capped at `level`: the rest of an incident
-        (the second sample of a plateau, say) stays at the level instead of being measured
-        against the incident itself, and does not score above it again.
+        After a raw score scores `level` or more, the samples that follow are scored
+        against the records from before it, capped at `level`, until `hold` samples in a
+        row score below it: the rest of an incident (the second sample of a plateau, a new
+        level until the baseline has moved) stays at the level instead of being measured
+        against the incident itself, and does not score above it again. For detectors
+        whose raw score is of one sample; one of a window of samples (`shift`) would stay
+        high for as long as the incident is in its window.
     learn
         When the hold ends, the record rises by this share of the way to the incident's
         peak: with 0.8 the same incident again scores 1.25 times the record and alerts,
@@ -106,7 +109,7 @@ class RecordCalibration:
 
     >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
     >>> cal.update(st, np.array([0]), raw)[0].round(6).tolist()
-    [[nan, 1.0, 0.99995, 0.99995, 0.99995, 0.0]]
+    [[nan, 1.0, 0.99995, 0.99995, 0.99995, 0.8976]]
     >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 7 % past the record
     (True, 1.0718)
     """
@@ -202,6 +205,8 @@ def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples
                 else:
                     score = 1.0 if x > 0.0 else 0.0
                 if k > 0:
+                    if score >= level:  # the incident goes on: so does the hold
+                        k = hold + 1
                     score = min(score, level)
                 elif score >= level and hold > 0:
                     k = hold + 1  # this sample and the `hold` after it

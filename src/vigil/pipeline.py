@@ -101,7 +101,8 @@ class Pipeline:
         self.calibrations: list[Calibration] = [
             RecordCalibration(
                 threshold=threshold, memory=calibration_window, min_samples=calibration_min_samples,
-                prior=_null_record(det), sided=bool(getattr(det, "sided", False)), hold=hold, level=HOLD_LEVEL,
+                prior=_null_record(det), sided=bool(getattr(det, "sided", False)),
+                hold=hold if getattr(det, "per_sample", False) else 0, level=HOLD_LEVEL,
             )
             if calibrate
             else BandCalibration(threshold=threshold)

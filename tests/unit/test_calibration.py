@@ -28,6 +28,8 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             score = (1.0 if x > 0 else 0.0) if top == 0 else 0.0 if x == 0 else max(
                 0.0, 1 - (x / top) ** -steepness / memory)
             if left:
+                if score >= level:  # the incident goes on
+                    left = hold + 1
                 score = min(score, level)
             elif score >= level and hold:
                 before, peak, left = dict(records), {False: 0.0, True: 0.0}, hold + 1

@@ -74,9 +74,14 @@ class Deviation(StepDetector):
         self.median = median
 
     @property
+    def per_sample(self) -> bool:
+        """The raw score is one sample's deviation (not a window's)."""
+        return self.recent == 1 and not self._of_steps
+
+    @property
     def sided(self) -> bool:
         """A sample-by-sample deviation has a side: the calibration keeps a record for each."""
-        return self.recent == 1 and not self._of_steps
+        return self.per_sample
 
     def null_raw_cdf(self, x: np.ndarray) -> np.ndarray:
         """P(raw <= x) on Gaussian noise (the scale, a mean absolute step, is 2/sqrt(pi) sigma)."""
