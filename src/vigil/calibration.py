@@ -6,8 +6,8 @@ lately, its *record*, which shrinks by a factor ``1 - 1/memory`` per sample (a r
 
     score = 1 - (raw / record) ** -steepness / memory
 
-A raw score as large as the record scores ``1 - 1/memory`` (0.9999 by default), one 7 %
-larger scores about 0.99995, the default threshold; ordinary samples, well inside the
+A raw score as large as the record scores ``1 - 1/memory`` (0.9999 by default), one 10 %
+larger scores about 0.99996, the default threshold; ordinary samples, well inside the
 record, score near 0. The series' own history sets the scale, so one threshold means the
 same for a quiet and a noisy series, a light and a heavy tail, and every detector, and
 scores of several detectors can be combined. A deviation that keeps coming back raises
@@ -38,7 +38,7 @@ __all__ = ["BandCalibration", "Calibration", "RecordCalibration", "check_thresho
 
 def check_threshold(threshold: float) -> float:
     if not 0 < threshold < 1:
-        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.99995")
+        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.99996")
     return float(threshold)
 
 
@@ -109,21 +109,21 @@ class RecordCalibration:
 
     >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
     >>> cal.update(st, np.array([0]), raw)[0].round(6).tolist()
-    [[nan, 1.0, 0.99995, 0.99995, 0.99995, 0.8976]]
-    >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 7 % past the record
-    (True, 1.0718)
+    [[nan, 1.0, 0.99996, 0.99996, 0.99996, 0.8976]]
+    >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 10 % past the record
+    (True, 1.0959)
     """
 
     def __init__(
         self,
-        threshold: float = 0.99995,
+        threshold: float = 0.99996,
         memory: int = 10000,
         steepness: float = 10.0,
         min_samples: int = 30,
         prior: float = 0.0,
         sided: bool = False,
         hold: int = 20,
-        level: float = 0.99995,
+        level: float = 0.99996,
         learn: float = 0.8,
     ) -> None:
         self.threshold = check_threshold(threshold)
@@ -244,7 +244,7 @@ class BandCalibration:
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, threshold: float = 0.99995) -> None:
+    def __init__(self, threshold: float = 0.99996) -> None:
         self.threshold = check_threshold(threshold)
 
     def fields(self) -> dict[str, Field]:

@@ -101,7 +101,7 @@ class Detection(_Model):
     calibration_window: int = Field(10000, ge=2)
     calibration_min_samples: int = Field(30, ge=1)
     hold: int = Field(20, ge=0)
-    threshold: float = Field(0.99995, gt=0, lt=1)
+    threshold: float = Field(0.99996, gt=0, lt=1)
     direction: Literal["above", "below", "both"] = "both"
     min_abs_deviation: float = Field(0.0, ge=0)
     min_rel_deviation: float = Field(0.0, ge=0)
@@ -453,7 +453,7 @@ detection:                        # defaults for every query; a query may overri
   detector: {d.detector}               # default (= ensemble: level, seasonal, shift, volatility), or one of them, spike, ewma, zscore, iforest
   params: {{}}                      # example: {{level: {{window: 500}}, seasonal: {{bins: 288}}}}
   calibrate: {str(d.calibrate).lower()}
-  threshold: {d.threshold}              # 0.99995: 7 % past the series' largest recent deviation
+  threshold: {d.threshold}              # 0.99996: 10 % past the series' largest recent deviation
   hold: {d.hold}                        # samples after a detection whose score is held at the threshold
   direction: {d.direction}                 # above, below or both
   min_abs_deviation: {d.min_abs_deviation}

@@ -3,9 +3,11 @@
 A sample is *hot* when its score is at or above the threshold and it passes the gates
 (direction, minimum absolute and relative deviation from the expected value). An event
 opens when at least `k` of the last `n` scored samples of a series are hot (and the
-series is not cooling down after its previous event), stays open while hot samples keep
-coming, and resolves after `resolve_after` scored samples in a row that are not hot. A
-sample without a score (NaN: warming up, missing value) changes nothing.
+series is not cooling down after its previous event, and the sample is not held: the
+pipeline holds the score of an incident that goes on at its level, which keeps an open
+event open but opens none), stays open while hot samples keep coming, and resolves after
+`resolve_after` scored samples in a row that are not hot. A sample without a score (NaN:
+warming up, missing value) changes nothing.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class DecisionConfig:
         Scored samples after a resolution during which no new event opens on that series.
     """
 
-    threshold: float = 0.99995
+    threshold: float = 0.99996
     direction: Direction = "both"
     min_abs_deviation: float = 0.0
     min_rel_deviation: float = 0.0
@@ -141,10 +143,13 @@ class Decision:
         lower: FloatArray,
         upper: FloatArray,
         member_scores: FloatArray,
+        held: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
         """Advance the event logic over a block; returns (hot, open, events).
 
         All arrays are shaped (len(rows), steps), `member_scores` (members, len(rows), steps).
+        `held` marks samples whose score the pipeline holds at its level after a detection
+        (the incident goes on): hot, they keep an open event open, but open none.
         `open[i, j]` says whether row i has an open event after step j.
         """
         c = self.config
@@ -153,10 +158,11 @@ class Decision:
         members = np.ascontiguousarray(member_scores, dtype=np.float64)
         hot = np.zeros(score.shape, dtype=np.bool_)
         is_open = np.zeros(score.shape, dtype=np.bool_)
+        held = np.zeros(score.shape, dtype=np.bool_) if held is None else np.ascontiguousarray(held, dtype=np.bool_)
         records = np.empty((2 * score.size, _MEMBERS + len(self.members)))
         s = state.arrays
         count = _decide(  # type: ignore[call-arg]
-            rows, *arrays, members,
+            rows, *arrays, members, held,
             c.threshold, _DIRECTIONS[c.direction], c.min_abs_deviation, c.min_rel_deviation,
             c.k, self._mask, c.resolve_after, c.cooldown,
             s["hist"], s["open"], s["number"], s["run_start"], s["started_at"], s["last_hot"], s["quiet"],
@@ -234,7 +240,7 @@ def _record(rec, r, kind, at, number, started, ended, peak, peak_at, obs, exp, l
 
 @njit(cache=True, nogil=True)
 def _decide(  # type: ignore[no-untyped-def]
-    rows, t, x, score, expected, lower, upper, members,
+    rows, t, x, score, expected, lower, upper, members, held,
     threshold, direction, min_abs, min_rel, k, mask, resolve_after, cooldown_after,
     hist, open_, number, run_start, started_at, last_hot, quiet, cooldown,
     peak_score, peak_at, observed, expected_s, lower_s, upper_s, peak_members,
@@ -258,7 +264,7 @@ def _decide(  # type: ignore[no-untyped-def]
             while b:
                 b &= b - 1
                 bits += 1
-            opening = (not op) and bits >= k and cool == 0
+            opening = (not op) and bits >= k and cool == 0 and not held[i, j]
             if not op and cool > 0:
                 cool -= 1
             if opening:

@@ -8,8 +8,9 @@ agree on, so a sample is anomalous when it is outside any member's calibrated ba
 
 Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
 scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
-one detection in the score, as it is one event: it stays hot at the level, so an open
-event stays open, but it does not score above it again until the hold is over.
+one detection in the score, as it is one event: its samples held at the level are hot,
+so an open event stays open, but they open no new event and do not score above the level
+again until the hold is over.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from vigil.detectors.base import Detector, FloatArray
 from vigil.errors import ConfigError, StateError
 from vigil.state import Field, RowState, unpickle
 
-__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
+__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline", "held_at_level"]
 
 _FORMAT = 2
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
-HOLD_LEVEL = 0.99995
+HOLD_LEVEL = 0.99996
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Pipeline:
         first score.
     hold
         Samples after a sample scoring `HOLD_LEVEL` or more during which the series'
-        score is capped at that level (0: never).
+        score is capped at that level (0: never; never without calibration).
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class Pipeline:
         ]
         if int(hold) != hold or hold < 0:
             raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
-        self.hold = int(hold)
+        self.hold = int(hold) if calibrate else 0  # a detector's own band decides alone
         self.valid_range = valid_range
         self.n_rows = 0
         self.detector_states = [d.new_state(0) for _, d in members]
@@ -198,7 +199,7 @@ class Pipeline:
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
         hot, anomalous, events = self.decision.update(
-            self.decision_state, rows, t, observed, score, exp, lo, hi, scores
+            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, held_at_level(score, self.hold)
         )
         return Result(
             score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous,
@@ -248,10 +249,15 @@ class Pipeline:
 PRIOR_SIGMAS = 4.5
 
 
+def held_at_level(score: FloatArray, hold: int) -> np.ndarray:
+    """Samples whose score a hold keeps at `HOLD_LEVEL`: an incident that goes on (none without holds)."""
+    return (score == HOLD_LEVEL) if hold else np.zeros(score.shape, dtype=np.bool_)
+
+
 def _null_record(det: Detector) -> float:
     """The record a series starts with: the raw score the detector gives, on Gaussian noise,
     as rarely as a 4.5-sigma deviation (0 when the detector does not say). A new series then
-    alerts on what would stand out even for well-behaved noise (past 4.8 sigma at the
+    alerts on what would stand out even for well-behaved noise (past 4.9 sigma at the
     default threshold) until its own history sets the scale, and its first rise or fall of
     a daily cycle is not each time a new record."""
     cdf = getattr(det, "null_raw_cdf", None)

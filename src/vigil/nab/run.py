@@ -38,6 +38,7 @@ from vigil.engine import build_query_pipeline
 from vigil.errors import ConfigError, DataError
 from vigil.nab.corpus import DataFile
 from vigil.nab.scorer import PROFILES, FileScores, Score, prepare, score_corpus
+from vigil.pipeline import held_at_level
 
 __all__ = [
     "DEFAULT_BLOCK",
@@ -260,7 +261,7 @@ def replay_alerts(run: BenchRun, threshold: float) -> list[BoolArray]:
         one = {k: v[None, :] for k, v in seen.items()}
         _, anomalous, _ = decision.update(
             state, np.array([0]), one["t"], one["x"], one["score"], one["expected"], one["lower"], one["upper"],
-            np.stack([one[m] for m in members]),
+            np.stack([one[m] for m in members]), held_at_level(one["score"], run.settings.hold),
         )
         out.append(anomalous[0] & ~np.concatenate([[False], anomalous[0, :-1]]))
     return out
