@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -33,7 +34,22 @@ from vigil.detectors.base import FloatArray
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
-__all__ = ["BandCalibration", "Calibration", "RecordCalibration", "check_threshold", "null_quantile"]
+__all__ = ["BandCalibration", "Calibrated", "Calibration", "RecordCalibration", "check_threshold", "null_quantile"]
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What a calibration gives for a block of raw scores, each shaped like it.
+
+    `edge_above` and `edge_below` are the raw scores at which the score meets the
+    threshold, above and below the expected value; `holding` marks samples in a hold (an
+    incident that goes on).
+    """
+
+    score: FloatArray
+    edge_above: FloatArray
+    edge_below: FloatArray
+    holding: np.ndarray
 
 
 def check_threshold(threshold: float) -> float:
@@ -101,16 +117,16 @@ class RecordCalibration:
     >>> import numpy as np
     >>> cal = RecordCalibration(min_samples=1, hold=0); st = cal.new_state(1)
     >>> raw = np.array([[1.0, 2.0, 1.5, 2.0, 2.5, 0.5]])
-    >>> score, up, down = cal.update(st, np.array([0]), raw)
-    >>> score.round(6).tolist()
+    >>> c = cal.update(st, np.array([0]), raw)
+    >>> c.score.round(6).tolist()
     [[nan, 1.0, 0.998224, 0.9999, 0.999989, 0.0]]
 
     With a hold, what follows a detection is measured against the records of before it:
 
     >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
-    >>> cal.update(st, np.array([0]), raw)[0].round(6).tolist()
+    >>> cal.update(st, np.array([0]), raw).score.round(6).tolist()
     [[nan, 1.0, 0.99996, 0.99996, 0.99996, 0.8976]]
-    >>> bool(up[0, 2] == down[0, 2]), round(float(up[0, 2]) / 2.0, 4)  # the edge: 10 % past the record
+    >>> bool(c.edge_above[0, 2] == c.edge_below[0, 2]), round(float(c.edge_above[0, 2]) / 2.0, 4)  # 10 % past
     (True, 1.0959)
     """
 
@@ -167,21 +183,18 @@ class RecordCalibration:
 
     def update(
         self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Score and learn a block of raw scores; `below` marks samples under the expected value.
-
-        Returns the scores and the edges above and below, each shaped like `raw`.
-        """
+    ) -> Calibrated:
+        """Score and learn a block of raw scores; `below` marks samples under the expected value."""
         raw = np.ascontiguousarray(raw, dtype=np.float64)
         side = np.zeros(raw.shape, dtype=np.bool_) if below is None or not self.sided else below
-        out = np.full((3, *raw.shape), np.nan)
+        out = np.full((4, *raw.shape), np.nan)
         _records(
             np.ascontiguousarray(rows, dtype=np.intp), raw, np.ascontiguousarray(side, dtype=np.bool_),
             state["n"], state["record"], state["before"], state["peak"], state["left"], 1.0 - 1.0 / self.memory,
             self.min_samples, math.log10(self.memory), self.steepness, self.edge_factor(), self.sided, self.hold,
             self.level, self.learn, out,
         )
-        return out[0], out[1], out[2]
+        return Calibrated(out[0], out[1], out[2], out[3] > 0)
 
 
 @njit(cache=True, nogil=True)
@@ -215,6 +228,7 @@ def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples
                 out[0, i, j] = score
                 out[1, i, j] = edge * ref_up
                 out[2, i, j] = edge * (ref_down if sided else ref_up)
+                out[3, i, j] = k
             up *= decay
             down *= decay
             if k > 0:  # an incident: its peak is learned, at `learn` of its height, when the hold ends
@@ -239,8 +253,8 @@ class BandCalibration:
     --------
     >>> import numpy as np
     >>> cal = BandCalibration(threshold=0.99); st = cal.new_state(1)
-    >>> score, edge, _ = cal.update(st, np.array([0]), np.array([[0.5, 1.0, 2.0]]))
-    >>> score.round(4).tolist(), edge.tolist()
+    >>> c = cal.update(st, np.array([0]), np.array([[0.5, 1.0, 2.0]]))
+    >>> c.score.round(4).tolist(), c.edge_above.tolist()
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
@@ -253,14 +267,12 @@ class BandCalibration:
     def new_state(self, n_rows: int = 0) -> RowState:
         return RowState({}, n_rows)
 
-    def update(
-        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def update(self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None) -> Calibrated:
         with np.errstate(divide="ignore"):
             score = np.where(raw > 0, self.threshold ** (1.0 / np.where(raw > 0, raw, 1.0)), 0.0)
         score = np.where(np.isnan(raw), np.nan, score)
         edge = np.where(np.isnan(raw), np.nan, 1.0)
-        return score, edge, edge
+        return Calibrated(score, edge, edge, np.zeros(raw.shape, dtype=np.bool_))
 
 
 Calibration = RecordCalibration | BandCalibration

@@ -2,12 +2,12 @@
 
 A sample is *hot* when its score is at or above the threshold and it passes the gates
 (direction, minimum absolute and relative deviation from the expected value). An event
-opens when at least `k` of the last `n` scored samples of a series are hot (and the
-series is not cooling down after its previous event, and the sample is not held: the
-pipeline holds the score of an incident that goes on at its level, which keeps an open
-event open but opens none), stays open while hot samples keep coming, and resolves after
-`resolve_after` scored samples in a row that are not hot. A sample without a score (NaN:
-warming up, missing value) changes nothing.
+opens on a hot sample when at least `k` of the last `n` scored samples of a series are
+hot (and the series is not cooling down after its previous event), stays open while hot
+samples keep coming, and resolves after `resolve_after` scored samples in a row that are
+not hot and not held (the pipeline holds a detected incident for a while: its event stays
+open while it lasts). A sample without a score (NaN: warming up, missing value) changes
+nothing.
 """
 
 from __future__ import annotations
@@ -143,13 +143,13 @@ class Decision:
         lower: FloatArray,
         upper: FloatArray,
         member_scores: FloatArray,
-        held: np.ndarray | None = None,
+        holding: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
         """Advance the event logic over a block; returns (hot, open, events).
 
         All arrays are shaped (len(rows), steps), `member_scores` (members, len(rows), steps).
-        `held` marks samples whose score the pipeline holds at its level after a detection
-        (the incident goes on): hot, they keep an open event open, but open none.
+        `holding` marks samples during which the pipeline says a detected incident goes on:
+        an open event does not count them towards resolving.
         `open[i, j]` says whether row i has an open event after step j.
         """
         c = self.config
@@ -158,11 +158,12 @@ class Decision:
         members = np.ascontiguousarray(member_scores, dtype=np.float64)
         hot = np.zeros(score.shape, dtype=np.bool_)
         is_open = np.zeros(score.shape, dtype=np.bool_)
-        held = np.zeros(score.shape, dtype=np.bool_) if held is None else np.ascontiguousarray(held, dtype=np.bool_)
+        holding = (np.zeros(score.shape, dtype=np.bool_) if holding is None
+                   else np.ascontiguousarray(holding, dtype=np.bool_))
         records = np.empty((2 * score.size, _MEMBERS + len(self.members)))
         s = state.arrays
         count = _decide(  # type: ignore[call-arg]
-            rows, *arrays, members, held,
+            rows, *arrays, members, holding,
             c.threshold, _DIRECTIONS[c.direction], c.min_abs_deviation, c.min_rel_deviation,
             c.k, self._mask, c.resolve_after, c.cooldown,
             s["hist"], s["open"], s["number"], s["run_start"], s["started_at"], s["last_hot"], s["quiet"],
@@ -240,7 +241,7 @@ def _record(rec, r, kind, at, number, started, ended, peak, peak_at, obs, exp, l
 
 @njit(cache=True, nogil=True)
 def _decide(  # type: ignore[no-untyped-def]
-    rows, t, x, score, expected, lower, upper, members, held,
+    rows, t, x, score, expected, lower, upper, members, holding,
     threshold, direction, min_abs, min_rel, k, mask, resolve_after, cooldown_after,
     hist, open_, number, run_start, started_at, last_hot, quiet, cooldown,
     peak_score, peak_at, observed, expected_s, lower_s, upper_s, peak_members,
@@ -264,7 +265,7 @@ def _decide(  # type: ignore[no-untyped-def]
             while b:
                 b &= b - 1
                 bits += 1
-            opening = (not op) and bits >= k and cool == 0 and not held[i, j]
+            opening = (not op) and hot and bits >= k and cool == 0
             if not op and cool > 0:
                 cool -= 1
             if opening:
@@ -279,7 +280,7 @@ def _decide(  # type: ignore[no-untyped-def]
                         peak_members[r, q] = members[q, i, j]
                 last_hot[r] = t[i, j]
             if op:
-                qt = 0 if hot else qt + 1
+                qt = 0 if hot or holding[i, j] else qt + 1
             for kind in range(2):
                 if (kind == 0 and opening) or (kind == 1 and op and qt >= resolve_after):
                     _record(

@@ -8,9 +8,8 @@ agree on, so a sample is anomalous when it is outside any member's calibrated ba
 
 Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
 scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
-one detection in the score, as it is one event: its samples held at the level are hot,
-so an open event stays open, but they open no new event and do not score above the level
-again until the hold is over.
+one detection in the score, as it is one event, which does not resolve while the hold (or
+a member calibration's own) lasts.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from vigil.detectors.base import Detector, FloatArray
 from vigil.errors import ConfigError, StateError
 from vigil.state import Field, RowState, unpickle
 
-__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline", "held_at_level"]
+__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
 
 _FORMAT = 2
 
@@ -51,6 +50,7 @@ class Result:
     anomalous: np.ndarray  # an event is open on the series after this sample
     warming_up: np.ndarray  # no member has an opinion yet on a valid sample
     invalid: np.ndarray  # the sample was NaN, infinite or outside the valid range
+    holding: np.ndarray  # the sample is in a hold: the incident of a detection just before goes on
     members: dict[str, FloatArray]  # each member's calibrated score
     events: list[Event]
 
@@ -165,6 +165,7 @@ class Pipeline:
 
         shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
+        holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on
         for m, ((name, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
             try:
                 s = det.update(self.detector_states[m], rows, x, t)
@@ -177,18 +178,19 @@ class Pipeline:
                 ) from exc
             with np.errstate(invalid="ignore"):
                 below = observed < s.expected  # False where there is no expected value
-            score, edge_up, edge_down = cal.update(self.calibration_states[m], rows, s.raw, below)
-            scores[m] = score
+            c = cal.update(self.calibration_states[m], rows, s.raw, below)
+            scores[m] = c.score
+            holding |= c.holding
             # a member shows an expected value and band only once it gives a score
-            expected[m] = np.where(np.isnan(score), np.nan, s.expected)
-            lower[m] = expected[m] - edge_down * (s.expected - s.lower)
-            upper[m] = expected[m] + edge_up * (s.upper - s.expected)
+            expected[m] = np.where(np.isnan(c.score), np.nan, s.expected)
+            lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
+            upper[m] = expected[m] + c.edge_above * (s.upper - s.expected)
 
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
         if self.hold:
-            score = _hold(rows, score, self.hold_state["left"], self.hold, HOLD_LEVEL)
+            score = _hold(rows, score, self.hold_state["left"], self.hold, HOLD_LEVEL, holding)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
@@ -199,11 +201,11 @@ class Pipeline:
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
         hot, anomalous, events = self.decision.update(
-            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, held_at_level(score, self.hold)
+            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, holding
         )
         return Result(
             score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous,
-            warming_up=warming, invalid=invalid,
+            warming_up=warming, invalid=invalid, holding=holding,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
 
@@ -249,11 +251,6 @@ class Pipeline:
 PRIOR_SIGMAS = 4.5
 
 
-def held_at_level(score: FloatArray, hold: int) -> np.ndarray:
-    """Samples whose score a hold keeps at `HOLD_LEVEL`: an incident that goes on (none without holds)."""
-    return (score == HOLD_LEVEL) if hold else np.zeros(score.shape, dtype=np.bool_)
-
-
 def _null_record(det: Detector) -> float:
     """The record a series starts with: the raw score the detector gives, on Gaussian noise,
     as rarely as a 4.5-sigma deviation (0 when the detector does not say). A new series then
@@ -265,7 +262,8 @@ def _null_record(det: Detector) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hold(rows, score, left, hold, level):  # type: ignore[no-untyped-def]
+def _hold(rows, score, left, hold, level, holding):  # type: ignore[no-untyped-def]
+    """Cap scores at `level` for `hold` samples after one reaches it; mark those samples in `holding`."""
     out = score.copy()
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -276,6 +274,7 @@ def _hold(rows, score, left, hold, level):  # type: ignore[no-untyped-def]
                 continue
             if k > 0:
                 out[i, j] = min(s, level)
+                holding[i, j] = True
                 k -= 1
             elif s >= level:
                 k = hold

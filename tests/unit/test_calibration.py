@@ -11,13 +11,14 @@ from vigil.errors import ConfigError
 
 
 def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float, min_samples: int,
-              prior: float, sided: bool, hold: int, level: float, learn: float) -> list[float]:
-    """RecordCalibration written plainly, one sample at a time."""
+              prior: float, sided: bool, hold: int, level: float, learn: float) -> tuple[list[float], list[bool]]:
+    """RecordCalibration written plainly, one sample at a time: the scores and the samples in a hold."""
     records = {False: prior, True: prior}
     before, peak, left = dict(records), {False: 0.0, True: 0.0}, 0
-    out, n = [], 0
+    out, holding, n = [], [], 0
     for x, low in zip(raw.tolist(), below.tolist(), strict=True):
         side = low and sided
+        holding.append(False)
         if math.isnan(x):
             out.append(math.nan)
             continue
@@ -34,6 +35,7 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             elif score >= level and hold:
                 before, peak, left = dict(records), {False: 0.0, True: 0.0}, hold + 1
             out.append(score)
+            holding[-1] = left > 0
         for s in records:
             records[s] *= 1 - 1 / memory
         if left:  # the incident's peak is learned when the hold ends
@@ -44,7 +46,7 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
         else:
             records[side] = max(records[side], x)
         n += 1
-    return out
+    return out, holding
 
 
 @pytest.mark.parametrize("sided", [False, True])
@@ -57,16 +59,16 @@ def test_scores_equal_a_plain_reference_sample_by_sample(sided: bool) -> None:
     cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided, hold=7, level=0.999,
                             learn=0.7)
     st = cal.new_state(1)
-    got = np.concatenate([cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700])[0][0]
-                          for a in range(0, 3000, 700)])
-    want = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999, 0.7)
+    blocks = [cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700]) for a in range(0, 3000, 700)]
+    want, holding = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999, 0.7)
     assert np.sum(np.array(want) == 0.999) >= 2  # held samples capped at the level
-    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(np.concatenate([c.score[0] for c in blocks]), want, rtol=1e-12, equal_nan=True)
+    np.testing.assert_array_equal(np.concatenate([c.holding[0] for c in blocks]), holding)
 
 
 def test_a_raw_score_equal_to_the_record_scores_one_in_memory() -> None:
     cal = RecordCalibration(memory=1000, min_samples=1)
-    score, _, _ = cal.update(cal.new_state(1), np.array([0]), np.array([[2.0, 2.0]]))
+    score = cal.update(cal.new_state(1), np.array([0]), np.array([[2.0, 2.0]])).score
     assert score[0, 1] == pytest.approx(1 - 1 / 1000)
 
 
@@ -74,7 +76,8 @@ def test_edge_is_where_the_score_meets_the_threshold() -> None:
     rng = np.random.default_rng(4)
     raw = rng.exponential(size=(3, 5000))
     cal = RecordCalibration(threshold=0.99996)
-    score, up, down = cal.update(cal.new_state(3), np.arange(3), raw)
+    c = cal.update(cal.new_state(3), np.arange(3), raw)
+    score, up, down = c.score, c.edge_above, c.edge_below
     ok = ~np.isnan(score)
     assert ((score[ok] >= 0) & (score[ok] <= 1)).all()
     assert (up[ok] == down[ok]).all()  # one record when not sided
@@ -92,7 +95,7 @@ def test_false_alarms_on_noise_are_rare_whatever_the_tail(noise: str) -> None:
         "pareto-1.5": lambda: rng.pareto(1.5, size=shape),
     }[noise]()
     cal = RecordCalibration()
-    score, _, _ = cal.update(cal.new_state(20), np.arange(20), raw)
+    score = cal.update(cal.new_state(20), np.arange(20), raw).score
     # 10 % past a record that shrinks by e every 10^4 samples: about once in 1,700 samples on
     # Gaussian noise, no more often on heavy tails, since the record scales with the tail
     assert np.mean(score[:, 1000:] >= 0.99996) < 1e-3
@@ -103,7 +106,7 @@ def test_a_six_sigma_spike_on_gaussian_noise_crosses_the_threshold() -> None:
     raw = np.abs(rng.normal(size=(50, 3000)))
     raw[:, -1] = 6.0
     cal = RecordCalibration()
-    score, _, _ = cal.update(cal.new_state(50), np.arange(50), raw)
+    score = cal.update(cal.new_state(50), np.arange(50), raw).score
     assert (score[:, -1] >= 0.99996).all()
 
 
@@ -113,12 +116,12 @@ def test_a_recurring_deviation_stops_scoring_and_an_old_record_fades() -> None:
     st = cal.new_state(1)
     calm = np.abs(rng.normal(size=(1, 2000)))
     cal.update(st, np.array([0]), calm)
-    first, _, _ = cal.update(st, np.array([0]), np.full((1, 1), 50.0))
-    again, _, _ = cal.update(st, np.array([0]), np.concatenate([calm[:, :100], [[50.0]]], axis=1))
+    first = cal.update(st, np.array([0]), np.full((1, 1), 50.0)).score
+    again = cal.update(st, np.array([0]), np.concatenate([calm[:, :100], [[50.0]]], axis=1)).score
     assert first[0, 0] >= 0.99996 and again[0, -1] < 0.99996
     # three memories later the record of 50 has shrunk to about 2.5: 10 is new again
     cal.update(st, np.array([0]), np.abs(rng.normal(size=(1, 3000))))
-    later, _, _ = cal.update(st, np.array([0]), np.full((1, 1), 10.0))
+    later = cal.update(st, np.array([0]), np.full((1, 1), 10.0)).score
     assert later[0, 0] >= 0.99996
 
 
@@ -130,7 +133,7 @@ def test_the_same_incident_alerts_twice_then_is_normal() -> None:
     peaks = []
     for _ in range(4):
         calm = np.abs(rng.normal(size=(1, 200)))
-        score, _, _ = cal.update(st, np.array([0]), np.concatenate([[[30.0]], calm], axis=1))
+        score = cal.update(st, np.array([0]), np.concatenate([[[30.0]], calm], axis=1)).score
         peaks.append(score[0, 0])
     assert [p >= 0.99996 for p in peaks] == [True, True, False, False]
 
@@ -144,7 +147,8 @@ def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> Non
     scores = {}
     for sided in (False, True):
         cal = RecordCalibration(sided=sided)
-        score, up, down = cal.update(cal.new_state(1), np.array([0]), raw[None], below[None])
+        c = cal.update(cal.new_state(1), np.array([0]), raw[None], below[None])
+        score, up, down = c.score, c.edge_above, c.edge_below
         scores[sided] = score[0, -1]
         assert (up[0, -1] > down[0, -1]) == sided
     assert scores[True] >= 0.99996 > scores[False]
@@ -152,10 +156,10 @@ def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> Non
 
 def test_constant_raw_scores_never_cross_and_the_first_move_of_a_flat_series_does() -> None:
     cal = RecordCalibration(min_samples=5)
-    score, _, _ = cal.update(cal.new_state(1), np.array([0]), np.zeros((1, 100)))
+    score = cal.update(cal.new_state(1), np.array([0]), np.zeros((1, 100))).score
     assert np.isnan(score[0, :5]).all() and (score[0, 5:] == 0).all()
     st = cal.new_state(1)
-    score, _, _ = cal.update(st, np.array([0]), np.r_[np.zeros(50), 1e-6][None])
+    score = cal.update(st, np.array([0]), np.r_[np.zeros(50), 1e-6][None]).score
     assert score[0, -1] == 1.0
 
 
@@ -166,14 +170,15 @@ def test_the_prior_keeps_the_first_ordinary_deviations_from_being_records() -> N
     gaussian = null_quantile(lambda x: erf(x / math.sqrt(2)), 1 - 1 / 10000)  # |z| seen once in 10^4
     for prior in (0.0, gaussian):
         cal = RecordCalibration(prior=prior)
-        score, _, _ = cal.update(cal.new_state(200), np.arange(200), raw)
+        score = cal.update(cal.new_state(200), np.arange(200), raw).score
         alarms[prior > 0] = np.mean(score >= 0.99996)
     assert alarms[True] < 1e-3 < alarms[False]
 
 
 def test_band_calibration_crosses_the_threshold_at_the_band() -> None:
     cal = BandCalibration(threshold=0.999)
-    score, up, down = cal.update(cal.new_state(1), np.array([0]), np.array([[0.5, 1.0, 2.0, np.nan]]))
+    c = cal.update(cal.new_state(1), np.array([0]), np.array([[0.5, 1.0, 2.0, np.nan]]))
+    score, up, down = c.score, c.edge_above, c.edge_below
     assert score[0, 0] < 0.999 and score[0, 1] == pytest.approx(0.999) and score[0, 2] > 0.999
     assert np.isnan(score[0, 3]) and up[0, 0] == down[0, 0] == 1.0
 

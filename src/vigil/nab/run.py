@@ -38,7 +38,6 @@ from vigil.engine import build_query_pipeline
 from vigil.errors import ConfigError, DataError
 from vigil.nab.corpus import DataFile
 from vigil.nab.scorer import PROFILES, FileScores, Score, prepare, score_corpus
-from vigil.pipeline import held_at_level
 
 __all__ = [
     "DEFAULT_BLOCK",
@@ -208,7 +207,8 @@ def run_detector(
     alerts = [np.zeros(n, dtype=np.bool_) for n in sizes.tolist()]
     members = [name for name, _ in pipeline.members]
     seen = [
-        {"t": times[row], **{k: np.full(n, np.nan) for k in ("x", "score", "expected", "lower", "upper", *members)}}
+        {"t": times[row], **{k: np.full(n, np.nan)
+                             for k in ("x", "score", "expected", "lower", "upper", "holding", *members)}}
         for row, n in enumerate(sizes.tolist())
     ]
     pipeline.resize(len(files))
@@ -231,7 +231,7 @@ def run_detector(
         was_open[rows] = res.anomalous[:, -1]
         score = np.nan_to_num(res.score, nan=0.0)
         arrays = {"x": np.where(res.invalid, np.nan, x), "score": res.score, "expected": res.expected,
-                  "lower": res.lower, "upper": res.upper, **res.members}
+                  "lower": res.lower, "upper": res.upper, "holding": res.holding.astype(float), **res.members}
         for i, row in enumerate(rows.tolist()):
             m = min(width, int(sizes[row]) - a)
             scores[row][a : a + m] = score[i, :m]
@@ -253,7 +253,7 @@ def replay_alerts(run: BenchRun, threshold: float) -> list[BoolArray]:
     if run.settings is None or run.seen is None:
         raise ValueError(f"run {run.name} kept nothing to replay")
     config = dataclasses.replace(run.settings.decision(), threshold=threshold)
-    members = [k for k in run.seen[0] if k not in ("t", "x", "score", "expected", "lower", "upper")]
+    members = [k for k in run.seen[0] if k not in ("t", "x", "score", "expected", "lower", "upper", "holding")]
     decision = Decision(config, members)
     out = []
     for seen in run.seen:
@@ -261,7 +261,7 @@ def replay_alerts(run: BenchRun, threshold: float) -> list[BoolArray]:
         one = {k: v[None, :] for k, v in seen.items()}
         _, anomalous, _ = decision.update(
             state, np.array([0]), one["t"], one["x"], one["score"], one["expected"], one["lower"], one["upper"],
-            np.stack([one[m] for m in members]), held_at_level(one["score"], run.settings.hold),
+            np.stack([one[m] for m in members]), one["holding"] > 0,
         )
         out.append(anomalous[0] & ~np.concatenate([[False], anomalous[0, :-1]]))
     return out
