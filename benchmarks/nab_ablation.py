@@ -32,7 +32,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("calibration memory 20,000", {"calibration_window": 20000}),
     ("level on the mean, not the median", {"params": {"level": {"median": False}}}),
     ("level over 200 samples", {"params": {"level": {"window": 200}}}),
-    ("seasonal in 96 slots, alpha 0.5", {"params": {"seasonal": {"bins": 96, "alpha": 0.5}}}),
+    ("seasonal in 48 slots, alpha 0.3", {"params": {"seasonal": {"bins": 48, "alpha": 0.3}}}),
     ("volatility 30 against 200 steps", {"params": {"volatility": {"window": 200, "recent": 30}}}),
     ("shift over 10 samples", {"params": {"shift": {"recent": 10}}}),
     ("level alone", {"detector": "level"}),

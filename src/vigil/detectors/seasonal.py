@@ -50,7 +50,7 @@ class Seasonal(StepDetector):
     name: ClassVar[str] = "seasonal"
     per_sample: ClassVar[bool] = True  # its raw score is one sample's deviation
 
-    def __init__(self, period: float = 86400.0, bins: int = 48, alpha: float = 0.3, warmup: int = 30) -> None:
+    def __init__(self, period: float = 86400.0, bins: int = 96, alpha: float = 0.5, warmup: int = 30) -> None:
         if not (math.isfinite(period) and period > 0):
             raise ConfigError(f"seasonal: period is {period!r}; write seconds > 0, such as 86400")
         if int(bins) != bins or bins < 2:
