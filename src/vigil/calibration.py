@@ -100,7 +100,7 @@ class RecordCalibration:
     hold, level
         After a raw score scores `level` or more, the samples that follow are scored
         against the records from before it, capped at `level`, until `hold` samples in a
-        row score below it: the rest of an incident (the second sample of a plateau, a new
+        row score below it (or 5 times `hold` samples have passed): the rest of an incident (the second sample of a plateau, a new
         level until the baseline has moved) stays at the level instead of being measured
         against the incident itself, and does not score above it again. For detectors
         whose raw score is of one sample; one of a window of samples (`shift`) would stay
@@ -171,6 +171,7 @@ class RecordCalibration:
             "before": Field((2,), np.float64, np.nan),  # the records when the hold began
             "peak": Field((2,), np.float64, 0.0),  # the largest raw scores of the incident, per side
             "left": Field((), np.int64, 0),  # samples of the hold still to come
+            "age": Field((), np.int64, 0),  # samples since the hold began
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -190,19 +191,25 @@ class RecordCalibration:
         out = np.full((4, *raw.shape), np.nan)
         _records(
             np.ascontiguousarray(rows, dtype=np.intp), raw, np.ascontiguousarray(side, dtype=np.bool_),
-            state["n"], state["record"], state["before"], state["peak"], state["left"], 1.0 - 1.0 / self.memory,
+            state["n"], state["record"], state["before"], state["peak"], state["left"], state["age"],
+            1.0 - 1.0 / self.memory,
             self.min_samples, math.log10(self.memory), self.steepness, self.edge_factor(), self.sided, self.hold,
             self.level, self.learn, out,
         )
         return Calibrated(out[0], out[1], out[2], out[3] > 0)
 
 
+# A hold that goes on with its incident ends at the latest this many times `hold` after it
+# began: a pattern that keeps coming (a spike every few samples) is learned, not held forever.
+_LONGEST = 5
+
+
 @njit(cache=True, nogil=True)
-def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples, log_memory, steepness, edge,  # type: ignore[no-untyped-def]
-             sided, hold, level, learn, out):
+def _records(rows, raw, below, n, record, before, peak, left, age, decay, min_samples, log_memory, steepness,  # type: ignore[no-untyped-def]
+             edge, sided, hold, level, learn, out):
     for i in range(rows.shape[0]):
         r = rows[i]
-        cnt, k = n[r], left[r]
+        cnt, k, a = n[r], left[r], age[r]
         up, down = record[r, 0], record[r, 1]
         for j in range(raw.shape[1]):
             x = raw[i, j]
@@ -218,11 +225,11 @@ def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples
                 else:
                     score = 1.0 if x > 0.0 else 0.0
                 if k > 0:
-                    if score >= level:  # the incident goes on: so does the hold
+                    if score >= level and a < _LONGEST * hold:  # the incident goes on: so does the hold
                         k = hold + 1
                     score = min(score, level)
                 elif score >= level and hold > 0:
-                    k = hold + 1  # this sample and the `hold` after it
+                    k, a = hold + 1, 0  # this sample and the `hold` after it
                     before[r, 0], before[r, 1] = up, down
                     peak[r, 0], peak[r, 1] = 0.0, 0.0
                 out[0, i, j] = score
@@ -235,6 +242,7 @@ def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples
                 side = 1 if low else 0
                 peak[r, side] = max(peak[r, side], x)
                 k -= 1
+                a += 1
                 if k == 0:
                     up = max(up, up + learn * (peak[r, 0] - up))
                     down = max(down, down + learn * (peak[r, 1] - down))
@@ -243,7 +251,7 @@ def _records(rows, raw, below, n, record, before, peak, left, decay, min_samples
             else:
                 up = max(up, x)
             cnt += 1
-        n[r], left[r], record[r, 0], record[r, 1] = cnt, k, up, down
+        n[r], left[r], age[r], record[r, 0], record[r, 1] = cnt, k, a, up, down
 
 
 class BandCalibration:

@@ -14,7 +14,7 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
               prior: float, sided: bool, hold: int, level: float, learn: float) -> tuple[list[float], list[bool]]:
     """RecordCalibration written plainly, one sample at a time: the scores and the samples in a hold."""
     records = {False: prior, True: prior}
-    before, peak, left = dict(records), {False: 0.0, True: 0.0}, 0
+    before, peak, left, age = dict(records), {False: 0.0, True: 0.0}, 0, 0
     out, holding, n = [], [], 0
     for x, low in zip(raw.tolist(), below.tolist(), strict=True):
         side = low and sided
@@ -29,11 +29,11 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             score = (1.0 if x > 0 else 0.0) if top == 0 else 0.0 if x == 0 else max(
                 0.0, 1 - (x / top) ** -steepness / memory)
             if left:
-                if score >= level:  # the incident goes on
+                if score >= level and age < 5 * hold:  # the incident goes on
                     left = hold + 1
                 score = min(score, level)
             elif score >= level and hold:
-                before, peak, left = dict(records), {False: 0.0, True: 0.0}, hold + 1
+                before, peak, left, age = dict(records), {False: 0.0, True: 0.0}, hold + 1, 0
             out.append(score)
             holding[-1] = left > 0
         for s in records:
@@ -41,6 +41,7 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
         if left:  # the incident's peak is learned when the hold ends
             peak[side] = max(peak[side], x)
             left -= 1
+            age += 1
             if not left:
                 records = {s: max(r, r + learn * (peak[s] - r)) for s, r in records.items()}
         else:
@@ -136,6 +137,17 @@ def test_the_same_incident_alerts_twice_then_is_normal() -> None:
         score = cal.update(st, np.array([0]), np.concatenate([[[30.0]], calm], axis=1)).score
         peaks.append(score[0, 0])
     assert [p >= 0.99996 for p in peaks] == [True, True, False, False]
+
+
+def test_a_spike_every_few_samples_is_held_a_while_then_learned() -> None:
+    rng = np.random.default_rng(10)
+    raw = np.abs(rng.normal(size=3000))
+    raw[1000::5] = 40.0  # from sample 1000 on, a spike every 5 samples: a new pattern
+    cal = RecordCalibration(hold=10)
+    c = cal.update(cal.new_state(1), np.array([0]), raw[None])
+    spikes = c.score[0, 1000::5]
+    assert spikes[0] >= 0.99996 and c.holding[0, 1000:1050].all()  # held as one incident...
+    assert not c.holding[0, 1200:].any() and (spikes[40:] < 0.99996).all()  # ...for at most 5 holds, then learned
 
 
 def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> None:
