@@ -43,13 +43,15 @@ class Calibrated:
 
     `edge_above` and `edge_below` are the raw scores at which the score meets the
     threshold, above and below the expected value; `holding` marks samples in a hold (an
-    incident that goes on).
+    incident that goes on); `surprise` is ``-log10(1 - score)`` without the rounding of
+    a score near 1, so that the largest deviations still compare.
     """
 
     score: FloatArray
     edge_above: FloatArray
     edge_below: FloatArray
     holding: np.ndarray
+    surprise: FloatArray
 
 
 def check_threshold(threshold: float) -> float:
@@ -100,7 +102,8 @@ class RecordCalibration:
     hold, level
         After a raw score scores `level` or more, the samples that follow are scored
         against the records from before it, capped at `level`, until `hold` samples in a
-        row score below it (or 5 times `hold` samples have passed): the rest of an incident (the second sample of a plateau, a new
+        row score below it (or 5 times `hold` samples have passed), unless one goes two
+        decades of surprise past the incident's peak (a new detection): the rest of an incident (the second sample of a plateau, a new
         level until the baseline has moved) stays at the level instead of being measured
         against the incident itself, and does not score above it again. For detectors
         whose raw score is of one sample; one of a window of samples (`shift`) would stay
@@ -170,6 +173,7 @@ class RecordCalibration:
             "record": Field((2,), np.float64, self.prior),  # above (or either side), below
             "before": Field((2,), np.float64, np.nan),  # the records when the hold began
             "peak": Field((2,), np.float64, 0.0),  # the largest raw scores of the incident, per side
+            "peak_lp": Field((), np.float64, 0.0),  # the largest surprise of the incident
             "left": Field((), np.int64, 0),  # samples of the hold still to come
             "age": Field((), np.int64, 0),  # samples since the hold began
         }
@@ -188,25 +192,30 @@ class RecordCalibration:
         """Score and learn a block of raw scores; `below` marks samples under the expected value."""
         raw = np.ascontiguousarray(raw, dtype=np.float64)
         side = np.zeros(raw.shape, dtype=np.bool_) if below is None or not self.sided else below
-        out = np.full((4, *raw.shape), np.nan)
+        out = np.full((5, *raw.shape), np.nan)
         _records(
             np.ascontiguousarray(rows, dtype=np.intp), raw, np.ascontiguousarray(side, dtype=np.bool_),
-            state["n"], state["record"], state["before"], state["peak"], state["left"], state["age"],
+            state["n"], state["record"], state["before"], state["peak"], state["peak_lp"], state["left"], state["age"],
             1.0 - 1.0 / self.memory,
             self.min_samples, math.log10(self.memory), self.steepness, self.edge_factor(), self.sided, self.hold,
             self.level, self.learn, out,
         )
-        return Calibrated(out[0], out[1], out[2], out[3] > 0)
+        return Calibrated(out[0], out[1], out[2], out[3] > 0, out[4])
 
 
 # A hold that goes on with its incident ends at the latest this many times `hold` after it
 # began: a pattern that keeps coming (a spike every few samples) is learned, not held forever.
 _LONGEST = 5
+# During a hold, a sample this many decades of surprise past the hold's peak (58 % further
+# past the record) is a new detection, not more of the same: an incident that escalates
+# says so instead of hiding in the hold.
+ESCALATION = 2.0
 
 
 @njit(cache=True, nogil=True)
-def _records(rows, raw, below, n, record, before, peak, left, age, decay, min_samples, log_memory, steepness,  # type: ignore[no-untyped-def]
-             edge, sided, hold, level, learn, out):
+def _records(rows, raw, below, n, record, before, peak, peak_lp, left, age, decay, min_samples, log_memory,  # type: ignore[no-untyped-def]
+             steepness, edge, sided, hold, level, learn, out):
+    level_lp = -math.log10(1.0 - level)
     for i in range(rows.shape[0]):
         r = rows[i]
         cnt, k, a = n[r], left[r], age[r]
@@ -219,23 +228,29 @@ def _records(rows, raw, below, n, record, before, peak, left, age, decay, min_sa
             if cnt >= min_samples:
                 ref_up, ref_down = (before[r, 0], before[r, 1]) if k > 0 else (up, down)
                 top = ref_down if low else ref_up
-                if top > 0.0:
-                    lp = log_memory + steepness * math.log10(x / top) if x > 0.0 else 0.0
-                    score = 1.0 - 10.0 ** -lp if lp > 0.0 else 0.0
+                if x <= 0.0:
+                    lp = 0.0
+                elif top > 0.0:
+                    lp = max(log_memory + steepness * math.log10(x / top), 0.0)
                 else:
-                    score = 1.0 if x > 0.0 else 0.0
+                    lp = math.inf
+                capped = False
                 if k > 0:
-                    if score >= level and a < _LONGEST * hold:  # the incident goes on: so does the hold
-                        k = hold + 1
-                    score = min(score, level)
-                elif score >= level and hold > 0:
-                    k, a = hold + 1, 0  # this sample and the `hold` after it
+                    if lp >= peak_lp[r] + ESCALATION:  # worse than the incident so far: a new detection
+                        k, a, peak_lp[r] = hold + 1, 0, lp
+                    else:
+                        if lp >= level_lp and a < _LONGEST * hold:  # the incident goes on: so does the hold
+                            k = hold + 1
+                        capped = lp >= level_lp
+                elif lp >= level_lp and hold > 0:
+                    k, a, peak_lp[r] = hold + 1, 0, lp  # this sample and the `hold` after it
                     before[r, 0], before[r, 1] = up, down
                     peak[r, 0], peak[r, 1] = 0.0, 0.0
-                out[0, i, j] = score
+                out[0, i, j] = level if capped else 1.0 - 10.0 ** -lp
                 out[1, i, j] = edge * ref_up
                 out[2, i, j] = edge * (ref_down if sided else ref_up)
                 out[3, i, j] = k
+                out[4, i, j] = level_lp if capped else lp
             up *= decay
             down *= decay
             if k > 0:  # an incident: its peak is learned, at `learn` of its height, when the hold ends
@@ -280,7 +295,9 @@ class BandCalibration:
             score = np.where(raw > 0, self.threshold ** (1.0 / np.where(raw > 0, raw, 1.0)), 0.0)
         score = np.where(np.isnan(raw), np.nan, score)
         edge = np.where(np.isnan(raw), np.nan, 1.0)
-        return Calibrated(score, edge, edge, np.zeros(raw.shape, dtype=np.bool_))
+        with np.errstate(divide="ignore"):
+            surprise = -np.log10(1.0 - score)
+        return Calibrated(score, edge, edge, np.zeros(raw.shape, dtype=np.bool_), surprise)
 
 
 Calibration = RecordCalibration | BandCalibration

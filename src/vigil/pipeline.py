@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from vigil.calibration import BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.decision import Decision, DecisionConfig, Event
 from vigil.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detectors.base import Detector, FloatArray
@@ -116,7 +116,7 @@ class Pipeline:
         self.n_rows = 0
         self.detector_states = [d.new_state(0) for _, d in members]
         self.calibration_states = [c.new_state(0) for c in self.calibrations]
-        self.hold_state = RowState({"left": Field((), np.int64, 0)}, 0)
+        self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
 
     def _states(self) -> list[RowState]:
@@ -166,6 +166,7 @@ class Pipeline:
         shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
         holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on
+        surprise = np.full(observed.shape, np.nan)
         for m, ((name, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
             try:
                 s = det.update(self.detector_states[m], rows, x, t)
@@ -181,6 +182,7 @@ class Pipeline:
             c = cal.update(self.calibration_states[m], rows, s.raw, below)
             scores[m] = c.score
             holding |= c.holding
+            surprise = np.fmax(surprise, c.surprise)
             # a member shows an expected value and band only once it gives a score
             expected[m] = np.where(np.isnan(c.score), np.nan, s.expected)
             lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
@@ -190,7 +192,8 @@ class Pipeline:
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
         if self.hold:
-            score = _hold(rows, score, self.hold_state["left"], self.hold, HOLD_LEVEL, holding)
+            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], self.hold,
+                          HOLD_LEVEL, holding)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
@@ -262,8 +265,10 @@ def _null_record(det: Detector) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hold(rows, score, left, hold, level, holding):  # type: ignore[no-untyped-def]
-    """Cap scores at `level` for `hold` samples after one reaches it; mark those samples in `holding`."""
+def _hold(rows, score, surprise, left, peak, hold, level, holding):  # type: ignore[no-untyped-def]
+    """Cap scores at `level` for `hold` samples after one reaches it, unless one escalates (goes
+    `ESCALATION` decades of surprise past the hold's peak: a new detection, a new hold); mark
+    the samples of a hold in `holding`."""
     out = score.copy()
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -272,12 +277,14 @@ def _hold(rows, score, left, hold, level, holding):  # type: ignore[no-untyped-d
             s = score[i, j]
             if math.isnan(s):
                 continue
-            if k > 0:
+            if k > 0 and surprise[i, j] >= peak[r] + ESCALATION:
+                k, peak[r] = hold, surprise[i, j]
+            elif k > 0:
                 out[i, j] = min(s, level)
                 holding[i, j] = True
                 k -= 1
             elif s >= level:
-                k = hold
+                k, peak[r] = hold, surprise[i, j]
         left[r] = k
     return out
 

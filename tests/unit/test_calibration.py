@@ -14,7 +14,7 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
               prior: float, sided: bool, hold: int, level: float, learn: float) -> tuple[list[float], list[bool]]:
     """RecordCalibration written plainly, one sample at a time: the scores and the samples in a hold."""
     records = {False: prior, True: prior}
-    before, peak, left, age = dict(records), {False: 0.0, True: 0.0}, 0, 0
+    before, peak, left, age, top_lp = dict(records), {False: 0.0, True: 0.0}, 0, 0, 0.0
     out, holding, n = [], [], 0
     for x, low in zip(raw.tolist(), below.tolist(), strict=True):
         side = low and sided
@@ -26,15 +26,17 @@ def reference(raw: np.ndarray, below: np.ndarray, memory: int, steepness: float,
             out.append(math.nan)
         else:
             top = (before if left else records)[side]
-            score = (1.0 if x > 0 else 0.0) if top == 0 else 0.0 if x == 0 else max(
-                0.0, 1 - (x / top) ** -steepness / memory)
-            if left:
-                if score >= level and age < 5 * hold:  # the incident goes on
+            lp = 0.0 if x == 0 else math.inf if top == 0 else max(0.0, math.log10(memory * (x / top) ** steepness))
+            level_lp = -math.log10(1 - level)
+            if left and lp >= top_lp + 2:  # escalates: a new detection
+                left, age, top_lp = hold + 1, 0, lp
+            elif left:
+                if lp >= level_lp and age < 5 * hold:  # the incident goes on
                     left = hold + 1
-                score = min(score, level)
-            elif score >= level and hold:
-                before, peak, left, age = dict(records), {False: 0.0, True: 0.0}, hold + 1, 0
-            out.append(score)
+                lp = min(lp, level_lp)
+            elif lp >= level_lp and hold:
+                before, peak, left, age, top_lp = dict(records), {False: 0.0, True: 0.0}, hold + 1, 0, lp
+            out.append(level if left and lp == level_lp else 1 - 10 ** -lp)
             holding[-1] = left > 0
         for s in records:
             records[s] *= 1 - 1 / memory
@@ -56,13 +58,16 @@ def test_scores_equal_a_plain_reference_sample_by_sample(sided: bool) -> None:
     raw = np.abs(rng.standard_t(3, size=3000))
     raw[rng.random(3000) < 0.01] = np.nan
     raw[100:110] = 0.0
+    raw[[1500, 1503]] = 30.0, 3000.0  # an incident, then much worse within its hold
     below = rng.random(3000) < 0.4
+    below[[1500, 1503]] = False
     cal = RecordCalibration(memory=500, steepness=7.0, min_samples=20, prior=2.0, sided=sided, hold=7, level=0.999,
                             learn=0.7)
     st = cal.new_state(1)
     blocks = [cal.update(st, np.array([0]), raw[None, a:a + 700], below[None, a:a + 700]) for a in range(0, 3000, 700)]
     want, holding = reference(raw, below, 500, 7.0, 20, 2.0, sided, 7, 0.999, 0.7)
-    assert np.sum(np.array(want) == 0.999) >= 2  # held samples capped at the level
+    assert np.sum(np.array(want) == 0.999) >= 1  # held samples capped at the level
+    assert holding[1503] and want[1503] > 0.999 and want[1501] <= 0.999  # an escalation inside a hold is not capped
     np.testing.assert_allclose(np.concatenate([c.score[0] for c in blocks]), want, rtol=1e-12, equal_nan=True)
     np.testing.assert_array_equal(np.concatenate([c.holding[0] for c in blocks]), holding)
 
