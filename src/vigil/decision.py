@@ -144,13 +144,16 @@ class Decision:
         upper: FloatArray,
         member_scores: FloatArray,
         holding: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
-        """Advance the event logic over a block; returns (hot, open, events).
+        escalated: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Event]]:
+        """Advance the event logic over a block; returns (hot, open, opened, events).
 
         All arrays are shaped (len(rows), steps), `member_scores` (members, len(rows), steps).
         `holding` marks samples during which the pipeline says a detected incident goes on:
-        an open event does not count them towards resolving.
-        `open[i, j]` says whether row i has an open event after step j.
+        an open event does not count them towards resolving. `escalated` marks samples far
+        worse than the incident going on: a hot one resolves the open event and opens another.
+        `open[i, j]` says whether row i has an open event after step j, `opened[i, j]`
+        whether an event opened at step j (also where an escalation ends one and opens another).
         """
         c = self.config
         rows = np.ascontiguousarray(rows, dtype=np.intp)
@@ -158,21 +161,22 @@ class Decision:
         members = np.ascontiguousarray(member_scores, dtype=np.float64)
         hot = np.zeros(score.shape, dtype=np.bool_)
         is_open = np.zeros(score.shape, dtype=np.bool_)
-        holding = (np.zeros(score.shape, dtype=np.bool_) if holding is None
-                   else np.ascontiguousarray(holding, dtype=np.bool_))
+        opened = np.zeros(score.shape, dtype=np.bool_)
+        holding, escalated = (np.zeros(score.shape, dtype=np.bool_) if a is None else np.ascontiguousarray(a, np.bool_)
+                              for a in (holding, escalated))
         records = np.empty((2 * score.size, _MEMBERS + len(self.members)))
         s = state.arrays
         count = _decide(  # type: ignore[call-arg]
-            rows, *arrays, members, holding,
+            rows, *arrays, members, holding, escalated,
             c.threshold, _DIRECTIONS[c.direction], c.min_abs_deviation, c.min_rel_deviation,
             c.k, self._mask, c.resolve_after, c.cooldown,
             s["hist"], s["open"], s["number"], s["run_start"], s["started_at"], s["last_hot"], s["quiet"],
             s["cooldown"], s["peak_score"], s["peak_at"], s["observed"], s["expected"], s["lower"], s["upper"],
-            s["peak_members"], hot, is_open, records,
+            s["peak_members"], hot, is_open, opened, records,
         )
         records = records[:count]
         records = records[np.lexsort((records[:, 0], records[:, _AT]))]
-        return hot, is_open, [self._from_record(rec) for rec in records]
+        return hot, is_open, opened, [self._from_record(rec) for rec in records]
 
     def _from_record(self, rec: np.ndarray) -> Event:
         return Event(
@@ -241,11 +245,11 @@ def _record(rec, r, kind, at, number, started, ended, peak, peak_at, obs, exp, l
 
 @njit(cache=True, nogil=True)
 def _decide(  # type: ignore[no-untyped-def]
-    rows, t, x, score, expected, lower, upper, members, holding,
+    rows, t, x, score, expected, lower, upper, members, holding, escalated,
     threshold, direction, min_abs, min_rel, k, mask, resolve_after, cooldown_after,
     hist, open_, number, run_start, started_at, last_hot, quiet, cooldown,
     peak_score, peak_at, observed, expected_s, lower_s, upper_s, peak_members,
-    hot_out, open_out, records,
+    hot_out, open_out, opened_out, records,
 ):
     count = 0
     for i in range(rows.shape[0]):
@@ -257,6 +261,13 @@ def _decide(  # type: ignore[no-untyped-def]
                 open_out[i, j] = op
                 continue
             hot = sc >= threshold and _passes(x[i, j], expected[i, j], direction, min_abs, min_rel)
+            if op and hot and escalated[i, j]:  # a new, worse incident: the open event ends here
+                _record(
+                    records[count], r, 1, t[i, j], number[r], started_at[r], last_hot[r], peak_score[r],
+                    peak_at[r], observed[r], expected_s[r], lower_s[r], upper_s[r], peak_members[r],
+                )
+                count += 1
+                op, qt, h = False, 0, 0
             if hot and h == 0:
                 run_start[r] = t[i, j]
             h = ((h << 1) | (1 if hot else 0)) & mask
@@ -292,5 +303,6 @@ def _decide(  # type: ignore[no-untyped-def]
                 op, cool, qt, h = False, cooldown_after, 0, 0
             hot_out[i, j] = hot
             open_out[i, j] = op
+            opened_out[i, j] = opening
         hist[r], open_[r], cooldown[r], quiet[r] = h, op, cool, qt
     return count

@@ -9,7 +9,8 @@ agree on, so a sample is anomalous when it is outside any member's calibrated ba
 Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
 scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
 one detection in the score, as it is one event, which does not resolve while the hold (or
-a member calibration's own) lasts.
+a member calibration's own) lasts. A sample far worse than the incident going on (two
+decades of surprise past its peak) escalates: a new detection, and a new event.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ class Result:
     upper: FloatArray
     hot: np.ndarray  # score over the threshold and gates passed
     anomalous: np.ndarray  # an event is open on the series after this sample
+    opened: np.ndarray  # an event opened at this sample
     warming_up: np.ndarray  # no member has an opinion yet on a valid sample
     invalid: np.ndarray  # the sample was NaN, infinite or outside the valid range
     holding: np.ndarray  # the sample is in a hold: the incident of a detection just before goes on
+    escalated: np.ndarray  # the sample went far past the incident going on: a new one
     members: dict[str, FloatArray]  # each member's calibrated score
     events: list[Event]
 
@@ -191,9 +194,10 @@ class Pipeline:
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
+        escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
         if self.hold:
             score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], self.hold,
-                          HOLD_LEVEL, holding)
+                          HOLD_LEVEL, holding, escalated)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
@@ -203,12 +207,12 @@ class Pipeline:
         # a seasonal member has no opinion for its first season; the others carry the series till then
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
-        hot, anomalous, events = self.decision.update(
-            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, holding
+        hot, anomalous, opened, events = self.decision.update(
+            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, holding, escalated
         )
         return Result(
-            score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous,
-            warming_up=warming, invalid=invalid, holding=holding,
+            score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous, opened=opened,
+            warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
 
@@ -251,7 +255,7 @@ class Pipeline:
 
 
 # The record a new series starts with, as a deviation of Gaussian noise in sigmas.
-PRIOR_SIGMAS = 4.5
+PRIOR_SIGMAS = 4.0
 
 
 def _null_record(det: Detector) -> float:
@@ -265,10 +269,11 @@ def _null_record(det: Detector) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hold(rows, score, surprise, left, peak, hold, level, holding):  # type: ignore[no-untyped-def]
-    """Cap scores at `level` for `hold` samples after one reaches it, unless one escalates (goes
-    `ESCALATION` decades of surprise past the hold's peak: a new detection, a new hold); mark
-    the samples of a hold in `holding`."""
+def _hold(rows, score, surprise, left, peak, hold, level, holding, escalated):  # type: ignore[no-untyped-def]
+    """Cap scores at `level` for `hold` samples after one reaches it. A sample that goes
+    `ESCALATION` decades of surprise past the peak of the incident going on (a hold here or
+    in a member's calibration, marked in `holding`) is marked `escalated`: a new detection,
+    with a new hold. Samples of a hold are marked in `holding`."""
     out = score.copy()
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -277,14 +282,18 @@ def _hold(rows, score, surprise, left, peak, hold, level, holding):  # type: ign
             s = score[i, j]
             if math.isnan(s):
                 continue
-            if k > 0 and surprise[i, j] >= peak[r] + ESCALATION:
+            ongoing = k > 0 or holding[i, j]
+            if not ongoing:
+                peak[r] = 0.0
+            if ongoing and surprise[i, j] >= peak[r] + ESCALATION:
                 k, peak[r] = hold, surprise[i, j]
+                escalated[i, j] = True
             elif k > 0:
                 out[i, j] = min(s, level)
-                holding[i, j] = True
                 k -= 1
             elif s >= level:
-                k, peak[r] = hold, surprise[i, j]
+                k, peak[r] = hold, max(peak[r], surprise[i, j])
+            holding[i, j] = holding[i, j] or k > 0
         left[r] = k
     return out
 

@@ -7,15 +7,19 @@ from vigil.decision import Decision, DecisionConfig, Event
 from vigil.errors import ConfigError
 
 
-def run(config: DecisionConfig, score: list[float], x: list[float] | None = None,
-        expected: float = 0.0) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+def run(config: DecisionConfig, score: list[float], x: list[float] | None = None, expected: float = 0.0,
+        holding: list[bool] | None = None, escalated: list[bool] | None = None,
+        ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
     d = Decision(config, ["m"])
     st = d.new_state(1)
     sc = np.array([score], dtype=float)
     xs = np.array([x if x is not None else [1.0] * len(score)], dtype=float)
     t = np.arange(sc.shape[1], dtype=float)[None]
     exp = np.full(sc.shape, expected)
-    return d.update(st, np.array([0]), t, xs, sc, exp, exp - 1, exp + 1, sc[None])
+    flags = [None if f is None else np.array([f]) for f in (holding, escalated)]
+    hot, is_open, opened, events = d.update(st, np.array([0]), t, xs, sc, exp, exp - 1, exp + 1, sc[None], *flags)
+    assert opened.sum() == sum(e.state == "firing" for e in events)  # where events opened (k of n confirmed)
+    return hot, is_open, events
 
 
 H, L = 1.0, 0.0  # hot and calm scores for threshold 0.5
@@ -79,7 +83,7 @@ def test_member_scores_at_peak_are_reported() -> None:
     st = d.new_state(1)
     one = np.ones((1, 1))
     members = np.array([[[0.9]], [[0.2]]])
-    _, _, events = d.update(st, np.array([0]), 0 * one, one, 0.9 * one, 0 * one, -one, one, members)
+    _, _, _, events = d.update(st, np.array([0]), 0 * one, one, 0.9 * one, 0 * one, -one, one, members)
     assert events[0].detectors == {"ewma": 0.9, "zscore": 0.2}
 
 
@@ -96,3 +100,25 @@ def test_member_scores_at_peak_are_reported() -> None:
 def test_bad_config_names_the_key(kwargs: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{key} is"):
         DecisionConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_event_does_not_resolve_while_its_incident_is_held() -> None:
+    c = DecisionConfig(threshold=0.5, resolve_after=2)
+    held = [False, True, True, True, True, False, False, False]
+    _, is_open, events = run(c, [L, H, L, L, L, L, L, L], holding=held)
+    assert is_open[0].tolist() == [False, True, True, True, True, True, False, False]
+    assert [e.state for e in events] == ["firing", "resolved"] and events[1].ended_at == 1
+    _, is_open, _ = run(c, [L, H, L, L, L, L, L, L])  # without the hold: two quiet samples end it
+    assert is_open[0].tolist() == [False, True, True, False, False, False, False, False]
+
+
+def test_an_escalation_ends_the_open_event_and_opens_a_new_one() -> None:
+    c = DecisionConfig(threshold=0.5, resolve_after=3)
+    worse = [False, False, False, True, False, False, False, False]
+    _, is_open, events = run(c, [L, H, 0.9, H, L, L, L, L], x=[0, 5, 5, 50, 0, 0, 0, 0], escalated=worse)
+    assert [(e.state, e.number, e.started_at) for e in events] == [
+        ("firing", 1, 1), ("resolved", 1, 1), ("firing", 2, 3), ("resolved", 2, 3)]
+    assert events[1].observed == 5 and events[3].observed == 50
+    assert is_open[0, 3] and not is_open[0, -1]
+    _, _, events = run(c, [L, H, 0.9, H, L, L, L, L], x=[0, 5, 5, 50, 0, 0, 0, 0])  # no escalation: one event
+    assert [e.state for e in events] == ["firing", "resolved"]

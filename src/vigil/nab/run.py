@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 DEFAULT_BLOCK = 4096
+_FLAGS = ("holding", "escalated")  # what the pipeline told the decision besides the scores
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -133,10 +134,8 @@ class BenchRun:
     """What one detector gave on every file of a corpus, in the corpus' order.
 
     `scores` are the anomaly scores (0 where the pipeline had no opinion); `alerts` are
-    True where an event opened: where the series goes from no open event to an open one
-    (`Result.anomalous`). With ``resolve_after=1`` and persistence ``k < n``, an event
-    that opens on a sample that is not hot also resolves on it and is not seen; no
-    shipped setting does that. `seconds` is the wall time of the `Pipeline.update` calls
+    True where an event opened (`Result.opened`: also where an escalation ends one event
+    and opens the next). `seconds` is the wall time of the `Pipeline.update` calls
     (and the slicing of blocks around them), after a warm-up that compiles numba's code.
     """
 
@@ -208,11 +207,10 @@ def run_detector(
     members = [name for name, _ in pipeline.members]
     seen = [
         {"t": times[row], **{k: np.full(n, np.nan)
-                             for k in ("x", "score", "expected", "lower", "upper", "holding", *members)}}
+                             for k in ("x", "score", "expected", "lower", "upper", *_FLAGS, *members)}}
         for row, n in enumerate(sizes.tolist())
     ]
     pipeline.resize(len(files))
-    was_open = np.zeros(len(files), dtype=np.bool_)
     longest = int(sizes.max()) if sizes.size else 0
     started = clock()
     for a in range(0, longest, block):
@@ -226,16 +224,14 @@ def run_detector(
             t[i, :m] = times[row][a : a + m]
             t[i, m:] = times[row][a + m - 1] + np.arange(1, width - m + 1)  # padding: missing samples
         res = pipeline.update(rows, t, x)
-        before = np.concatenate([was_open[rows, None], res.anomalous[:, :-1]], axis=1)
-        opened = res.anomalous & ~before
-        was_open[rows] = res.anomalous[:, -1]
         score = np.nan_to_num(res.score, nan=0.0)
         arrays = {"x": np.where(res.invalid, np.nan, x), "score": res.score, "expected": res.expected,
-                  "lower": res.lower, "upper": res.upper, "holding": res.holding.astype(float), **res.members}
+                  "lower": res.lower, "upper": res.upper, "holding": res.holding.astype(float),
+                  "escalated": res.escalated.astype(float), **res.members}
         for i, row in enumerate(rows.tolist()):
             m = min(width, int(sizes[row]) - a)
             scores[row][a : a + m] = score[i, :m]
-            alerts[row][a : a + m] = opened[i, :m]
+            alerts[row][a : a + m] = res.opened[i, :m]
             for key, values in arrays.items():
                 seen[row][key][a : a + m] = values[i, :m]
     return BenchRun(name, scores, alerts, clock() - started, d, seen)
@@ -253,17 +249,17 @@ def replay_alerts(run: BenchRun, threshold: float) -> list[BoolArray]:
     if run.settings is None or run.seen is None:
         raise ValueError(f"run {run.name} kept nothing to replay")
     config = dataclasses.replace(run.settings.decision(), threshold=threshold)
-    members = [k for k in run.seen[0] if k not in ("t", "x", "score", "expected", "lower", "upper", "holding")]
+    members = [k for k in run.seen[0] if k not in ("t", "x", "score", "expected", "lower", "upper", *_FLAGS)]
     decision = Decision(config, members)
     out = []
     for seen in run.seen:
         state = decision.new_state(1)
         one = {k: v[None, :] for k, v in seen.items()}
-        _, anomalous, _ = decision.update(
+        _, _, opened, _ = decision.update(
             state, np.array([0]), one["t"], one["x"], one["score"], one["expected"], one["lower"], one["upper"],
-            np.stack([one[m] for m in members]), one["holding"] > 0,
+            np.stack([one[m] for m in members]), one["holding"] > 0, one["escalated"] > 0,
         )
-        out.append(anomalous[0] & ~np.concatenate([[False], anomalous[0, :-1]]))
+        out.append(opened[0])
     return out
 
 
