@@ -260,8 +260,8 @@ PRIOR_SIGMAS = 4.0
 
 def _null_record(det: Detector) -> float:
     """The record a series starts with: the raw score the detector gives, on Gaussian noise,
-    as rarely as a 4.5-sigma deviation (0 when the detector does not say). A new series then
-    alerts on what would stand out even for well-behaved noise (past 4.9 sigma at the
+    as rarely as a 4-sigma deviation (0 when the detector does not say). A new series then
+    alerts on what would stand out even for well-behaved noise (past 4.4 sigma at the
     default threshold) until its own history sets the scale, and its first rise or fall of
     a daily cycle is not each time a new record."""
     cdf = getattr(det, "null_raw_cdf", None)

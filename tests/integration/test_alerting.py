@@ -356,8 +356,8 @@ def test_vigil_killed_while_the_receiver_is_down_still_sends_every_event_once(
 def spiky_csv(path: Path) -> Path:
     rng = np.random.default_rng(5)
     v = 50 + rng.normal(0, 1, 3000)
-    v[np.arange(3000) % 20 == 19] = 500.0  # a spike a second at speed 20
-    v[:60] = 50 + rng.normal(0, 1, 60)  # the first three seconds warm the detectors up
+    spikes = np.arange(200, 3000, 60)  # ten seconds of calm at speed 20, then a spike every 3 s,
+    v[spikes] = 50 + 100 * 1.5 ** np.arange(spikes.size)  # each half again as large as the last: each is news
     path.write_text("timestamp,value\n" + "".join(f"{1_700_000_000 + i},{x:.3f}\n" for i, x in enumerate(v)))
     return path
 

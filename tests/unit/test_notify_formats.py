@@ -181,7 +181,7 @@ def test_alertmanager_firing_alert() -> None:
     assert set(alert) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
     assert alert["labels"] == {
         "alertname": ALERTNAME, "query": "cpu", "metric": "cpu_utilization", "detector": "default",
-        "severity": "warning", "instance": "web-1", "job": "node", "team": "ops",
+        "severity": "warning", "instance": "web-1", "job": "node", "team": "ops", "event_id": event["id"],
     }
     assert all(re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", k) for k in alert["labels"])
     assert alert["annotations"]["summary"] == event["summary"]

@@ -63,15 +63,27 @@ class Detector(Protocol):
     def params(self) -> dict[str, Any]: ...
 
 
-# A deviation detector's scale is the mean absolute step of a series' first samples: running
-# until this many are in, then frozen, so later changes of spread are not normalised away.
+# A deviation detector's scale is the mean absolute step of a series' first samples (each
+# step clipped, see `add_step`): running until this many are in, then frozen, so later
+# changes of spread are not normalised away.
 SCALE_SAMPLES = 100
+
+
+# Once this many steps are in, a step counts at most `STEP_CLIP` times the mean so far, so a
+# spike among the first samples does not set the scale of the series for good.
+STEP_CLIP_AFTER = 10
+STEP_CLIP = 5.0
 
 
 @njit(cache=True, nogil=True)
 def add_step(total, count, v, prev):  # type: ignore[no-untyped-def]
     """`total` (the sum of |step| so far) after sample `v`, `count` samples having come before it."""
-    return total + abs(v - prev) if 0 < count < SCALE_SAMPLES else total
+    if not 0 < count < SCALE_SAMPLES:
+        return total
+    step = abs(v - prev)
+    if count > STEP_CLIP_AFTER:
+        step = min(step, STEP_CLIP * total / (count - 1))
+    return total + step
 
 
 @njit(cache=True, nogil=True)

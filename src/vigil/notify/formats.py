@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 ALERTNAME = "VigilAnomaly"
-_OURS = ("alertname", "query", "metric", "detector")
+_OURS = ("alertname", "query", "metric", "detector", "event_id")
 _WHERE = ("instance", "host", "hostname", "node", "pod", "service", "job", "device", "mountpoint", "interface")
 _BAD_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -211,7 +211,10 @@ def alertmanager_alert(
     if Vigil stops. Resolved, ``endsAt`` is the event's end. The series' own labels come
     first; one named like ours (``query``, ``metric``, ...) becomes ``exported_<name>``;
     `labels` (from the receiver's config) come last and win. ``severity`` defaults to
-    ``warning``.
+    ``warning``. ``event_id`` is a label: Alertmanager knows an alert by its labels, and
+    each event is its own alert, so a new incident on a series right after another (an
+    escalation ends one event and opens the next at once) is notified, not taken for the
+    one before.
     """
     series = dict(event.get("series") or {})
     out: dict[str, str] = {}
@@ -225,6 +228,7 @@ def alertmanager_alert(
     out.update({
         "alertname": ALERTNAME, "query": str(event.get("query", "")),
         "metric": series.get("__name__", ""), "detector": str(event.get("detector", "")), "severity": "warning",
+        "event_id": str(event.get("id")),
     })
     out.update(labels or {})
     key = idempotency_key(event)
