@@ -93,9 +93,9 @@ class RecordCalibration:
     min_samples
         Raw scores learned before a score is given (NaN until then).
     prior
-        The record every series starts with: the raw score that the detector exceeds
-        once in `memory` samples on Gaussian noise (the pipeline passes it), so that in a
-        short history the first ordinary deviations are not each a new record.
+        The record every series starts with (the pipeline passes the raw score of a
+        4-sigma deviation on Gaussian noise), so that in a short history the first
+        ordinary deviations are not each a new record.
     sided
         Keep one record for samples above the expected value and one for those below, so
         that a series that often spikes up still alerts on its first dip.
@@ -103,17 +103,18 @@ class RecordCalibration:
         After a raw score scores `level` or more, the samples that follow are scored
         against the records from before it, capped at `level`, until `hold` samples in a
         row score below it (or 5 times `hold` samples have passed), unless one goes two
-        decades of surprise past the incident's peak (a new detection): the rest of an incident (the second sample of a plateau, a new
-        level until the baseline has moved) stays at the level instead of being measured
-        against the incident itself, and does not score above it again. For detectors
-        whose raw score is of one sample; one of a window of samples (`shift`) would stay
-        high for as long as the incident is in its window.
+        decades of surprise past the incident's peak (a new detection): the rest of an
+        incident (the second sample of a plateau, a new level until the baseline has
+        moved) stays at the level instead of being measured against the incident itself,
+        and does not score above it again. For detectors whose raw score is of one
+        sample; one of a window of samples (`shift`) would stay high for as long as the
+        incident is in its window.
     learn
         When the hold ends, the record rises by this share of the way to the incident's
         peak: with 0.8 the same incident again scores 1.25 times the record and alerts,
         a third time it is about the record and does not (1: once is enough).
 
-    Cost: a few operations per sample and two numbers per series.
+    Cost: a few operations per sample and ten numbers (80 bytes) per series.
 
     Examples
     --------
@@ -123,14 +124,14 @@ class RecordCalibration:
     >>> c = cal.update(st, np.array([0]), raw)
     >>> c.score.round(6).tolist()
     [[nan, 1.0, 0.998224, 0.9999, 0.999989, 0.0]]
+    >>> bool(c.edge_above[0, 2] == c.edge_below[0, 2]), round(float(c.edge_above[0, 2]) / 2.0, 4)  # 10 % past
+    (True, 1.0959)
 
     With a hold, what follows a detection is measured against the records of before it:
 
     >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
     >>> cal.update(st, np.array([0]), raw).score.round(6).tolist()
     [[nan, 1.0, 0.99996, 0.99996, 0.99996, 0.8976]]
-    >>> bool(c.edge_above[0, 2] == c.edge_below[0, 2]), round(float(c.edge_above[0, 2]) / 2.0, 4)  # 10 % past
-    (True, 1.0959)
     """
 
     def __init__(
