@@ -34,7 +34,13 @@ from vigil.detectors.base import FloatArray
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
 
-__all__ = ["BandCalibration", "Calibrated", "Calibration", "RecordCalibration", "check_threshold", "null_quantile"]
+__all__ = [
+    "DEFAULT_THRESHOLD", "BandCalibration", "Calibrated", "Calibration", "RecordCalibration", "check_threshold",
+    "null_quantile",
+]
+
+# The anomaly threshold Vigil ships: about 10 % past a series' record (see RecordCalibration).
+DEFAULT_THRESHOLD = 0.99996
 
 
 @dataclass(frozen=True)
@@ -136,14 +142,14 @@ class RecordCalibration:
 
     def __init__(
         self,
-        threshold: float = 0.99996,
+        threshold: float = DEFAULT_THRESHOLD,
         memory: int = 10000,
         steepness: float = 10.0,
         min_samples: int = 30,
         prior: float = 0.0,
         sided: bool = False,
         hold: int = 20,
-        level: float = 0.99996,
+        level: float = DEFAULT_THRESHOLD,
         learn: float = 0.8,
     ) -> None:
         self.threshold = check_threshold(threshold)
@@ -282,7 +288,7 @@ class BandCalibration:
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, threshold: float = 0.99996) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = check_threshold(threshold)
 
     def fields(self) -> dict[str, Field]:

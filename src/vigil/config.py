@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from vigil.calibration import DEFAULT_THRESHOLD
 from vigil.decision import DecisionConfig
 from vigil.detectors import DETECTORS
 from vigil.errors import ConfigError
@@ -101,7 +102,7 @@ class Detection(_Model):
     calibration_window: int = Field(10000, ge=2)
     calibration_min_samples: int = Field(30, ge=1)
     hold: int = Field(20, ge=0)
-    threshold: float = Field(0.99996, gt=0, lt=1)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1)
     direction: Literal["above", "below", "both"] = "both"
     min_abs_deviation: float = Field(0.0, ge=0)
     min_rel_deviation: float = Field(0.0, ge=0)

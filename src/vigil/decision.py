@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from vigil.calibration import check_threshold
+from vigil.calibration import DEFAULT_THRESHOLD, check_threshold
 from vigil.detectors.base import FloatArray
 from vigil.errors import ConfigError
 from vigil.state import Field, RowState
@@ -55,7 +55,7 @@ class DecisionConfig:
         Scored samples after a resolution during which no new event opens on that series.
     """
 
-    threshold: float = 0.99996
+    threshold: float = DEFAULT_THRESHOLD
     direction: Direction = "both"
     min_abs_deviation: float = 0.0
     min_rel_deviation: float = 0.0

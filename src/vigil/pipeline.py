@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from vigil.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.calibration import (
+    DEFAULT_THRESHOLD,
+    ESCALATION,
+    BandCalibration,
+    Calibration,
+    RecordCalibration,
+    null_quantile,
+)
 from vigil.decision import Decision, DecisionConfig, Event
 from vigil.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detectors.base import Detector, FloatArray
@@ -36,7 +43,7 @@ _FORMAT = 2
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
-HOLD_LEVEL = 0.99996
+HOLD_LEVEL = DEFAULT_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class Pipeline:
             raise ConfigError(f"valid_range is {list(valid_range)}; write [low, high] with low < high")
         self.members = list(members)
         self.decision = Decision(decision or DecisionConfig(), names)
+        if int(hold) != hold or hold < 0:
+            raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
             RecordCalibration(
@@ -112,8 +121,6 @@ class Pipeline:
             else BandCalibration(threshold=threshold)
             for _, det in members
         ]
-        if int(hold) != hold or hold < 0:
-            raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
         self.hold = int(hold) if calibrate else 0  # a detector's own band decides alone
         self.valid_range = valid_range
         self.n_rows = 0

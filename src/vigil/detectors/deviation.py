@@ -66,8 +66,6 @@ class Deviation(StepDetector):
                 raise ConfigError(f"{self.name}: {key} is {value!r}; write a whole number >= {lowest}")
         if not isinstance(median, bool):
             raise ConfigError(f"{self.name}: median is {median!r}; write true or false")
-        if median and self._of_steps:
-            raise ConfigError(f"{self.name}: median is not available; it compares means of step sizes")
         self.window = int(window)
         self.recent = int(recent)
         self.warmup = int(warmup)
@@ -247,5 +245,5 @@ class Volatility(Deviation):
     name: ClassVar[str] = "volatility"
     _of_steps: ClassVar[bool] = True
 
-    def __init__(self, window: int = 500, recent: int = 50, warmup: int = 30, median: bool = False) -> None:
-        super().__init__(window, recent, warmup, median)
+    def __init__(self, window: int = 500, recent: int = 50, warmup: int = 30) -> None:
+        super().__init__(window, recent, warmup)
