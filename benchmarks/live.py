@@ -61,8 +61,9 @@ class SyntheticSource:
 def run_size(n: int) -> dict[str, float]:
     from vigil.config import Config, Detection, Limits
     from vigil.engine import Engine, Query
-    from vigil.exporter import Metrics, iter_render
-    from vigil.store import Store
+    from vigil.metrics import Metrics
+    from vigil.outputs.exporter import iter_render
+    from vigil.outputs.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         limits = Limits(max_series_per_query=n)

@@ -18,10 +18,10 @@ from typing import Any
 
 from report import ROOT, finish, header
 
+from vigil.bench.nab_corpus import load_corpus
+from vigil.bench.nab_run import prepare_corpus, run_detector
+from vigil.bench.nab_scorer import PROFILES, score_corpus
 from vigil.config import Detection
-from vigil.nab.corpus import load_corpus
-from vigil.nab.run import prepare_corpus, run_detector
-from vigil.nab.scorer import PROFILES, score_corpus
 
 # (label, detection settings): the default first, then one change each
 VARIANTS: list[tuple[str, dict[str, Any]]] = [

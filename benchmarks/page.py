@@ -48,10 +48,9 @@ def main() -> None:
     n = args.series or (1_000 if args.quick else 10_000)
     runs = args.runs or (3 if args.quick else 7)
 
-    from playwright.sync_api import sync_playwright
-
     from chromium import launch
     from many_series import PAGE_ROWS, many_series, overview_load
+    from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, many_series(Path(tmp), n) as vigil, sync_playwright() as p:
         browser = launch(p)

@@ -1,6 +1,6 @@
 """Write a benchmark's table into its own section of BENCHMARKS.md, with machine and command.
 
-The writer itself is `vigil.benchmarks_md`, which `vigil bench nab` uses too.
+The writer itself is `vigil.bench.markdown`, which `vigil bench nab` uses too.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vigil.benchmarks_md import section_header
-from vigil.benchmarks_md import write_section as _write_section
+from vigil.bench.markdown import section_header
+from vigil.bench.markdown import write_section as _write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

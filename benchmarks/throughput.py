@@ -39,8 +39,8 @@ def sizes(case: str, detector: str, quick: bool) -> tuple[int, int]:
 
 
 def run_case(detector: str, case: str, quick: bool) -> dict[str, float]:
-    from vigil.detectors import build_detector
-    from vigil.pipeline import build_pipeline
+    from vigil.detection.detectors import build_detector
+    from vigil.detection.pipeline import build_pipeline
 
     n_series, n_points = sizes(case, detector, quick)
     rng = np.random.default_rng(0)

@@ -45,7 +45,7 @@ def browser() -> Iterator[Browser]:
     """
     from playwright.sync_api import sync_playwright
 
-    from chromium import launch
+    from support.chromium import launch
 
     with sync_playwright() as p:
         b = launch(p)

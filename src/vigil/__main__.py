@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vigil.cli import app
+from vigil.cli import main
 
 if __name__ == "__main__":
-    app(prog_name="vigil")
+    main()

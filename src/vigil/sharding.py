@@ -38,8 +38,7 @@ import socket
 from dataclasses import dataclass
 
 from vigil.errors import ConfigError
-from vigil.series import series_id
-from vigil.sources.base import series_key
+from vigil.labels import series_id, series_key
 
 __all__ = ["Shard", "check_spec", "hostname_ordinal", "parse_shard", "series_hash", "shard_of"]
 

@@ -18,7 +18,10 @@ import numpy.typing as npt
 
 from vigil.errors import StateError
 
-__all__ = ["Field", "RowState", "unpickle"]
+__all__ = ["Field", "FloatArray", "IntArray", "RowState", "unpickle"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 _FORMAT = 1
 

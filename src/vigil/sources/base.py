@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Source", "SeriesBatch", "series_key"]
+__all__ = ["SeriesBatch", "Source"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,3 @@ class Source(Protocol):
 
     async def close(self) -> None: ...
 
-
-def series_key(labels: dict[str, str]) -> str:
-    """A canonical text form of a label set: ``name{a="1",b="2"}`` with sorted labels."""
-    name = labels.get("__name__", "")
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
-    return f"{name}{{{inner}}}"

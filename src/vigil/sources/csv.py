@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.detectors.base import FloatArray
 from vigil.errors import DataError
+from vigil.state import FloatArray
 
 __all__ = ["CsvSeries", "read_csv"]
 

@@ -85,7 +85,8 @@ import httpx
 import numpy as np
 
 from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
-from vigil.sources.base import SeriesBatch, series_key
+from vigil.labels import series_key
+from vigil.sources.base import SeriesBatch
 
 __all__ = ["MAX_POINTS_PER_QUERY", "PrometheusSource"]
 

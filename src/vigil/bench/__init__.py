@@ -1,0 +1,10 @@
+"""Benchmarks of the detectors on labelled data: corpora, scorers, runners, the BENCHMARKS.md writer.
+
+`nab_corpus` reads the Numenta Anomaly Benchmark, `nab_scorer` scores by its rules,
+`nab_run` streams the corpus through a pipeline as `vigil run` would and tabulates the
+scores; `markdown` writes a section of BENCHMARKS.md with the machine, date and command.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

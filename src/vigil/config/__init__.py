@@ -1,0 +1,22 @@
+"""The configuration file (`vigil.yml`): its keys as frozen models, reading and checking it.
+
+`values` holds the value types (durations, names, URLs, secrets), `detection`, `sources`
+and `notify` the keys of each part, `model` the whole `Config`; `load` reads a file into
+it with every error named at once, `example` renders the documented example from the
+models' defaults.
+"""
+
+from __future__ import annotations
+
+from vigil.config.detection import Detection
+from vigil.config.example import example_config
+from vigil.config.load import load_config
+from vigil.config.model import Config, Limits, Server
+from vigil.config.notify import Notify, Receiver
+from vigil.config.sources import BasicAuth, HostSource, PrometheusQuery, PrometheusSource, ReplaySource
+from vigil.config.values import Secret, parse_duration
+
+__all__ = [
+    "BasicAuth", "Config", "Detection", "HostSource", "Limits", "Notify", "PrometheusQuery", "PrometheusSource",
+    "Receiver", "ReplaySource", "Secret", "Server", "example_config", "load_config", "parse_duration",
+]

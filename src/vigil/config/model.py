@@ -1,0 +1,123 @@
+"""The configuration file (`vigil.yml`): one frozen model, validated at start.
+
+Every error names the key, the bad value and what would be right, and all errors are
+listed at once (`vigil.config.load`). Files named in the config (secret files, replayed
+CSV files) are relative to the config file's folder; `data_dir` is relative to the working
+directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+
+from vigil.config.detection import Detection, merge
+from vigil.config.notify import Notify
+from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
+from vigil.config.values import Duration, Listen, Model, Secret
+from vigil.sharding import check_spec
+
+__all__ = ["Config", "Limits", "Server", "messages"]
+
+
+class Server(Model):
+    listen: Listen = "127.0.0.1:8080"
+    token: Secret | None = None
+    max_request_bytes: int = Field(65536, ge=1024)
+    rate_limit: float = Field(50.0, gt=0, description="requests per second per client")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class Limits(Model):
+    max_series_per_query: int = Field(10000, ge=1)
+    evict_after: Duration = 3600.0
+    history_points: int = Field(120, ge=10, le=100000)
+
+
+ShardSpec = Annotated[str, BeforeValidator(check_spec)]
+
+
+class Config(Model):
+    server: Server = Server()
+    data_dir: Path = Path("vigil-data")
+    shard: ShardSpec | None = None  # "i/N" or "auto/N"; see vigil.sharding
+    snapshot_every: Duration = 60.0
+    limits: Limits = Limits()
+    detection: Detection = Detection()
+    host: HostSource = HostSource()
+    prometheus: PrometheusSource | None = None
+    replay: list[ReplaySource] = Field(default_factory=list)
+    notify: Notify = Notify()
+
+    @model_validator(mode="after")
+    def _names(self) -> Config:
+        names = [q.name for q in self.prometheus.queries] if self.prometheus else []
+        names += [r.name for r in self.replay]
+        if self.host_enabled:
+            names.append("host")
+        problems = []  # all of them at once, one per line
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            problems.append(f"query names must be unique; {', '.join(dup)} appear more than once")
+        for where, override in self._overrides():
+            try:
+                merge(self.detection, override)
+            except ValidationError as exc:
+                problems += [f"{where}.detection: {m.removeprefix('config: ')}" for m in messages(exc)]
+        for i, r in enumerate(self.notify.receivers):
+            unknown = [n for n in r.queries or [] if n not in names]
+            if unknown:
+                problems.append(
+                    f"notify.receivers[{i}].queries names {', '.join(unknown)}, not a configured query; "
+                    f"write some of {', '.join(names) or '(none)'}"
+                )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def _overrides(self) -> list[tuple[str, dict[str, Any] | None]]:
+        out: list[tuple[str, dict[str, Any] | None]] = [("host", self.host.detection)]
+        if self.prometheus:
+            out += [(f"prometheus.queries[{i}]", q.detection) for i, q in enumerate(self.prometheus.queries)]
+        out += [(f"replay[{i}]", r.detection) for i, r in enumerate(self.replay)]
+        return out
+
+    @property
+    def host_enabled(self) -> bool:
+        if self.host.enabled is not None:
+            return self.host.enabled
+        return self.prometheus is None and not self.replay
+
+    def detection_for(self, override: dict[str, Any] | None) -> Detection:
+        return merge(self.detection, override)
+
+
+def messages(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            out.append(f"{loc or 'config'} is not a known key; check its spelling against docs/configuration.md")
+        elif err["type"] == "missing":
+            out.append(f"{loc} is missing; it is required")
+        elif err["type"] == "model_type" and err.get("ctx", {}).get("class_name") == "Secret":
+            # never echo what was written there: it is most likely the secret itself
+            out.append(f"{loc}: write {{env: NAME}}, {{file: PATH}} or {{value: ...}} (the text given is not shown)")
+        else:
+            shown = err.get("input")
+            secret = err["loc"][-1:] == ("value",) or (err["loc"][:1] == ("notify",) and "url" in err["loc"])
+            if isinstance(shown, dict) or loc == "" or secret:  # Secret.value, receiver URLs: not shown
+                out.append(f"{loc or 'config'}: {msg}")
+            else:
+                out.append(f"{loc} is {shown!r}; {msg}")
+    return out

@@ -1,0 +1,332 @@
+"""Pipeline: detectors -> calibration -> combination -> hold -> decision, for many series at once.
+
+A `Pipeline` owns the state of every series it has seen (one row each) and advances all of
+it with one `update(rows, t, x)` call per block of new samples. With several member
+detectors (the default ensemble), each member's raw score is calibrated on its own, the
+anomaly score is the highest member score, and the band is the narrowest the members
+agree on, so a sample is anomalous when it is outside any member's calibrated band.
+
+Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
+scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
+one detection in the score, as it is one event, which does not resolve while the hold (or
+a member calibration's own) lasts. A sample far worse than the incident going on (two
+decades of surprise past its peak) escalates: a new detection, and a new event.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from vigil.detection.calibration import (
+    DEFAULT_THRESHOLD,
+    ESCALATION,
+    BandCalibration,
+    Calibration,
+    RecordCalibration,
+    null_quantile,
+)
+from vigil.detection.decision import Decision, DecisionConfig, Event
+from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
+from vigil.detection.detectors.base import Detector
+from vigil.errors import ConfigError, StateError
+from vigil.state import Field, FloatArray, RowState, unpickle
+
+__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
+
+_FORMAT = 2
+
+# The score from which a sample starts a hold; the default threshold. Fixed, so that
+# scores never depend on the configured threshold.
+HOLD_LEVEL = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Result:
+    """Per-sample outputs of one `Pipeline.update`, each shaped (len(rows), steps)."""
+
+    score: FloatArray  # anomaly score in [0, 1], NaN = no opinion
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    hot: np.ndarray  # score over the threshold and gates passed
+    anomalous: np.ndarray  # an event is open on the series after this sample
+    opened: np.ndarray  # an event opened at this sample
+    warming_up: np.ndarray  # no member has an opinion yet on a valid sample
+    invalid: np.ndarray  # the sample was NaN, infinite or outside the valid range
+    holding: np.ndarray  # the sample is in a hold: the incident of a detection just before goes on
+    escalated: np.ndarray  # the sample went far past the incident going on: a new one
+    members: dict[str, FloatArray]  # each member's calibrated score
+    events: list[Event]
+
+
+class Pipeline:
+    """Detectors, calibration and decision with their per-series state.
+
+    Parameters
+    ----------
+    members
+        ``(name, detector)`` pairs; one pair for a single detector.
+    decision
+        When scores become events.
+    calibrate
+        True: tail calibration of each member's raw scores (the default).
+        False: each detector's own band decides (a sample outside it scores above the
+        threshold).
+    valid_range
+        ``(low, high)``: samples outside it are impossible readings; they are neither
+        learned nor scored, and are reported in `Result.invalid`.
+    calibration_window, calibration_min_samples
+        Memory of the record calibration in samples, and raw scores it learns before its
+        first score.
+    hold
+        Samples after a sample scoring `HOLD_LEVEL` or more during which the series'
+        score is capped at that level (0: never; never without calibration).
+    """
+
+    def __init__(
+        self,
+        members: list[tuple[str, Detector]],
+        decision: DecisionConfig | None = None,
+        calibrate: bool = True,
+        valid_range: tuple[float, float] | None = None,
+        calibration_window: int = 10000,
+        calibration_min_samples: int = 30,
+        hold: int = 20,
+    ) -> None:
+        if not members:
+            raise ConfigError("a pipeline needs at least one detector")
+        names = [name for name, _ in members]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"detector names must be unique, got {names}")
+        if valid_range is not None and not valid_range[0] < valid_range[1]:
+            raise ConfigError(f"valid_range is {list(valid_range)}; write [low, high] with low < high")
+        self.members = list(members)
+        self.decision = Decision(decision or DecisionConfig(), names)
+        if int(hold) != hold or hold < 0:
+            raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
+        threshold = self.decision.config.threshold
+        self.calibrations: list[Calibration] = [
+            RecordCalibration(
+                threshold=threshold, memory=calibration_window, min_samples=calibration_min_samples,
+                prior=_null_record(det), sided=bool(getattr(det, "sided", False)),
+                hold=hold if getattr(det, "per_sample", False) else 0, level=HOLD_LEVEL,
+            )
+            if calibrate
+            else BandCalibration(threshold=threshold)
+            for _, det in members
+        ]
+        self.hold = int(hold) if calibrate else 0  # a detector's own band decides alone
+        self.valid_range = valid_range
+        self.n_rows = 0
+        self.detector_states = [d.new_state(0) for _, d in members]
+        self.calibration_states = [c.new_state(0) for c in self.calibrations]
+        self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
+        self.decision_state = self.decision.new_state(0)
+
+    def _states(self) -> list[RowState]:
+        return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state]
+
+    def resize(self, n_rows: int) -> None:
+        """Make room for `n_rows` series; new rows start cold."""
+        for st in self._states():
+            st.resize(n_rows)
+        self.n_rows = n_rows
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget rows (a series vanished and its row will be reused)."""
+        for st in self._states():
+            st.reset(rows)
+
+    def update(self, rows: np.ndarray, t: FloatArray, x: FloatArray) -> Result:
+        """Score and learn a block: `x[i, j]` is the j-th new sample of series `rows[i]`.
+
+        `rows` must be distinct and below `n_rows`; `t` (any increasing time unit) has
+        shape (len(rows), steps) and `x` the same, or (len(rows), steps, d) for a
+        multivariate series (only for detectors that accept it, such as ``iforest``).
+        NaN in `x` is a missing sample; a multivariate sample is invalid when any of its
+        components is NaN, infinite or outside the valid range. The first component is
+        the observed value that the decision and the outputs use.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        x = np.asarray(x, dtype=np.float64)
+        t = np.asarray(t, dtype=np.float64)
+        if x.ndim not in (2, 3) or x.shape[0] != rows.shape[0] or t.shape != x.shape[:2]:
+            raise ValueError(
+                f"rows {rows.shape}, t {t.shape} and x {x.shape} do not fit (rows, steps) or (rows, steps, d)"
+            )
+        if rows.size and (rows.max() >= self.n_rows or rows.min() < 0):
+            raise ValueError(f"rows must be in [0, {self.n_rows}); call resize first")
+        invalid = ~np.isfinite(x)
+        if self.valid_range is not None:
+            with np.errstate(invalid="ignore"):
+                invalid |= (x < self.valid_range[0]) | (x > self.valid_range[1])
+        if x.ndim == 3:
+            invalid = np.asarray(invalid.any(axis=2))
+            x = np.where(invalid[..., None], np.nan, x)
+            observed = x[..., 0]
+        else:
+            x = observed = np.where(invalid, np.nan, x)
+
+        shape = (len(self.members), *observed.shape)
+        scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
+        holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on
+        surprise = np.full(observed.shape, np.nan)
+        for m, ((name, det), cal) in enumerate(zip(self.members, self.calibrations, strict=True)):
+            try:
+                s = det.update(self.detector_states[m], rows, x, t)
+            except ValueError as exc:
+                if x.ndim != 3:
+                    raise
+                raise ConfigError(
+                    f"detector {name} does not take samples of {x.shape[2]} values ({exc}); "
+                    "use a multivariate detector (iforest with features=raw), or one value per sample"
+                ) from exc
+            with np.errstate(invalid="ignore"):
+                below = observed < s.expected  # False where there is no expected value
+            c = cal.update(self.calibration_states[m], rows, s.raw, below)
+            scores[m] = c.score
+            holding |= c.holding
+            surprise = np.fmax(surprise, c.surprise)
+            # a member shows an expected value and band only once it gives a score
+            expected[m] = np.where(np.isnan(c.score), np.nan, s.expected)
+            lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
+            upper[m] = expected[m] + c.edge_above * (s.upper - s.expected)
+
+        with np.errstate(invalid="ignore"):
+            # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
+            score = np.fmax.reduce(scores, axis=0)
+        escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
+        if self.hold:
+            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], self.hold,
+                          HOLD_LEVEL, holding, escalated)
+        with np.errstate(invalid="ignore"):
+            has_band = ~np.isnan(expected)
+            primary = np.argmax(has_band, axis=0)
+            exp = np.take_along_axis(expected, primary[None], axis=0)[0]
+            lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
+            hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
+        # a seasonal member has no opinion for its first season; the others carry the series till then
+        warming = ~invalid & np.isnan(scores).all(axis=0)
+
+        hot, anomalous, opened, events = self.decision.update(
+            self.decision_state, rows, t, observed, score, exp, lo, hi, scores, holding, escalated
+        )
+        return Result(
+            score=score, expected=exp, lower=lo, upper=hi, hot=hot, anomalous=anomalous, opened=opened,
+            warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
+            members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
+        )
+
+    def open_events(self) -> list[Event]:
+        return self.decision.open_events(self.decision_state)
+
+    def payload(self) -> dict[str, Any]:
+        """All per-series state as plain data; `load` on an equal pipeline continues exactly."""
+        return {
+            "format": _FORMAT,
+            "members": [(name, type(d).__name__, d.params()) for name, d in self.members],
+            "n_rows": self.n_rows,
+            "states": [st.payload() for st in self._states()],
+        }
+
+    def load(self, payload: Any) -> None:
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise StateError("saved pipeline state has an unknown format; delete it to start fresh")
+        mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
+        if payload["members"] != mine:
+            raise StateError(
+                f"saved state was made by detectors {payload['members']}, not {mine}; "
+                "delete the state to relearn with the new settings"
+            )
+        states = [RowState.from_payload(p) for p in payload["states"]]
+        for st, old in zip(states, self._states(), strict=True):
+            st.check_fields(old.fields, "the pipeline")
+        n = len(self.members)
+        self.detector_states = states[:n]
+        self.calibration_states = states[n : 2 * n]
+        self.hold_state = states[2 * n]
+        self.decision_state = states[2 * n + 1]
+        self.n_rows = payload["n_rows"]
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        self.load(unpickle(data, "pipeline state"))
+
+
+# The record a new series starts with, as a deviation of Gaussian noise in sigmas.
+PRIOR_SIGMAS = 4.0
+
+
+def _null_record(det: Detector) -> float:
+    """The record a series starts with: the raw score the detector gives, on Gaussian noise,
+    as rarely as a 4-sigma deviation (0 when the detector does not say). A new series then
+    alerts on what would stand out even for well-behaved noise (past 4.4 sigma at the
+    default threshold) until its own history sets the scale, and its first rise or fall of
+    a daily cycle is not each time a new record."""
+    cdf = getattr(det, "null_raw_cdf", None)
+    return null_quantile(cdf, math.erf(PRIOR_SIGMAS / math.sqrt(2.0))) if cdf is not None else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _hold(rows, score, surprise, left, peak, hold, level, holding, escalated):  # type: ignore[no-untyped-def]
+    """Cap scores at `level` for `hold` samples after one reaches it. A sample that goes
+    `ESCALATION` decades of surprise past the peak of the incident going on (a hold here or
+    in a member's calibration, marked in `holding`) is marked `escalated`: a new detection,
+    with a new hold. Samples of a hold are marked in `holding`."""
+    out = score.copy()
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        k = left[r]
+        for j in range(score.shape[1]):
+            s = score[i, j]
+            if math.isnan(s):
+                continue
+            ongoing = k > 0 or holding[i, j]
+            if not ongoing:
+                peak[r] = 0.0
+            if ongoing and surprise[i, j] >= peak[r] + ESCALATION:
+                k, peak[r] = hold, surprise[i, j]
+                escalated[i, j] = True
+            elif k > 0:
+                out[i, j] = min(s, level)
+                k -= 1
+            elif s >= level:
+                k, peak[r] = hold, max(peak[r], surprise[i, j])
+            holding[i, j] = holding[i, j] or k > 0
+        left[r] = k
+    return out
+
+
+def build_pipeline(
+    detector: str = "default",
+    params: dict[str, dict[str, Any]] | None = None,
+    decision: DecisionConfig | None = None,
+    calibrate: bool = True,
+    valid_range: tuple[float, float] | None = None,
+    calibration_window: int = 10000,
+    calibration_min_samples: int = 30,
+    hold: int = 20,
+) -> Pipeline:
+    """A pipeline for `detector`; `params` maps a detector name to its parameters.
+
+    ``default`` and ``ensemble`` combine the detectors in `DEFAULT_MEMBERS`; any other
+    name runs that detector alone.
+    """
+    params = dict(params or {})
+    names = list(DEFAULT_MEMBERS) if detector in ("default", "ensemble") else [detector]
+    unused = sorted(set(params) - set(names))
+    if unused:
+        raise ConfigError(f"parameters given for {', '.join(unused)}, which detector {detector!r} does not use")
+    members = [(name, build_detector(name, params.get(name))) for name in names]
+    return Pipeline(
+        members, decision=decision, calibrate=calibrate, valid_range=valid_range,
+        calibration_window=calibration_window, calibration_min_samples=calibration_min_samples, hold=hold,
+    )

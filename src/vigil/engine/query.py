@@ -1,0 +1,307 @@
+"""One watched query: its source, its pipeline, its series table, and what it took in.
+
+A `Query` takes in batches of samples (`ingest`): it drops duplicates and out-of-order
+points, puts the samples of many series on one time grid, runs its pipeline over them in
+blocks and records the outputs in its `SeriesTable`. What happened comes back as an
+`Ingested`, with an `EventRecord` for every event that opened, changed or resolved: the
+engine hands those to its event log (the store), which writes the event document.
+
+With a `Shard`, a `Query` takes in only the series its shard owns (`vigil.sharding`): the
+others are dropped as their batches enter, before any row or state is made for them, and
+counted (`Ingested.not_owned`); every series and event it outputs says the shard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pickle
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from vigil.config import Detection, Limits
+from vigil.detection.decision import Event
+from vigil.detection.pipeline import Pipeline, build_pipeline
+from vigil.engine.series import SeriesTable
+from vigil.errors import ConfigError, StateError
+from vigil.labels import exposition_labels, series_key
+from vigil.sharding import Shard
+from vigil.sources.base import SeriesBatch, Source
+
+__all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
+
+log = logging.getLogger("vigil.engine")
+
+_CHUNK = 512  # steps per pipeline call when a fetch brings a long history
+_RECENT = 30  # points of history in an event document
+_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EventRecord:
+    """An event of one series as the engine saw it: what the event document is made of.
+
+    `recent` holds the series' last points up to the event's latest moment (t, value,
+    expected, lower, upper, score); `shard` is ``"i/N"`` when Vigil runs sharded.
+    """
+
+    event: Event
+    query: str
+    key: str
+    labels: dict[str, str]
+    detector: str
+    recent: dict[str, list[float | None]]
+    shard: str | None = None
+
+
+class SnapshotStore(Protocol):
+    """Where the engine keeps its state between runs (`vigil.outputs.store.Store`)."""
+
+    def load_snapshot(self, name: str) -> bytes | None: ...
+
+    def load_snapshot_parts(self, name: str) -> list[bytearray]: ...
+
+    def save_snapshots(
+        self, blobs: dict[str, bytes], parts: dict[str, Sequence[memoryview | bytes]] | None = None
+    ) -> None: ...
+
+
+@dataclasses.dataclass
+class Ingested:
+    """What one ingest did: events, valid and invalid samples, refused series, and series
+    left to other shards (None: the query is not split into shards)."""
+
+    events: list[EventRecord] = dataclasses.field(default_factory=list)
+    taken: int = 0
+    invalid: int = 0
+    refused: int = 0
+    not_owned: int | None = None
+
+
+def build_query_pipeline(d: Detection, where: str) -> Pipeline:
+    try:
+        return build_pipeline(
+            d.detector, d.params, d.decision(), calibrate=d.calibrate, valid_range=d.valid_range,
+            calibration_window=d.calibration_window, calibration_min_samples=d.calibration_min_samples, hold=d.hold,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.detection: {exc}") from None
+
+
+class Query:
+    """One named query: its source, pipeline, series and status.
+
+    `shard`: this process's shard, said by every series and event of the query. With
+    `split` (the default) the query takes in only the series that shard owns; the host
+    query is not split: each replica watches its own machine whole.
+    """
+
+    def __init__(
+        self, source: Source, detection: Detection, limits: Limits, where: str,
+        shard: Shard | None = None, split: bool = True,
+    ) -> None:
+        self.name = source.name
+        self.shard = shard
+        self.split = shard is not None and split
+        self.source = source
+        self.detection = detection
+        self.limits = limits
+        self.pipeline = build_query_pipeline(detection, where)
+        self.table = SeriesTable(self.name, limits.history_points)
+        self.lock = threading.Lock()
+        self.next_due = 0.0
+        self.errors = 0  # failed fetches in a row
+        self.last_ok: float | None = None
+        self.last_error: str | None = None
+        self._labels_cache: dict[int, str] = {}
+        self._capped = False
+
+    @property
+    def interval(self) -> float:
+        return float(self.source.interval)
+
+    def label_strings(self, rows: np.ndarray) -> list[str]:
+        out = []
+        for r in rows.tolist():
+            text = self._labels_cache.get(r)
+            if text is None:
+                labels = self.table.labels[r] or {}
+                shard = None if self.shard is None else self.shard.label
+                text = exposition_labels(labels, self.name, self.detection.detector, shard)
+                self._labels_cache[r] = text
+            out.append(text)
+        return out
+
+    def ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
+        """Score and learn new samples."""
+        with self.lock:
+            return self._ingest(batches, now)
+
+    def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
+        if not batches:
+            return Ingested()
+        keys = [series_key(b.labels) for b in batches]
+        not_owned = None
+        if self.split and self.shard is not None:  # before any row is made for them
+            index, owns = self.table.index, self.shard.owns_key
+            mine = [i for i, k in enumerate(keys) if k in index or owns(self.name, k)]
+            not_owned = len(batches) - len(mine)
+            if not_owned:
+                batches, keys = [batches[i] for i in mine], [keys[i] for i in mine]
+            if not batches:
+                return Ingested(not_owned=not_owned)
+        rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query, keys)
+        if refused and not self._capped:
+            log.warning(
+                "query %s: %d series refused, the cap of %d series per query is reached "
+                "(limits.max_series_per_query); narrow the query or raise the cap",
+                self.name, refused, self.limits.max_series_per_query,
+            )
+        self._capped = bool(refused)
+        if self.table.state.n_rows > self.pipeline.n_rows:
+            self.pipeline.resize(self.table.state.n_rows)
+        fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
+        if fresh:
+            self.pipeline.reset(np.array(fresh))
+            for r in fresh:
+                self._labels_cache.pop(r, None)
+
+        keep_rows, keep_t, keep_v = [], [], []
+        last_t = self.table.state["last_t"]
+        for row, b in zip(rows.tolist(), batches, strict=True):
+            if row < 0 or not len(b.t):
+                continue
+            t, v = np.asarray(b.t, dtype=np.float64), np.asarray(b.v, dtype=np.float64)
+            new = t > last_t[row]  # drops duplicates of what was taken in and out-of-order points
+            t, v = t[new], v[new]
+            if t.size > 1:  # duplicates inside the batch: keep the last value of each time
+                order = np.argsort(t, kind="stable")
+                t, v = t[order], v[order]
+                last = np.append(t[1:] != t[:-1], True)
+                t, v = t[last], v[last]
+            if t.size:
+                keep_rows.append(row)
+                keep_t.append(t)
+                keep_v.append(v)
+                self.table.state["last_seen"][row] = now
+        if not keep_rows:
+            return Ingested(refused=refused, not_owned=not_owned)
+
+        records: list[EventRecord] = []
+        times = np.unique(np.concatenate(keep_t))
+        taken = invalid = 0
+        for start in range(0, times.size, _CHUNK):
+            grid = times[start : start + _CHUNK]
+            x = np.full((len(keep_rows), grid.size), np.nan)
+            present = np.zeros(x.shape, dtype=bool)
+            for i, (t, v) in enumerate(zip(keep_t, keep_v, strict=True)):
+                inside = (t >= grid[0]) & (t <= grid[-1])
+                idx = np.searchsorted(grid, t[inside])
+                x[i, idx] = v[inside]
+                present[i, idx] = True
+            active = present.any(axis=1)
+            if not active.any():
+                continue
+            r = np.array(keep_rows, dtype=np.intp)[active]
+            x, present = x[active], present[active]
+            t_block = np.broadcast_to(grid, x.shape)
+            res = self.pipeline.update(r, t_block, x)
+            valid = present & ~res.invalid
+            taken += int(valid.sum())
+            invalid += int((present & res.invalid).sum())
+            values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
+            self.table.record(r, t_block, values, valid)
+            last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
+            seen = last_valid >= 0
+            self.table.state["warming"][r[seen]] = res.warming_up[seen, last_valid[seen]]
+            self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
+            for e in res.events:
+                records.append(self._record(e))
+        return Ingested(records, taken, invalid, refused, not_owned)
+
+    def _record(self, e: Event) -> EventRecord:
+        """The event with its series and the points of history up to its latest moment."""
+        row = e.row
+        key, labels = self.table.keys[row] or "", self.table.labels[row] or {}
+        until = max(e.peak_at, e.ended_at if e.ended_at is not None else e.peak_at)
+        recent = self.table.history(row)
+        upto = sum(1 for t in recent["t"] if t is not None and t <= until)
+        recent = {k: v[max(upto - _RECENT, 0) : upto] for k, v in recent.items()}
+        shard = None if self.shard is None else self.shard.text
+        return EventRecord(e, self.name, key, labels, self.detection.detector, recent, shard)
+
+    def evict(self, now: float) -> tuple[list[EventRecord], int]:
+        """Forget series silent for longer than `evict_after`; their open events resolve."""
+        with self.lock:
+            seen = self.table.state["last_seen"]
+            rows = self.table.active_rows()
+            if not rows.size:
+                return [], 0
+            old = rows[seen[rows] < now - self.limits.evict_after]
+            return self._forget(old), int(old.size)
+
+    def drop_not_owned(self) -> tuple[list[EventRecord], int]:
+        """Forget restored series this shard no longer owns (N changed); their open events resolve."""
+        with self.lock:
+            if not (self.split and self.shard is not None):
+                return [], 0
+            owns, keys = self.shard.owns_key, self.table.keys
+            gone = np.array(
+                [r for r in self.table.active_rows().tolist() if not owns(self.name, keys[r] or "")], dtype=np.intp
+            )
+            return self._forget(gone), int(gone.size)
+
+    def _forget(self, old: np.ndarray) -> list[EventRecord]:
+        if not old.size:
+            return []
+        records = []
+        last_hot = self.pipeline.decision_state["last_hot"]
+        for e in self.pipeline.open_events():
+            if e.row in set(old.tolist()):
+                records.append(self._record(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
+        self.pipeline.reset(old)
+        self.table.remove(old)
+        for r in old.tolist():
+            self._labels_cache.pop(r, None)
+        return records
+
+    def snapshot(self) -> bytes:
+        """All state as one pickle (arrays in band)."""
+        with self.lock:
+            return pickle.dumps(self._payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def save(self, store: SnapshotStore, name: str) -> None:
+        """Write all state to `store` with the arrays out of band: no copy of them is made.
+
+        The query's lock is held until the arrays are written, so they cannot change midway.
+        """
+        with self.lock:
+            buffers: list[pickle.PickleBuffer] = []
+            meta = pickle.dumps(self._payload(), protocol=5, buffer_callback=buffers.append)
+            store.save_snapshots({name: meta}, {name: [b.raw() for b in buffers]})
+
+    def _payload(self) -> dict[str, Any]:
+        return {"format": _FORMAT, "pipeline": self.pipeline.payload(), "table": self.table.payload()}
+
+    def restore(self, data: bytes, parts: list[bytearray] | None = None) -> None:
+        """Load state saved by `snapshot` (or by `save`, with its `parts`)."""
+        try:
+            payload = pickle.loads(data, buffers=parts or ())  # noqa: S301 - our own data directory
+        except Exception as exc:
+            raise StateError(f"saved state of query {self.name!r} is unreadable ({exc}); delete it") from exc
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise StateError(f"saved state of query {self.name!r} has an unknown format")
+        with self.lock:
+            self.pipeline.load(payload["pipeline"])
+            self.table.load(payload["table"])
+            self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
+            self._labels_cache.clear()
+
+    def open_count(self) -> int:
+        rows = self.table.active_rows()
+        return int(self.table.state["anomalous"][rows].sum()) if rows.size else 0
+
+

@@ -1,0 +1,180 @@
+"""The series of one query: label sets <-> rows, their latest outputs and recent history.
+
+Rows are reused after a series is evicted, so arrays stay as large as the most series seen
+at once, not as all series ever seen. Everything is kept in a `RowState`, so the table
+snapshots and restores like the detectors do.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+
+from vigil.errors import StateError
+from vigil.labels import series_id, series_key
+from vigil.state import Field, RowState, unpickle
+
+__all__ = ["SeriesTable"]
+
+LATEST = ("value", "expected", "lower", "upper", "score")
+HISTORY = ("t", "value", "expected", "lower", "upper", "score")
+
+
+class SeriesTable:
+    """Label sets of one query mapped to rows, with per-row latest outputs and history."""
+
+    def __init__(self, query: str, history_points: int) -> None:
+        self.query = query
+        self.history_points = history_points
+        self.keys: list[str | None] = []
+        self.labels: list[dict[str, str] | None] = []
+        self.ids: list[str | None] = []
+        self.index: dict[str, int] = {}
+        self.by_id: dict[str, int] = {}
+        self.free: list[int] = []
+        self.state = RowState(self._fields(), 0)
+
+    def _fields(self) -> dict[str, Field]:
+        h = self.history_points
+        fields = {
+            "last_t": Field((), np.float64, -np.inf),  # time of the last sample taken in
+            "last_seen": Field((), np.float64, np.nan),  # wall clock of the last fetch with data
+            "anomalous": Field((), np.bool_, False),
+            "warming": Field((), np.bool_, True),
+            "hist_pos": Field((), np.int64, 0),
+            "hist_len": Field((), np.int64, 0),
+            "hist_t": Field((h,), np.float64, np.nan),
+        }
+        for name in LATEST:
+            fields[name] = Field((), np.float64, np.nan)
+        for name in HISTORY[1:]:
+            fields[f"hist_{name}"] = Field((h,), np.float32, np.nan)
+        return fields
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows in use or freed (the arrays may have room for more)."""
+        return len(self.keys)
+
+    def active_rows(self) -> np.ndarray:
+        return np.array([i for i, k in enumerate(self.keys) if k is not None], dtype=np.intp)
+
+    def rows_for(
+        self, labels: list[dict[str, str]], limit: int, keys: list[str] | None = None
+    ) -> tuple[np.ndarray, int]:
+        """Rows of these series, adding new ones while fewer than `limit` are held.
+
+        Returns the rows (-1 for a series refused by the limit) and how many were refused.
+        New rows start cold (their state is reset by the caller's pipeline). `keys`: the
+        series' `series_key`s when the caller has them already.
+        """
+        rows = np.empty(len(labels), dtype=np.intp)
+        refused = 0
+        if keys is None:
+            keys = [series_key(lab) for lab in labels]
+        new = min(sum(k not in self.index for k in keys), max(limit - len(self.index), 0))
+        needed = len(self.keys) + max(new - len(self.free), 0)
+        if needed > self.state.n_rows:  # grow once per batch, by an eighth more: O(n) overall
+            self.state.resize(max(64, needed + needed // 8))
+        for i, (lab, key) in enumerate(zip(labels, keys, strict=True)):
+            row = self.index.get(key)
+            if row is None:
+                if len(self.index) >= limit:
+                    rows[i] = -1
+                    refused += 1
+                    continue
+                row = self._add(key, lab)
+            rows[i] = row
+        return rows, refused
+
+    def _add(self, key: str, labels: dict[str, str]) -> int:
+        sid = series_id(self.query, key)
+        if self.free:
+            row = self.free.pop()
+            self.keys[row], self.labels[row], self.ids[row] = key, dict(labels), sid
+            self.state.reset(np.array([row]))
+        else:
+            row = len(self.keys)
+            self.keys.append(key)
+            self.labels.append(dict(labels))
+            self.ids.append(sid)
+            if row >= self.state.n_rows:
+                self.state.resize(max(64, row + 1 + (row + 1) // 8))
+        self.index[key] = row
+        self.by_id[sid] = row
+        return row
+
+    def remove(self, rows: np.ndarray) -> None:
+        for row in rows.tolist():
+            key, sid = self.keys[row], self.ids[row]
+            if key is None:
+                continue
+            del self.index[key]
+            self.by_id.pop(sid or "", None)
+            self.keys[row] = self.labels[row] = self.ids[row] = None
+            self.free.append(row)
+        self.state.reset(rows)
+
+    def record(self, rows: np.ndarray, t: np.ndarray, values: dict[str, np.ndarray], valid: np.ndarray) -> None:
+        """Append the valid samples of a block (rows x steps) to history and latest values."""
+        s = self.state
+        h = self.history_points
+        for j in range(t.shape[1]):
+            ok = valid[:, j]
+            if not ok.any():
+                continue
+            r = rows[ok]
+            pos = s["hist_pos"][r]
+            s["hist_t"][r, pos] = t[ok, j]
+            for name in HISTORY[1:]:
+                s[f"hist_{name}"][r, pos] = values[name][ok, j]
+            s["hist_pos"][r] = (pos + 1) % h
+            s["hist_len"][r] = np.minimum(s["hist_len"][r] + 1, h)
+            for name in LATEST:
+                s[name][r] = values[name][ok, j]
+            s["last_t"][r] = t[ok, j]
+
+    def history(self, row: int, since: float | None = None) -> dict[str, list[float | None]]:
+        """The row's recent points, oldest first, NaN as None."""
+        s = self.state
+        n, pos, h = int(s["hist_len"][row]), int(s["hist_pos"][row]), self.history_points
+        order = (np.arange(pos - n, pos) % h) if n else np.array([], dtype=np.intp)
+        t = s["hist_t"][row, order]
+        keep = slice(None) if since is None else t >= since
+        out: dict[str, list[float | None]] = {}
+        for name in HISTORY:
+            arr = (t if name == "t" else s[f"hist_{name}"][row, order].astype(np.float64))[keep]
+            out[name] = [None if not np.isfinite(v) else round(float(v), 9) for v in arr]
+        return out
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "query": self.query, "history_points": self.history_points, "keys": self.keys,
+            "labels": self.labels, "state": self.state.payload(),
+        }
+
+    def load(self, payload: dict[str, Any]) -> None:
+        if payload["query"] != self.query or payload["history_points"] != self.history_points:
+            raise StateError(
+                f"saved series table of query {payload['query']!r} (history {payload['history_points']}) "
+                f"does not fit query {self.query!r} (history {self.history_points})"
+            )
+        state = RowState.from_payload(payload["state"])
+        state.check_fields(self._fields(), f"query {self.query!r}")
+        self.state = state
+        self.keys, self.labels = payload["keys"], payload["labels"]
+        self.ids = [None if k is None else series_id(self.query, k) for k in self.keys]
+        self.index = {k: i for i, k in enumerate(self.keys) if k is not None}
+        self.by_id = {sid: i for i, sid in enumerate(self.ids) if sid is not None}
+        self.free = [i for i, k in enumerate(self.keys) if k is None]
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, data: bytes) -> None:
+        self.load(unpickle(data, "series table"))

@@ -1,0 +1,82 @@
+"""The HTTP app: the routers of each area behind one guard (body size, rate, token).
+
+`create_app(parts)` builds the FastAPI app from the running parts (`Parts`). Every
+endpoint but /healthz, /readyz and the page (``/`` and its files under ``/static/``, which
+hold no data) needs the bearer token when one is configured; request bodies are capped;
+each client gets a token bucket of `rate_limit` requests per second. Invalid parameters
+get a 4xx whose `detail` says what was wrong. The OpenAPI document is at /openapi.json
+(the interactive docs pages are off: they load scripts from a CDN), a JSON index of the
+endpoints at /api/v1.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from vigil import __version__
+from vigil.config import Server
+from vigil.http.events import events_router
+from vigil.http.health import OPEN, health_router
+from vigil.http.page import page_router
+from vigil.http.parts import Parts
+from vigil.http.series import series_router
+
+__all__ = ["create_app"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float = field(default_factory=time.monotonic)
+
+
+def _guard(cfg: Server) -> Callable[[Request, Handler], Awaitable[Response]]:
+    """The middleware every request goes through: body size, then rate, then the token."""
+    token = cfg.token.get() if cfg.token else None
+    buckets: dict[str, _Bucket] = {}
+
+    async def guard(request: Request, call_next: Handler) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > cfg.max_request_bytes):
+            return JSONResponse({"detail": f"request body over {cfg.max_request_bytes} bytes"}, 413)
+        path = request.url.path
+        if path in OPEN:
+            return await call_next(request)
+        client = request.client.host if request.client else "?"
+        now = time.monotonic()
+        b = buckets.setdefault(client, _Bucket(tokens=2 * cfg.rate_limit))
+        b.tokens = min(2 * cfg.rate_limit, b.tokens + (now - b.at) * cfg.rate_limit)
+        b.at = now
+        if b.tokens < 1:
+            return JSONResponse({"detail": "too many requests; slow down"}, 429, headers={"Retry-After": "1"})
+        b.tokens -= 1
+        page = path == "/" or path.startswith("/static/")  # no data in them; the page asks for the token
+        if token is not None and not page:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse(
+                    {"detail": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": "Bearer"}
+                )
+        return await call_next(request)
+
+    return guard
+
+
+def create_app(parts: Parts) -> FastAPI:
+    """The API and the page over `parts`."""
+    app = FastAPI(
+        title="Vigil", version=__version__, docs_url=None, redoc_url=None,
+        description="Real-time anomaly detection for metrics: per-series health, events and bands.",
+    )
+    app.middleware("http")(_guard(parts.config.server))
+    for router in (health_router(parts), series_router(parts), events_router(parts), page_router()):
+        app.include_router(router)
+    return app

@@ -1,0 +1,163 @@
+"""Listings: which series and events pass the filters, in what order, and their items.
+
+Filtering, sorting and paging are done here, so the page asks for one page of rows
+whatever the number of series: the cheap arrays pick and order the rows, and only the rows
+of the page are turned into items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vigil.engine import Query as EngineQuery
+from vigil.http.models import STATUSES, SeriesItem, Sparkline, Status
+from vigil.http.params import Matcher
+from vigil.http.parts import Parts
+from vigil.labels import series_id, series_key
+from vigil.outputs.notify.outbox import statuses
+
+__all__ = [
+    "Pick", "event_spans", "event_text", "iso", "item", "point_marks", "select", "sparklines", "statuses_of", "with_delivery",
+    "words",
+]
+
+def _num(x: float) -> float | None:
+    return round(float(x), 9) if math.isfinite(x) else None
+
+
+def iso(ts: float) -> str | None:
+    if not math.isfinite(ts):
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ts(text: str | None) -> float:
+    """An ISO time of an event document -> Unix seconds (None: still open, +inf)."""
+    return math.inf if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def statuses_of(q: EngineQuery, rows: np.ndarray) -> np.ndarray:
+    """0 anomalous, 1 warming up, 2 ok (the order of a listing), per row."""
+    s = q.table.state
+    return np.where(s["anomalous"][rows], 0, np.where(s["warming"][rows], 1, 2))
+
+
+def _search_text(q: EngineQuery, row: int) -> str:
+    labels = q.table.labels[row] or {}
+    return " ".join([q.name, *(f"{k}={v}" for k, v in labels.items())]).lower()
+
+
+def words(search: str | None) -> list[str]:
+    return (search or "").lower().split()
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A series a listing chose, before it is made an item (only the page's are)."""
+
+    q: EngineQuery
+    row: int
+    status: Status
+
+
+def select(parts: Parts, query: str | None, matchers: list[Matcher],
+           status: str | None, search: str | None = None) -> list[Pick]:
+    """The series that pass the filters, anomalous first, then by score (highest first)."""
+    wanted = words(search)
+    keyed: list[tuple[int, float, str, str, Pick]] = []
+    for q in parts.engine.queries.values():
+        if query is not None and q.name != query:
+            continue
+        rows = q.table.active_rows()
+        ranks = statuses_of(q, rows)
+        scores = np.nan_to_num(q.table.state["score"][rows], nan=0.0)
+        for row, rank, score in zip(rows.tolist(), ranks.tolist(), scores.tolist(), strict=True):
+            st = STATUSES[rank]
+            if status is not None and st != status:
+                continue
+            if matchers and not all(m(q.table.labels[row] or {}) for m in matchers):
+                continue
+            if wanted and not all(w in _search_text(q, row) for w in wanted):
+                continue
+            keyed.append((rank, -score, q.name, q.table.ids[row] or "", Pick(q, row, st)))
+    keyed.sort(key=lambda k: k[:4])
+    return [k[4] for k in keyed]
+
+
+def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
+    q, row, st = pick.q, pick.row, pick.status
+    s = q.table.state
+    threshold = q.detection.threshold
+    value, exp, lo, hi, score = (float(s[k][row]) for k in ("value", "expected", "lower", "upper", "score"))
+    if st == "anomalous":
+        reason = (
+            f"value {value:.6g} outside the band {lo:.6g} to {hi:.6g} (expected {exp:.6g}), score {score:.6f}"
+            if math.isfinite(exp) else f"anomaly score {score:.6f} at or above {threshold}"
+        )
+        if math.isfinite(score) and score < threshold:
+            reason = f"anomaly event still open (last score {score:.6f}, resolves after quiet samples)"
+    elif st == "warming_up":
+        reason = "the detector is still learning this series"
+    else:
+        reason = "within the expected band" if math.isfinite(exp) else "score below the threshold"
+    return SeriesItem(
+        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {}, status=st, value=_num(value),
+        expected=_num(exp), lower=_num(lo), upper=_num(hi), score=_num(score),
+        last_sample_at=iso(float(s["last_t"][row])), reason=reason,
+        shard=None if q.shard is None else q.shard.text, sparkline=sparkline,
+    )
+
+
+def point_marks(points: dict[str, list[float | None]], threshold: float, spans: Iterable[tuple[float, float]]) -> list[bool]:
+    """Which points are anomalies: their score reached the threshold inside one of the events' spans."""
+    edge = round(float(np.float32(threshold)), 9)  # history keeps scores as float32, rounded to 9 places
+    spans = [(a - 1e-3, b + 1e-3) for a, b in spans]  # times went through ISO text (microseconds)
+    return [
+        t is not None and s is not None and s >= edge and any(a <= t <= b for a, b in spans)
+        for t, s in zip(points["t"], points["score"], strict=True)
+    ]
+
+
+def event_spans(events: Iterable[dict[str, Any]]) -> list[tuple[float, float]]:
+    return [(_ts(e["started_at"]), _ts(e["ended_at"])) for e in events]
+
+
+def sparklines(parts: Parts, picks: Sequence[Pick], n: int) -> list[Sparkline]:
+    """The last `n` points of each picked series, with one store query per query for their events."""
+    points = [p.q.table.history(p.row) for p in picks]
+    points = [{k: v[-n:] for k, v in pts.items()} for pts in points]
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for name in {p.q.name for p in picks}:
+        mine = [(p, pts) for p, pts in zip(picks, points, strict=True) if p.q.name == name]
+        first = min((pts["t"][0] for _, pts in mine if pts["t"] and pts["t"][0] is not None), default=None)
+        keys = [p.q.table.keys[p.row] or "" for p, _ in mine]
+        events, _ = parts.store.events(query=name, series=keys, start=first, limit=10_000)
+        for e, span in zip(events, event_spans(events), strict=True):
+            spans.setdefault((name, series_key(e["series"])), []).append(span)
+    out = []
+    for p, pts in zip(picks, points, strict=True):
+        marks = point_marks(pts, p.q.detection.threshold, spans.get((p.q.name, p.q.table.keys[p.row] or ""), []))
+        out.append(Sparkline(value=pts["value"], lower=pts["lower"], upper=pts["upper"], anomalous=marks))
+    return out
+
+
+def with_delivery(parts: Parts, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add to each event its series id and, with receivers, how its notifications stand."""
+    items = [{**e, "series_id": series_id(e["query"], series_key(e["series"]))} for e in items]
+    if parts.outbox is None:
+        return items
+    ids = [e["id"] for e in items]
+    delivery = parts.outbox.delivery(ids)
+    sent = statuses(delivery)
+    return [{**e, "notifications": sent.get(e["id"], {}), "delivery": delivery.get(e["id"], {})} for e in items]
+
+
+def event_text(e: dict[str, Any]) -> str:
+    labels = " ".join(f"{k}={v}" for k, v in e["series"].items())
+    return f"{e['query']} {labels} {e.get('summary', '')}".lower()

@@ -1,0 +1,105 @@
+"""What the API answers: one pydantic model per response, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "STATUSES", "EventPage", "HealthReport", "NotificationPage", "SeriesDetail", "SeriesItem", "SeriesPage",
+    "SourceStatus", "Sparkline", "Status", "Summary",
+]
+
+Status = Literal["ok", "anomalous", "warming_up"]
+STATUSES: tuple[Status, Status, Status] = ("anomalous", "warming_up", "ok")
+
+
+class Sparkline(BaseModel):
+    value: list[float | None]
+    lower: list[float | None]
+    upper: list[float | None]
+    anomalous: list[bool] = Field(description="per point: its score reached the threshold inside an event")
+
+
+class SeriesItem(BaseModel):
+    id: str
+    query: str
+    labels: dict[str, str]
+    status: Status
+    value: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    score: float | None
+    last_sample_at: str | None
+    reason: str
+    shard: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="i/N, the shard that owns the series; present only when Vigil runs sharded",
+    )
+    sparkline: Sparkline | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the last points of the series, present when asked for with ?sparkline=N",
+    )
+
+
+class SeriesPage(BaseModel):
+    total: int
+    offset: int
+    items: list[SeriesItem]
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "anomalous"]
+    series: int
+    anomalous: int
+    warming_up: int
+    sources: dict[str, str]
+    offset: int
+    items: list[SeriesItem]
+
+
+class SeriesDetail(BaseModel):
+    series: SeriesItem
+    points: dict[str, list[float | None]]
+    anomalous: list[bool] = Field(description="per point: its score reached the threshold inside an event")
+    threshold: float
+    interval: float = Field(description="seconds between the query's fetches")
+    history_points: int = Field(description="how many recent points Vigil keeps per series")
+    events: list[dict[str, Any]]
+
+
+class EventPage(BaseModel):
+    total: int
+    offset: int
+    items: list[dict[str, Any]]
+
+
+class NotificationPage(BaseModel):
+    total: int
+    offset: int
+    receivers: dict[str, dict[str, int]]
+    items: list[dict[str, Any]]
+
+
+class SourceStatus(BaseModel):
+    status: Literal["ok", "failing", "waiting"]
+    detail: str
+    series: int
+    interval: float
+    last_ok: str | None
+
+
+class Summary(BaseModel):
+    version: str
+    now: str | None
+    series: int
+    anomalous: int
+    warming_up: int
+    events_firing: int
+    events_last_hour: int
+    events_last_day: int
+    history_points: int
+    sources: dict[str, SourceStatus]
+    notifications: dict[str, dict[str, int]] = Field(description="receiver -> pending / sent / dead -> messages")

@@ -1,0 +1,110 @@
+"""The series endpoints: /api/v1/summary, /api/v1/series and /api/v1/series/{id}."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query
+
+from vigil import __version__
+from vigil.config import parse_duration
+from vigil.http.listing import (
+    Pick,
+    event_spans,
+    iso,
+    item,
+    point_marks,
+    select,
+    sparklines,
+    statuses_of,
+    with_delivery,
+)
+from vigil.http.models import STATUSES, SeriesDetail, SeriesPage, SourceStatus, Sparkline, Status, Summary
+from vigil.http.params import parse_matchers, parse_time
+from vigil.http.parts import Parts
+
+__all__ = ["series_router"]
+
+
+def series_router(parts: Parts) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/v1/summary", response_model=Summary, summary="Counts for the page's health summary")
+    def summary() -> Summary:
+        now = parts.engine.clock()
+        counts = dict.fromkeys(STATUSES, 0)
+        sources = {}
+        queries = list(parts.engine.queries.values())
+        for q in queries:
+            rows = q.table.active_rows()
+            for rank, n in zip(*np.unique(statuses_of(q, rows), return_counts=True), strict=True):
+                counts[STATUSES[rank]] += int(n)
+            if q.errors:
+                state: Literal["ok", "failing", "waiting"] = "failing"
+                detail = f"source failing: {q.last_error}"
+            elif q.last_ok is None:
+                state, detail = "waiting", "no successful fetch yet"
+            else:
+                state, detail = "ok", "ok"
+            sources[q.name] = SourceStatus(
+                status=state, detail=detail, series=int(rows.size), interval=q.interval,
+                last_ok=None if q.last_ok is None else iso(q.last_ok),
+            )
+        _, firing = parts.store.events(state="firing", limit=0)
+        return Summary(
+            version=__version__, now=iso(now), series=sum(counts.values()), anomalous=counts["anomalous"],
+            warming_up=counts["warming_up"], events_firing=firing,
+            events_last_hour=parts.store.count_since(now - 3600), events_last_day=parts.store.count_since(now - 86400),
+            history_points=max((q.table.history_points for q in queries), default=parts.config.limits.history_points),
+            sources=sources,
+            notifications={} if parts.outbox is None else parts.outbox.counts(),
+        )
+
+    @router.get("/api/v1/series", response_model=SeriesPage, summary="Series, anomalous first")
+    def series(
+        query: str | None = None,
+        label: list[str] = Query(default=[]),
+        status: Status | None = None,
+        search: str | None = Query(None, description="words that must all appear in the query name or the labels"),
+        limit: int = Query(100, ge=1, le=10000),
+        offset: int = Query(0, ge=0),
+        sparkline: int = Query(0, ge=0, le=1000, description="add each item's last N points (0: none)"),
+    ) -> SeriesPage:
+        picks = select(parts, query, parse_matchers(label), status, search)
+        page = picks[offset : offset + limit]
+        lines: Sequence[Sparkline | None] = sparklines(parts, page, sparkline) if sparkline else [None] * len(page)
+        items = [item(p, line) for p, line in zip(page, lines, strict=True)]
+        return SeriesPage(total=len(picks), offset=offset, items=items)
+
+    @router.get("/api/v1/series/{series_id}", response_model=SeriesDetail, summary="Recent points with bands, and events")
+    def series_detail(
+        series_id: str,
+        since: str | None = None,
+        window: str | None = Query(None, description="only the points this long before the latest one: 15m, 1h"),
+    ) -> SeriesDetail:
+        since_ts = parse_time(since, "since")
+        try:
+            span = None if window is None else parse_duration(window)
+        except ValueError as exc:
+            raise HTTPException(400, f"window is {window!r}; {exc}") from None
+        for q in parts.engine.queries.values():
+            row = q.table.by_id.get(series_id)
+            if row is None:
+                continue
+            if span is not None:
+                since_ts = max(since_ts or -math.inf, float(q.table.state["last_t"][row]) - span)
+            events, _ = parts.store.events(query=q.name, series=[q.table.keys[row] or ""], limit=50)
+            points = q.table.history(row, since_ts)
+            status = STATUSES[int(statuses_of(q, np.array([row]))[0])]
+            return SeriesDetail(
+                series=item(Pick(q, row, status)), points=points,
+                anomalous=point_marks(points, q.detection.threshold, event_spans(events)),
+                threshold=q.detection.threshold, interval=q.interval, history_points=q.table.history_points,
+                events=with_delivery(parts, events),
+            )
+        raise HTTPException(404, f"no series with id {series_id!r}; list them at /api/v1/series")
+
+    return router

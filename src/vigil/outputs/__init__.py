@@ -1,0 +1,10 @@
+"""Outputs: what Vigil makes of the engine's results for people and programs.
+
+`event` builds the event document (the one JSON per anomaly), `store` keeps events and
+state in SQLite, `exporter` writes /metrics, `rules` writes Prometheus alert rules, and
+`notify/` delivers events to Alertmanager and webhooks from a persistent outbox.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,201 @@
+"""SQLite store (WAL) in the data directory: anomaly events and state snapshots.
+
+Events are upserted by id, so replaying samples after a restart updates an event instead
+of opening a second one. Hooks added with `add_event_hook` run inside the transaction that
+writes events (the notification outbox enqueues there), so an event is stored and queued
+together or not at all. Snapshots are opaque blobs by name (one per query), written in
+one transaction so a crash leaves either the old snapshot or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vigil.engine.query import EventRecord
+from vigil.errors import StateError
+from vigil.outputs.event import event_doc
+
+__all__ = ["Store", "where"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    series TEXT NOT NULL,          -- canonical series key
+    state TEXT NOT NULL,           -- firing | resolved
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    peak_score REAL,
+    doc TEXT NOT NULL,             -- the event JSON
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
+CREATE INDEX IF NOT EXISTS events_state ON events (state);
+CREATE TABLE IF NOT EXISTS snapshots (
+    name TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    saved_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshot_parts (  -- large buffers of a snapshot, one row each
+    name TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (name, idx)
+);
+"""
+
+
+def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE condition and its arguments from ``(sql with one ?, value)`` pairs; None values are left out."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    return " AND ".join(["1 = 1", *(sql for sql, _ in used)]), [value for _, value in used]
+
+
+class Store:
+    """Thread-safe access to `vigil.db` in `data_dir` (created if missing)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "vigil.db"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(
+                f"cannot open the store {self.path} ({exc}); check that data_dir is writable"
+            ) from exc
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[sqlite3.Connection, list[dict[str, Any]]], None]] = []
+
+    def add_event_hook(self, hook: Callable[[sqlite3.Connection, list[dict[str, Any]]], None]) -> None:
+        """Call `hook(connection, docs)` inside every transaction that writes events."""
+        self._hooks.append(hook)
+
+    @contextmanager
+    def connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock; in one transaction when `write`."""
+        with self._lock:
+            if not write:
+                yield self._db
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def record_events(self, records: Iterable[EventRecord]) -> None:
+        """Store the engine's events as event documents (`vigil.outputs.event`)."""
+        self.upsert_events(
+            event_doc(r.event, r.query, r.key, r.labels, r.detector, r.recent, r.shard) for r in records
+        )
+
+    def upsert_events(self, docs: Iterable[dict[str, Any]]) -> None:
+        docs = list(docs)
+        rows = [
+            (
+                d["id"], d["query"], d["series_key"], d["state"], d["started_ts"], d.get("ended_ts"),
+                d["peak_score"], json.dumps(d["event"], allow_nan=False), time.time(),
+            )
+            for d in docs
+        ]
+        if not rows:
+            return
+        with self.connection(write=True) as db:
+            db.executemany(
+                """INSERT INTO events (id, query, series, state, started_at, ended_at, peak_score, doc, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET state = excluded.state, ended_at = excluded.ended_at,
+                     peak_score = excluded.peak_score, doc = excluded.doc, updated_at = excluded.updated_at""",
+                rows,
+            )
+            for hook in self._hooks:
+                hook(db, docs)
+
+    def events(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        state: str | None = None,
+        query: str | None = None,
+        series: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Events overlapping [start, end], newest first, and how many match in all.
+
+        `series` restricts to those canonical series keys (label filtering is done by the
+        caller, which knows the labels).
+        """
+        if series is not None and not series:
+            return [], 0
+        cond, args = where(
+            ("(ended_at IS NULL OR ended_at >= ?)", start), ("started_at <= ?", end), ("state = ?", state),
+            ("query = ?", query),
+        )
+        if series is not None:
+            cond += f" AND series IN ({','.join('?' * len(series))})"
+            args.extend(series)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0]  # noqa: S608
+            rows = self._db.execute(
+                f"SELECT doc FROM events WHERE {cond} ORDER BY started_at DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+                [*args, limit, offset],
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows], int(total)
+
+    def count_since(self, since: float) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])
+
+    def save_snapshots(
+        self, blobs: dict[str, bytes], parts: dict[str, Sequence[memoryview | bytes]] | None = None
+    ) -> None:
+        """Replace the named snapshots in one transaction.
+
+        `parts` are a snapshot's large buffers (arrays pickled out of band), written one row
+        each straight from memory, so saving never needs a second copy of all the state.
+        """
+        now = time.time()
+        parts = parts or {}
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for name, data in blobs.items():
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now)
+                    )
+                    self._db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
+                    for i, buf in enumerate(parts.get(name, ())):
+                        self._db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES (?, ?, ?)", (name, i, buf))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def load_snapshot(self, name: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def load_snapshot_parts(self, name: str) -> list[bytearray]:
+        """The large buffers of a snapshot, in order, as writable buffers."""
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,)).fetchall()
+        return [bytearray(r[0]) for r in rows]

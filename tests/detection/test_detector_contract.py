@@ -1,0 +1,152 @@
+"""Every registered detector, built with small parameters, passes the same checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vigil.detection.detectors import DETECTORS, build_detector
+from vigil.detection.detectors.base import Detector, Scores
+from vigil.state import RowState
+
+# Small windows keep the checks quick; a detector missing here runs with its defaults.
+SMALL: dict[str, dict[str, Any]] = {
+    "ewma": {"span": 5, "warmup": 5},
+    "zscore": {"window": 20, "min_samples": 5},
+    "iforest": {"window": 32, "min_samples": 32, "refit_every": 40, "n_estimators": 10},
+    "seasonal": {"period": 50.0, "bins": 50, "warmup": 5},
+}
+
+N = 300
+
+
+def make(name: str) -> Detector:
+    return build_detector(name, SMALL.get(name, {}))
+
+
+def data(n_rows: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(-100, 100, (n_rows, 1))
+    x = level + rng.normal(0, 1, (n_rows, N)).cumsum(axis=1) * 0.1 + rng.normal(0, 1, (n_rows, N))
+    x[:, 250] += 25  # something worth flagging
+    return x
+
+
+def upd(det: Detector, st: RowState, rows: np.ndarray, x: np.ndarray, start: int = 0) -> Scores:
+    """`det.update` with the samples' times: one per second from `start`."""
+    return det.update(st, rows, x, np.broadcast_to(start + np.arange(x.shape[1], dtype=np.float64), x.shape))
+
+
+def as_array(s: Scores) -> np.ndarray:
+    return np.stack([s.raw, s.expected, s.lower, s.upper])
+
+
+def same(a: Scores, b: Scores) -> None:
+    np.testing.assert_array_equal(as_array(a), as_array(b))
+
+
+@pytest.fixture(params=sorted(DETECTORS))
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_rows_are_independent_batch_equals_each_alone(name: str) -> None:
+    det = make(name)
+    x = data(10)
+    batch = upd(det, det.new_state(10), np.arange(10), x)
+    for i in range(10):
+        alone = upd(det, det.new_state(1), np.array([0]), x[i : i + 1])
+        np.testing.assert_array_equal(as_array(alone)[:, 0], as_array(batch)[:, i])
+
+
+def test_row_order_does_not_matter(name: str) -> None:
+    det = make(name)
+    x = data(6)
+    order = np.array([3, 0, 5, 1, 4, 2])
+    st = det.new_state(6)
+    shuffled = upd(det, st, order, x[order])
+    straight = upd(det, det.new_state(6), np.arange(6), x)
+    np.testing.assert_array_equal(as_array(shuffled)[:, np.argsort(order)], as_array(straight))
+
+
+def test_no_look_ahead(name: str) -> None:
+    det = make(name)
+    x = data(1)
+    y = x.copy()
+    y[:, 200:] = np.random.default_rng(1).normal(0, 50, (1, N - 200))
+    a = upd(det, det.new_state(1), np.array([0]), x)
+    b = upd(det, det.new_state(1), np.array([0]), y)
+    np.testing.assert_array_equal(as_array(a)[:, :, :200], as_array(b)[:, :, :200])
+
+
+def test_block_boundaries_do_not_matter(name: str) -> None:
+    det = make(name)
+    x = data(2)
+    whole = upd(det, det.new_state(2), np.arange(2), x)
+    st = det.new_state(2)
+    parts = [upd(det, st, np.arange(2), x[:, i : i + 37], start=i) for i in range(0, N, 37)]
+    np.testing.assert_array_equal(np.concatenate([as_array(p) for p in parts], axis=2), as_array(whole))
+
+
+def test_snapshot_round_trip_continues_exactly(name: str) -> None:
+    det = make(name)
+    x = data(3)
+    st = det.new_state(3)
+    upd(det, st, np.arange(3), x[:, :170])
+    restored = RowState.from_bytes(st.to_bytes())
+    same(upd(det, restored, np.arange(3), x[:, 170:], start=170), upd(det, st, np.arange(3), x[:, 170:], start=170))
+
+
+def test_same_parameters_give_same_scores(name: str) -> None:
+    x = data(2)
+    a, b = make(name), make(name)
+    same(upd(a, a.new_state(2), np.arange(2), x), upd(b, b.new_state(2), np.arange(2), x))
+
+
+def test_nan_and_inf_never_poison_state(name: str) -> None:
+    det = make(name)
+    x = data(1)
+    dirty = x.copy()
+    dirty[0, [50, 120, 121, 260]] = [np.nan, np.inf, -np.inf, np.nan]
+    s = upd(det, det.new_state(1), np.array([0]), dirty)
+    assert np.isnan(s.raw[0, [50, 120, 121, 260]]).all()
+    assert np.isfinite(s.raw[0, 280:]).all()
+    assert (s.raw[0, 280:] >= 0).all()
+
+
+def test_new_row_starts_cold(name: str) -> None:
+    det = make(name)
+    st = det.new_state(1)
+    upd(det, st, np.array([0]), data(1))
+    st.resize(2)
+    s = upd(det, st, np.array([1]), data(1, seed=5)[:, :3])
+    assert np.isnan(s.raw).all()
+
+
+def test_reset_row_forgets_it(name: str) -> None:
+    det = make(name)
+    x = data(1)
+    st = det.new_state(1)
+    upd(det, st, np.array([0]), data(1, seed=3))
+    st.reset(np.array([0]))
+    same(upd(det, st, np.array([0]), x), upd(det, det.new_state(1), np.array([0]), x))
+
+
+# What each detector is for: a sample far off (the default), a lasting change of level
+# (seen once `recent` samples are past it), or noise ten times as strong.
+ANOMALY: dict[str, tuple[str, int]] = {"shift": ("level", 275), "volatility": ("noise", 285)}
+
+
+def test_obvious_anomaly_scores_above_one(name: str) -> None:
+    det = make(name)
+    x = data(1)
+    kind, at = ANOMALY.get(name, ("spike", 250))
+    if kind != "spike":
+        x[:, 250] -= 25
+        rng = np.random.default_rng(9)
+        x[:, 250:] += 25 if kind == "level" else rng.normal(0, 10, (1, N - 250))
+    s = upd(det, det.new_state(1), np.array([0]), x)
+    assert s.raw[0, at] >= 1
+    assert np.nanmedian(s.raw[0, 100:250]) < 1

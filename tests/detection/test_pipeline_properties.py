@@ -1,0 +1,136 @@
+"""Invariants of the default pipeline (the ensemble `vigil run` uses), by hypothesis."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vigil.detection.pipeline import Pipeline, Result, build_pipeline
+
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(x: np.ndarray, pipeline: Pipeline | None = None) -> Result:
+    x = np.atleast_2d(x)
+    p = pipeline or build_pipeline()
+    if p.n_rows < x.shape[0]:
+        p.resize(x.shape[0])
+    t = np.broadcast_to(np.arange(x.shape[1], dtype=float), x.shape)
+    return p.update(np.arange(x.shape[0]), t, x)
+
+
+def calm(seed: int, n: int, mean: float, sigma: float) -> np.ndarray:
+    return mean + sigma * np.random.default_rng(seed).standard_normal(n)
+
+
+def fields(r: Result) -> np.ndarray:
+    return np.stack([r.score, r.expected, r.lower, r.upper, r.hot, r.anomalous, r.warming_up])
+
+
+def events(r: Result) -> list[tuple[object, ...]]:
+    return [(e.row, e.number, e.state, e.started_at, e.ended_at, e.peak_score) for e in r.events]
+
+
+@SETTINGS
+@given(value=st.floats(-1e12, 1e12, allow_nan=False), n=st.integers(1, 600))
+def test_constant_series_raises_nothing(value: float, n: int) -> None:
+    r = run(np.full(n, value))
+    assert not r.hot.any()
+    assert r.events == []
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    mean=st.floats(-1e6, 1e6),
+    sigma=st.floats(1e-3, 1e4),
+    jumps=st.lists(st.tuples(st.integers(0, 399), st.floats(-1e3, 1e3)), max_size=5),
+)
+def test_bounds_contain_the_expected_value(seed: int, mean: float, sigma: float, jumps: list[tuple[int, float]]) -> None:
+    x = calm(seed, 400, mean, sigma)
+    for i, size in jumps:
+        x[i:] += size * sigma
+    r = run(x)
+    known = ~np.isnan(r.expected)
+    assert known[0, 100:].all()
+    assert (r.lower[known] <= r.expected[known]).all()
+    assert (r.expected[known] <= r.upper[known]).all()
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    mean=st.floats(-1e6, 1e6),
+    sigma=st.floats(1e-2, 1e4),
+    n_calm=st.integers(200, 500),
+    sign=st.sampled_from([-1.0, 1.0]),
+)
+def test_six_sigma_spike_after_calm_stretch_is_flagged(
+    seed: int, mean: float, sigma: float, n_calm: int, sign: float
+) -> None:
+    sigma = max(sigma, 1e-6 * abs(mean))  # detectors floor sigma at 1e-9 of the level
+    x = np.append(calm(seed, n_calm, mean, sigma), mean + sign * 6 * sigma)
+    r = run(x)
+    assert r.hot[0, -1]
+    assert r.anomalous[0, -1]
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sigma=st.floats(1e-2, 1e3),
+    size=st.floats(10, 1000),
+    sign=st.sampled_from([-1.0, 1.0]),
+)
+def test_level_shift_is_flagged_then_learned(seed: int, sigma: float, size: float, sign: float) -> None:
+    x = calm(seed, 800, 100.0, sigma)
+    x[300:] += sign * size * sigma
+    r = run(x)
+    at_shift = [e for e in r.events if 300 <= e.started_at <= 302]
+    assert at_shift, "the shift opened no event"
+    resolved = [e for e in at_shift if e.state == "resolved"]
+    assert resolved and resolved[0].ended_at is not None and resolved[0].ended_at < 600, "not learned"
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), split=st.integers(1, 499))
+def test_snapshot_restore_continue_equals_never_stopping(seed: int, split: int) -> None:
+    x = calm(seed, 500, 10.0, 1.0)
+    x[[150, 300, 301, 302]] += 12
+    x = np.stack([x, x[::-1]])
+    whole = run(x)
+
+    first = build_pipeline()
+    a = run(x[:, :split], first)
+    second = build_pipeline()
+    second.restore(first.snapshot())
+    second.resize(2)
+    t = np.broadcast_to(np.arange(split, 500, dtype=float), (2, 500 - split))
+    b = second.update(np.arange(2), t, x[:, split:])
+
+    np.testing.assert_array_equal(np.concatenate([fields(a), fields(b)], axis=2), fields(whole))
+    assert events(a) + events(b) == events(whole)
+
+
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_hundred_series_at_once_equal_each_alone(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1e3, 1e3, (100, 1)) + rng.standard_t(3, (100, 200)) * rng.uniform(0.1, 10, (100, 1))
+    x[rng.random(x.shape) < 0.02] = np.nan
+    together = run(x)
+    for i in range(100):
+        alone = run(x[i])
+        np.testing.assert_array_equal(fields(alone)[:, 0], fields(together)[:, i])
+        assert [e[2:] for e in events(alone)] == [e[2:] for e in events(together) if e[0] == i]
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), cut=st.integers(0, 399))
+def test_scores_never_depend_on_later_samples(seed: int, cut: int) -> None:
+    x = calm(seed, 400, 0.0, 1.0)
+    y = x.copy()
+    y[cut + 1 :] = np.random.default_rng(seed + 1).normal(50, 30, 399 - cut)
+    a, b = run(x), run(y)
+    np.testing.assert_array_equal(fields(a)[:, :, : cut + 1], fields(b)[:, :, : cut + 1])

@@ -1,0 +1,48 @@
+"""The seed's CSV replayed live: its CPU, EWMA and upper threshold appear as vigil_* metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.processes import VigilProcess
+from support.servers import wait_until
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpu_spike.csv"
+
+
+def test_seed_csv_replays_as_live_metrics_and_its_spike_becomes_an_event(tmp_path: Path) -> None:
+    config = {
+        "data_dir": "data",
+        "host": {"enabled": False},
+        "detection": {"detector": "ewma"},
+        # a file minute every 10 ms: the 2,000 rows take 20 s, the spike comes at 15 s
+        "replay": [{"name": "seed", "path": str(EXAMPLE), "speed": 6000}],
+    }
+    with VigilProcess(tmp_path, config) as v:
+        v.start()
+
+        def seed_gauges() -> dict[str, float]:
+            found = {}
+            for family in text_string_to_metric_families(v.get("/metrics").text):
+                for s in family.samples:
+                    if s.labels.get("query") == "seed" and s.labels.get("metric") == "cpu_utilization":
+                        found[family.name] = s.value
+            return found if "vigil_expected_value" in found and found["vigil_expected_value"] == found[
+                "vigil_expected_value"] else {}
+
+        gauges = wait_until(seed_gauges, 20, 0.2, "the replayed series with its EWMA band")
+        # the seed's names: cpu_utilization (observed), its EWMA (expected), the upper threshold
+        assert {"vigil_observed_value", "vigil_expected_value", "vigil_upper_bound", "vigil_lower_bound"} <= set(gauges)
+        assert gauges["vigil_lower_bound"] <= gauges["vigil_expected_value"] <= gauges["vigil_upper_bound"]
+        labels = next(
+            s.labels for f in text_string_to_metric_families(v.get("/metrics").text)
+            if f.name == "vigil_expected_value" for s in f.samples if s.labels.get("query") == "seed"
+        )
+        assert labels["detector"] == "ewma"
+
+        events = wait_until(lambda: v.get("/api/v1/anomalies", query="seed").json()["items"], 40, 0.2, "the spike")
+        assert events[-1]["observed"] > 80  # the injected spike of examples/cpu_spike.csv (about 92)
+        assert v.stop() < 5.0
+    assert "Traceback" not in v.log()
