@@ -25,7 +25,8 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from vigil.errors import ConfigError
-from vigil.tools.demo_app import Simulation, create_app
+from vigil.tools.demo_app import create_app
+from vigil.tools.demo_simulation import Simulation
 
 DAY = 600.0  # a short "day" so a test can cross it
 T0 = 10_000.0
