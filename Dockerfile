@@ -6,7 +6,7 @@
 #   docker run -p 8080:8080 -v "$PWD/vigil.yml:/etc/vigil/vigil.yml:ro" -v vigil-data:/var/lib/vigil vigil
 #
 # Not built by the test suite: the machines it runs on have no Docker engine.
-# tests/integration/test_deploy.py checks this file's structure instead (a non-root USER,
+# tests/deploy/test_deploy.py checks this file's structure instead (a non-root USER,
 # HEALTHCHECK on /healthz, VOLUME, the entry point and the default command's options), and
 # runs everything the image runs (the wheel's `vigil run` and `vigil demo-app`) for real.
 

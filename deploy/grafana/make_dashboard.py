@@ -4,7 +4,7 @@
     python deploy/grafana/make_dashboard.py            # rewrite the JSON file
     python deploy/grafana/make_dashboard.py --check    # exit 1 if the file is not what this writes
 
-Edit this script, not the JSON: tests/integration/test_deploy.py fails when the committed
+Edit this script, not the JSON: tests/deploy/test_deploy.py fails when the committed
 file differs from what the script writes, and runs every PromQL expression of the dashboard
 against a real Prometheus that scrapes a real Vigil.
 

@@ -3,7 +3,7 @@
 The hash must be the same in every process (golden values computed once and written
 here, and a subprocess with another PYTHONHASHSEED), split any set of series into N
 disjoint parts that cover it, and split them evenly. The engine part drives `Query` and
-`Engine.tick` with a fake source and an injected clock, as tests/unit/test_engine.py does.
+`Engine.tick` with a fake source and an injected clock, as tests/engine/test_engine.py does.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from vigil.sharding import Shard, check_spec, hostname_ordinal, parse_shard, ser
 from vigil.sources.base import SeriesBatch
 from vigil.sources.prometheus import PrometheusSource
 
-with warnings.catch_warnings():  # see tests/unit/test_api.py
+with warnings.catch_warnings():  # see tests/http/test_api.py
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient` is deprecated")
     from fastapi.testclient import TestClient
 

@@ -1,6 +1,6 @@
 """PrometheusSource over `httpx.MockTransport`: HTTP failures, odd bodies, windows, state.
 
-The real server is exercised in tests/integration/test_prometheus_source.py; here the
+The real server is exercised in tests/sources/test_prometheus_source.py; here the
 server's answers are made up to pin down each rule exactly.
 """
 

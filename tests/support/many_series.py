@@ -1,6 +1,6 @@
 """`vigil run` watching many series read from the real Prometheus, and the overview's load time.
 
-Used by tests/browser/test_page_scale.py and benchmarks/page.py. A scrape target serves `n`
+Used by tests/http/test_page_scale.py and benchmarks/page.py. A scrape target serves `n`
 gauges ``page_requests_per_second{host, route}`` (100 routes per host) with new noise every
 second; Prometheus scrapes it every second, and holds `history` earlier points of each at
 15 s spacing (backfilled before it starts); Vigil queries it at a 15 s step, as a production
