@@ -1,16 +1,15 @@
 """Per-series state kept as NumPy arrays, one row per series, and the snapshot format that saves it.
 
 Detectors, calibration and the decision stage all keep their state in a `RowState`:
-named arrays whose first axis is the row (one series), plus an optional Python object per
-row for things that are not arrays (a fitted model), which the state's owner saves through
-an `ObjectCodec`. Growing, resetting, and the byte-exact snapshot are written here once.
+named arrays whose first axis is the row (one series), plus an optional object per row
+(a fitted model) that the state's owner saves through an `ObjectCodec`. Growing,
+resetting, and the byte-exact snapshot are written here once.
 
-A snapshot is a payload tree (dicts, lists, tuples, str, int, float, bool and None, with
-NumPy arrays as leaves) saved as JSON metadata, in which each array is a reference with its
-dtype and shape, and a list of buffers holding the arrays' bytes (`encode`, `decode`);
-`pack` puts both in one blob. Reading one only parses JSON and views bytes as arrays of
-booleans, integers or floats, so a crafted snapshot cannot run code: it is refused with a
-`StateError`, as is a snapshot of another format or version.
+A snapshot is a payload tree (dicts, lists, tuples, str, int, float, bool, None; NumPy
+arrays as leaves) as JSON metadata, each array a reference with its dtype and shape, plus
+the arrays' bytes as buffers (`encode`, `decode`; `pack` makes one blob of both). Reading
+one only parses JSON and views bytes as arrays of booleans, integers or floats, so a
+crafted snapshot cannot run code; it, or one of another format or version, is refused.
 """
 
 from __future__ import annotations
@@ -63,9 +62,13 @@ def entry(payload: Any, key: str, kind: type | tuple[type, ...], what: str) -> A
 def count(payload: Any, key: str, what: str) -> int:
     """`payload[key]`, checked to be a whole number >= 0."""
     value = entry(payload, key, int, what)
-    if isinstance(value, bool) or value < 0:
+    if not _whole(value):
         raise refuse(what, f"its {key!r} is {value!r}")
     return int(value)
+
+
+def _whole(n: Any) -> bool:
+    return type(n) is int and n >= 0  # not a bool
 
 
 def encode(tree: Any) -> tuple[bytes, list[memoryview]]:
@@ -77,7 +80,7 @@ def encode(tree: Any) -> tuple[bytes, list[memoryview]]:
     buffers: list[memoryview] = []
 
     def node(x: Any) -> Any:
-        if x is None or isinstance(x, (bool, int, str)):
+        if x is None or isinstance(x, (bool, int, str)) or _plain(x):
             return x
         if isinstance(x, float):
             return x if math.isfinite(x) else {_TAG: "float", "value": repr(float(x))}
@@ -104,6 +107,15 @@ def encode(tree: Any) -> tuple[bytes, list[memoryview]]:
     return json.dumps(meta, allow_nan=False, separators=(",", ":")).encode(), buffers
 
 
+def _plain(x: Any) -> bool:
+    """Whether `x` is a list of str and None, or a dict of str to str (series keys, labels): JSON as it is."""
+    if type(x) is list:
+        return all(v is None or type(v) is str for v in x)
+    if type(x) is dict:
+        return _TAG not in x and all(type(k) is str and type(v) is str for k, v in x.items())
+    return False
+
+
 class _Malformed(ValueError):
     pass
 
@@ -113,8 +125,34 @@ def decode(meta: Buffer, buffers: Sequence[Buffer], what: str = "state") -> Any:
 
     Arrays are views of writable buffers (no copy) and copies of read-only ones.
     """
+    used: set[int] = set()
+
+    def tagged(x: dict[str, Any]) -> Any:  # the JSON parser calls this for every object, innermost first
+        if _TAG not in x:
+            return x
+        tag = x[_TAG]
+        if tag == "array":
+            return _array(_keys(x, "buffer", "dtype", "shape"), buffers, used)
+        if tag == "tuple":
+            return tuple(_list(_keys(x, "items")[0]))
+        if tag == "float" and _keys(x, "value")[0] in ("nan", "inf", "-inf"):
+            return float(x["value"])
+        if tag == "dict":
+            pairs = [_list(p) for p in _list(_keys(x, "items")[0])]
+            if any(len(p) != 2 for p in pairs):
+                raise _Malformed("a dict item is not a key and a value")
+            return dict(pairs)
+        raise _Malformed(f"cannot read a {tag!r} node")
+
+    problem = ""
     try:
-        doc = json.loads(bytes(meta), parse_constant=_no_constant)
+        doc = json.loads(bytes(meta), object_hook=tagged, parse_constant=_no_constant)
+    except (_Malformed, TypeError) as exc:  # TypeError: an unhashable dict key
+        problem = str(exc)
+        try:  # the header may still say that it is another version of the format
+            doc = json.loads(bytes(meta))
+        except (ValueError, RecursionError):
+            doc = None
     except (ValueError, RecursionError) as exc:
         old = bytes(meta[:1]) == b"\x80"
         raise refuse(what, "a pickle from an earlier version of Vigil" if old else f"not JSON: {exc}") from None
@@ -122,41 +160,11 @@ def decode(meta: Buffer, buffers: Sequence[Buffer], what: str = "state") -> Any:
         raise refuse(what, "not in Vigil's snapshot format")
     if doc["version"] != VERSION:
         raise refuse(what, f"snapshot format version {doc['version']!r}, and this Vigil reads version {VERSION}")
-    if doc["buffers"] != len(buffers):
-        raise refuse(what, f"it declares {doc['buffers']!r} buffers and has {len(buffers)}")
-    used: set[int] = set()
-
-    def node(x: Any) -> Any:
-        if isinstance(x, list):
-            return [node(v) for v in x]
-        if not isinstance(x, dict):
-            return x
-        if _TAG not in x:
-            return {k: node(v) for k, v in x.items()}
-        tag = x[_TAG]
-        if tag == "array":
-            return _array(_keys(x, "buffer", "dtype", "shape"), buffers, used)
-        if tag == "tuple":
-            return tuple(node(_list(_keys(x, "items")[0])))
-        if tag == "float":
-            (value,) = _keys(x, "value")
-            if value not in ("nan", "inf", "-inf"):
-                raise _Malformed(f"{value!r} is not a float it may hold")
-            return float(value)
-        if tag == "dict":
-            pairs = [_list(p) for p in _list(_keys(x, "items")[0])]
-            if any(len(p) != 2 for p in pairs):
-                raise _Malformed("a dict item is not a key and a value")
-            return {node(k): node(v) for k, v in pairs}
-        raise _Malformed(f"unknown tag {tag!r}")
-
-    try:
-        tree = node(doc["tree"])
-    except (_Malformed, TypeError, RecursionError) as exc:  # TypeError: an unhashable dict key
-        raise refuse(what, str(exc)) from None
-    if len(used) != len(buffers):
-        raise refuse(what, f"it uses {len(used)} of its {len(buffers)} buffers")
-    return tree
+    if problem:
+        raise refuse(what, problem)
+    if doc["buffers"] != len(buffers) or len(used) != len(buffers):
+        raise refuse(what, f"it declares {doc['buffers']!r} buffers, has {len(buffers)} and uses {len(used)}")
+    return doc["tree"]
 
 
 def _no_constant(name: str) -> Any:
@@ -177,7 +185,7 @@ def _list(x: Any) -> list[Any]:
 
 def _array(spec: list[Any], buffers: Sequence[Buffer], used: set[int]) -> np.ndarray:
     index, dtype, shape = spec
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(buffers) or index in used:
+    if not _whole(index) or index >= len(buffers) or index in used:
         raise _Malformed(f"array buffer {index!r} is not one of its buffers, or is used twice")
     try:
         dt = np.dtype(dtype) if isinstance(dtype, str) else None
@@ -185,7 +193,7 @@ def _array(spec: list[Any], buffers: Sequence[Buffer], used: set[int]) -> np.nda
         dt = None
     if dt is None or dt.kind not in _KINDS or dt.str != dtype:
         raise _Malformed(f"dtype {dtype!r} is not one of bool, int, uint or float")
-    if not isinstance(shape, list) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
+    if not isinstance(shape, list) or not all(map(_whole, shape)):
         raise _Malformed(f"shape {shape!r} is not a list of whole numbers >= 0")
     size = math.prod(shape)
     buf = buffers[index]
@@ -216,14 +224,12 @@ def unpack(blob: Buffer, what: str = "state") -> tuple[bytes, list[bytearray]]:
     chunks: list[bytearray] = []
     at = len(MAGIC)
     while at < len(view):
-        if at + _LENGTH.size > len(view):
+        start = at + _LENGTH.size
+        end = start + (_LENGTH.unpack_from(view, at)[0] if start <= len(view) else len(view))
+        if end > len(view):
             raise refuse(what, "it is cut short")
-        (n,) = _LENGTH.unpack_from(view, at)
-        at += _LENGTH.size
-        if at + n > len(view):
-            raise refuse(what, "it is cut short")
-        chunks.append(bytearray(view[at : at + n]))
-        at += n
+        chunks.append(bytearray(view[start:end]))
+        at = end
     if not chunks:
         raise refuse(what, "it is empty")
     return bytes(chunks[0]), chunks[1:]
@@ -244,9 +250,7 @@ class ObjectCodec(Protocol):
 
     def encode(self, obj: Any) -> Any: ...
 
-    def decode(self, payload: Any) -> Any:
-        """The object saved as `payload`; `StateError` if it is not one."""
-        ...
+    def decode(self, payload: Any) -> Any: ...  # StateError if `payload` is not an object it saved
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,7 @@ class RowState:
                 for k, f in self.fields.items()
             },
             "arrays": dict(self.arrays),
-            "objects": [[r, self.codec.encode(o)] for r, o in objects] if self.codec else [],
+            "objects": [[r, self.codec.encode(o)] for r, o in objects] if self.codec is not None else [],
             "n_rows": self.n_rows,
         }
 
@@ -388,6 +392,6 @@ def _field(name: str, spec: Any) -> Field:
         dt = np.dtype(dtype)
     except (TypeError, ValueError):
         dt = np.dtype(object)
-    if dt.kind not in _KINDS or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in shape):
+    if dt.kind not in _KINDS or not all(map(_whole, shape)):
         raise refuse("state", f"field {name!r} is a {dtype} {shape}")
     return Field(tuple(shape), dt, fill)

@@ -106,7 +106,7 @@ class IForest(StepDetector):
 
     Cost: scoring is one pass of the trees over all the samples of a block between two
     refits; a fit (about 60 ms for 50 trees) every `refit_every` samples dominates. The
-    forest of each series is kept in ``state.objects`` (about 350 kB per series in a
+    forest of each series is kept in ``state.objects`` (about 160 kB per series in a
     snapshot with 50 trees), so this detector is meant for hundreds of series, not
     100,000.
 
