@@ -9,7 +9,7 @@ import pytest
 
 from vigil.detection.detectors import DETECTORS, build_detector
 from vigil.detection.detectors.base import Detector, Scores
-from vigil.state import RowState
+from vigil.state import RowState, from_blob
 
 # Small windows keep the checks quick; a detector missing here runs with its defaults.
 SMALL: dict[str, dict[str, Any]] = {
@@ -95,7 +95,7 @@ def test_snapshot_round_trip_continues_exactly(name: str) -> None:
     x = data(3)
     st = det.new_state(3)
     upd(det, st, np.arange(3), x[:, :170])
-    restored = RowState.from_bytes(st.to_bytes())
+    restored = det.load_state(from_blob(st.to_bytes()))
     same(upd(det, restored, np.arange(3), x[:, 170:], start=170), upd(det, st, np.arange(3), x[:, 170:], start=170))
 
 

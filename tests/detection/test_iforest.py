@@ -11,7 +11,7 @@ import pytest
 from vigil.detection.detectors import DETECTORS, build_detector, iforest
 from vigil.detection.detectors.iforest import IForest
 from vigil.errors import ConfigError
-from vigil.state import RowState
+from vigil.state import RowState, from_blob
 
 # Small windows and frequent refits keep each test to a few dozen fits (~60 ms each).
 SMALL: dict[str, Any] = {"window": 50, "refit_every": 100, "n_estimators": 25}
@@ -123,7 +123,7 @@ def test_snapshot_round_trip_continues_exactly_as_never_stopping(cut: int) -> No
     whole = run(d, x)
     st = d.new_state(2)
     first = run(d, x[:, :cut], st)
-    restored = RowState.from_bytes(st.to_bytes())
+    restored = d.load_state(from_blob(st.to_bytes()))
     restored.check_fields(d.fields(), "iforest")
     second = run(d, x[:, cut:], restored)
     np.testing.assert_array_equal(np.concatenate([first, second], axis=1), whole)

@@ -16,7 +16,6 @@ decades of surprise past its peak) escalates: a new detection, and a new event.
 from __future__ import annotations
 
 import math
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
 from vigil.errors import ConfigError, StateError
-from vigil.state import Field, FloatArray, RowState, unpickle
+from vigil.state import Field, FloatArray, RowState, count, entry, from_blob, refuse, to_blob
 
 __all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
 
@@ -227,7 +226,7 @@ class Pipeline:
         return self.decision.open_events(self.decision_state)
 
     def payload(self) -> dict[str, Any]:
-        """All per-series state as plain data; `load` on an equal pipeline continues exactly."""
+        """All per-series state as a payload tree; `load` on an equal pipeline continues exactly."""
         return {
             "format": _FORMAT,
             "members": [(name, type(d).__name__, d.params()) for name, d in self.members],
@@ -236,29 +235,44 @@ class Pipeline:
         }
 
     def load(self, payload: Any) -> None:
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise StateError("saved pipeline state has an unknown format; delete it to start fresh")
+        """Take the state of `payload` (a `payload()` decoded); StateError, and nothing changed, if it does not fit."""
+        what = "pipeline state"
+        if entry(payload, "format", int, what) != _FORMAT:
+            raise refuse(what, f"pipeline format {payload['format']!r}, not {_FORMAT}")
         mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
-        if payload["members"] != mine:
+        try:
+            differ = bool(entry(payload, "members", list, what) != mine)
+        except ValueError:  # an array where a parameter belongs
+            differ = True
+        if differ:
             raise StateError(
                 f"saved state was made by detectors {payload['members']}, not {mine}; "
                 "delete the state to relearn with the new settings"
             )
-        states = [RowState.from_payload(p) for p in payload["states"]]
-        for st, old in zip(states, self._states(), strict=True):
-            st.check_fields(old.fields, "the pipeline")
+        n_rows = count(payload, "n_rows", what)
+        saved = entry(payload, "states", list, what)
+        if len(saved) != len(self._states()):
+            raise refuse(what, f"it has {len(saved)} states, not {len(self._states())}")
         n = len(self.members)
+        # a detector rebuilds its own states: it knows how their objects are saved
+        states = [det.load_state(p) for (_, det), p in zip(self.members, saved[:n], strict=True)]
+        for p, old in zip(saved[n:], self._states()[n:], strict=True):
+            st = RowState.from_payload(p)
+            st.check_fields(old.fields, "the pipeline")
+            states.append(st)
+        if any(st.n_rows != n_rows for st in states):
+            raise refuse(what, f"its states do not all have its {n_rows} rows")
         self.detector_states = states[:n]
         self.calibration_states = states[n : 2 * n]
         self.hold_state = states[2 * n]
         self.decision_state = states[2 * n + 1]
-        self.n_rows = payload["n_rows"]
+        self.n_rows = n_rows
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+        return to_blob(self.payload())
 
     def restore(self, data: bytes) -> None:
-        self.load(unpickle(data, "pipeline state"))
+        self.load(from_blob(data, "pipeline state"))
 
 
 # The record a new series starts with, as a deviation of Gaussian noise in sigmas.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -26,10 +25,11 @@ from vigil.config import Detection, Limits
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, build_pipeline
 from vigil.engine.series import SeriesTable
-from vigil.errors import ConfigError, StateError
+from vigil.errors import ConfigError
 from vigil.labels import exposition_labels, series_key
 from vigil.sharding import Shard
 from vigil.sources.base import SeriesBatch, Source
+from vigil.state import decode, encode, entry, from_blob, refuse, to_blob
 
 __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
 
@@ -269,34 +269,37 @@ class Query:
         return records
 
     def snapshot(self) -> bytes:
-        """All state as one pickle (arrays in band)."""
+        """All state as one blob (`vigil.state.to_blob`)."""
         with self.lock:
-            return pickle.dumps(self._payload(), protocol=pickle.HIGHEST_PROTOCOL)
+            return to_blob(self._payload())
 
     def save(self, store: SnapshotStore, name: str) -> None:
-        """Write all state to `store` with the arrays out of band: no copy of them is made.
+        """Write all state to `store`: the metadata, and the arrays as parts with no copy made of them.
 
         The query's lock is held until the arrays are written, so they cannot change midway.
         """
         with self.lock:
-            buffers: list[pickle.PickleBuffer] = []
-            meta = pickle.dumps(self._payload(), protocol=5, buffer_callback=buffers.append)
-            store.save_snapshots({name: meta}, {name: [b.raw() for b in buffers]})
+            meta, buffers = encode(self._payload())
+            store.save_snapshots({name: meta}, {name: buffers})
 
     def _payload(self) -> dict[str, Any]:
         return {"format": _FORMAT, "pipeline": self.pipeline.payload(), "table": self.table.payload()}
 
     def restore(self, data: bytes, parts: list[bytearray] | None = None) -> None:
-        """Load state saved by `snapshot` (or by `save`, with its `parts`)."""
-        try:
-            payload = pickle.loads(data, buffers=parts or ())  # noqa: S301 - our own data directory
-        except Exception as exc:
-            raise StateError(f"saved state of query {self.name!r} is unreadable ({exc}); delete it") from exc
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise StateError(f"saved state of query {self.name!r} has an unknown format")
+        """Load state saved by `snapshot` (or by `save`, with its `parts`); StateError, and
+        nothing changed, if it is an old snapshot, unreadable, or not this query's."""
+        what = f"state of query {self.name!r}"
+        payload = decode(data, parts, what) if parts else from_blob(data, what)
+        if entry(payload, "format", int, what) != _FORMAT:
+            raise refuse(what, f"query format {payload['format']!r}, not {_FORMAT}")
         with self.lock:
-            self.pipeline.load(payload["pipeline"])
-            self.table.load(payload["table"])
+            table = SeriesTable(self.name, self.limits.history_points)
+            try:
+                table.load(entry(payload, "table", dict, what))
+                self.pipeline.load(entry(payload, "pipeline", dict, what))
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # decoded, but not a query's state
+                raise refuse(what, f"{type(exc).__name__}: {exc}") from None
+            self.table = table
             self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
 

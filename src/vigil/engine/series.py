@@ -7,14 +7,13 @@ snapshots and restores like the detectors do.
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 import numpy as np
 
 from vigil.errors import StateError
 from vigil.labels import series_id, series_key
-from vigil.state import Field, RowState, unpickle
+from vigil.state import Field, RowState, count, entry, from_blob, refuse, to_blob
 
 __all__ = ["SeriesTable"]
 
@@ -158,23 +157,41 @@ class SeriesTable:
             "labels": self.labels, "state": self.state.payload(),
         }
 
-    def load(self, payload: dict[str, Any]) -> None:
-        if payload["query"] != self.query or payload["history_points"] != self.history_points:
+    def load(self, payload: Any) -> None:
+        """Take the state of `payload` (a `payload()` decoded); StateError, and nothing changed, if it does not fit."""
+        what = "series table"
+        query, history = entry(payload, "query", str, what), count(payload, "history_points", what)
+        if query != self.query or history != self.history_points:
             raise StateError(
-                f"saved series table of query {payload['query']!r} (history {payload['history_points']}) "
+                f"saved series table of query {query!r} (history {history}) "
                 f"does not fit query {self.query!r} (history {self.history_points})"
             )
-        state = RowState.from_payload(payload["state"])
+        state = RowState.from_payload(entry(payload, "state", dict, what))
         state.check_fields(self._fields(), f"query {self.query!r}")
+        keys, labels = entry(payload, "keys", list, what), entry(payload, "labels", list, what)
+        if len(keys) != len(labels) or len(keys) > state.n_rows or not all(map(_series, keys, labels)):
+            raise refuse(what, "its series do not match its rows")
+        index = {k: i for i, k in enumerate(keys) if k is not None}
+        if len(index) != sum(k is not None for k in keys):
+            raise refuse(what, "a series is in it twice")
         self.state = state
-        self.keys, self.labels = payload["keys"], payload["labels"]
+        self.keys, self.labels = keys, labels
         self.ids = [None if k is None else series_id(self.query, k) for k in self.keys]
-        self.index = {k: i for i, k in enumerate(self.keys) if k is not None}
+        self.index = index
         self.by_id = {sid: i for i, sid in enumerate(self.ids) if sid is not None}
         self.free = [i for i, k in enumerate(self.keys) if k is None]
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+        return to_blob(self.payload())
 
     def restore(self, data: bytes) -> None:
-        self.load(unpickle(data, "series table"))
+        self.load(from_blob(data, "series table"))
+
+
+def _series(key: Any, labels: Any) -> bool:
+    """Whether a saved row holds a series (a key and its labels as strings) or nothing (both None)."""
+    if key is None or labels is None:
+        return key is None and labels is None
+    return isinstance(key, str) and isinstance(labels, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    )

@@ -3,8 +3,8 @@
 Events are upserted by id, so replaying samples after a restart updates an event instead
 of opening a second one. Hooks added with `add_event_hook` run inside the transaction that
 writes events (the notification outbox enqueues there), so an event is stored and queued
-together or not at all. Snapshots are opaque blobs by name (one per query), written in
-one transaction so a crash leaves either the old snapshot or the new one.
+together or not at all. Snapshots are opaque blobs by name (one per query) with their
+parts, written in one transaction so a crash leaves either the old snapshot or the new one.
 """
 
 from __future__ import annotations
@@ -169,8 +169,9 @@ class Store:
     ) -> None:
         """Replace the named snapshots in one transaction.
 
-        `parts` are a snapshot's large buffers (arrays pickled out of band), written one row
-        each straight from memory, so saving never needs a second copy of all the state.
+        `parts` are a snapshot's large buffers (the bytes of its arrays, `vigil.state.encode`),
+        written one row each straight from memory, so saving never needs a second copy of all
+        the state.
         """
         now = time.time()
         parts = parts or {}

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.state import Field, FloatArray, IntArray, RowState
+from vigil.state import Field, FloatArray, IntArray, ObjectCodec, RowState
 
 __all__ = ["ABS_FLOOR", "REL_FLOOR", "SCALE_SAMPLES", "Detector", "Scores", "StepDetector",
            "add_step", "band_raw", "gaussian_raw_cdf", "step_scale"]
@@ -54,6 +54,8 @@ class Detector(Protocol):
     def fields(self) -> dict[str, Field]: ...
 
     def new_state(self, n_rows: int = 0) -> RowState: ...
+
+    def load_state(self, payload: Any) -> RowState: ...
 
     def update(self, state: RowState, rows: IntArray, x: FloatArray, t: FloatArray | None = None) -> Scores: ...
 
@@ -112,8 +114,18 @@ class StepDetector:
     def fields(self) -> dict[str, Field]:
         raise NotImplementedError
 
+    def object_codec(self) -> ObjectCodec | None:
+        """How the objects of this detector's states are saved (None: it keeps none)."""
+        return None
+
     def new_state(self, n_rows: int = 0) -> RowState:
-        return RowState(self.fields(), n_rows)
+        return RowState(self.fields(), n_rows, self.object_codec())
+
+    def load_state(self, payload: Any) -> RowState:
+        """The state saved as `payload` (`RowState.payload`, decoded); StateError if it does not fit."""
+        state = RowState.from_payload(payload, self.object_codec())
+        state.check_fields(self.fields(), f"detector {self.name}")
+        return state
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

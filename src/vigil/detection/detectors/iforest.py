@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from vigil.detection.detectors.base import Scores, StepDetector
+from vigil.detection.detectors.forest import Fitted, ForestCodec
 from vigil.errors import ConfigError
 from vigil.state import Field, FloatArray, IntArray, RowState
-
-if TYPE_CHECKING:  # scikit-learn takes a second to import: only when a forest is fitted
-    from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 __all__ = ["IForest"]
 
@@ -23,8 +20,9 @@ _ABS_FLOOR = 1e-9
 _FEATURES = ("window", "raw")
 _WINDOW_FEATURES = 3  # first difference, deviation from the lag mean, window z-score
 
-# Whether the NumPy scorer below gives exactly `IsolationForest.score_samples` with this
-# scikit-learn. Checked once per process on the first fit; if not, sklearn scores.
+# Whether the NumPy scorer (`forest.Fitted.score_fast`) gives exactly `IsolationForest.score_samples`
+# with this scikit-learn. Checked once per process on the first fit; if not, sklearn scores
+# (except forests restored from a snapshot, which have no sklearn object).
 _fast_scoring_ok: bool | None = None
 
 
@@ -38,101 +36,6 @@ def _whole(value: Any, low: int, high: int | None = None) -> bool:
     except (TypeError, ValueError, OverflowError):
         return False
     return bool(low <= value and (high is None or value <= high))
-
-
-def _average_path_length(n: np.ndarray) -> np.ndarray:
-    """Average path length of an unsuccessful search in a binary tree of `n` samples.
-
-    The same expression as scikit-learn's private ``_average_path_length``, so that the
-    scores below are bit-identical to ``IsolationForest.score_samples``.
-    """
-    n = np.asarray(n, dtype=np.float64)
-    out = np.zeros(n.shape)
-    mask_1 = n <= 1
-    mask_2 = n == 2
-    rest = ~np.logical_or(mask_1, mask_2)
-    out[mask_2] = 1.0
-    out[rest] = 2.0 * (np.log(n[rest] - 1.0) + np.euler_gamma) - 2.0 * (n[rest] - 1.0) / n[rest]
-    return out
-
-
-# Below this many samples, walk all trees at once in NumPy; above, one Cython
-# `Tree.apply` per tree is faster (it costs a few microseconds per call).
-_FEW_SAMPLES = 32
-
-
-class _Packed:
-    """All trees of a forest in flat arrays, for walking them together in NumPy."""
-
-    def __init__(self, forest: IsolationForest) -> None:
-        trees = [est.tree_ for est in forest.estimators_]
-        sizes = np.array([t.node_count for t in trees])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        self.roots = offsets
-        self.per_tree: list[np.ndarray] = [
-            t.compute_node_depths() + _average_path_length(t.n_node_samples) - 1.0 for t in trees
-        ]  # per node: depth + average path length of its samples - 1 (sklearn's sum)
-        self.value = np.concatenate(self.per_tree)
-        left = np.concatenate([t.children_left for t in trees])
-        right = np.concatenate([t.children_right for t in trees])
-        shift = np.repeat(offsets, sizes)
-        self.leaf = left < 0
-        self.left = np.where(self.leaf, np.arange(left.size), left + shift)
-        self.right = np.where(self.leaf, np.arange(left.size), right + shift)
-        self.feature = np.where(self.leaf, 0, np.concatenate([t.feature for t in trees]))
-        self.threshold = np.concatenate([t.threshold for t in trees])
-        self.denominator = len(trees) * _average_path_length(np.array([forest.max_samples_]))
-
-    def leaf_values(self, X32: np.ndarray) -> FloatArray:
-        """(trees, samples): the value of the leaf each sample reaches in each tree."""
-        node = np.repeat(self.roots[:, None], X32.shape[0], axis=1)
-        col = np.arange(X32.shape[0])[None, :]
-        while not self.leaf[node].all():
-            go_left = X32[col, self.feature[node]] <= self.threshold[node]  # as Tree.apply
-            node = np.where(go_left, self.left[node], self.right[node])  # a leaf stays put
-        out: FloatArray = self.value[node]
-        return out
-
-
-@dataclass
-class _Fitted:
-    """One series' fitted forest and its cut-off (`forest.offset_` is set to `offset`)."""
-
-    forest: IsolationForest
-    offset: float
-    packed: _Packed | None = None  # derived from the forest; left out of snapshots
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"forest": self.forest, "offset": self.offset}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.forest, self.offset, self.packed = state["forest"], state["offset"], None
-
-    def score_fast(self, X: FloatArray, walk: bool | None = None) -> FloatArray:
-        """`forest.score_samples(X)` without its per-call overhead, in the same arithmetic.
-
-        `walk`: walk the trees in NumPy (True) or call `Tree.apply` per tree (False);
-        by default, whichever is faster for this many samples.
-        """
-        if self.packed is None:
-            self.packed = _Packed(self.forest)
-        p = self.packed
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
-        if walk if walk is not None else X32.shape[0] <= _FEW_SAMPLES:
-            # cumsum adds the trees one by one in order, exactly like sklearn's loop
-            depths = np.cumsum(p.leaf_values(X32), axis=0)[-1]
-        else:
-            depths = np.zeros(X32.shape[0])
-            for est, values in zip(self.forest.estimators_, p.per_tree, strict=True):
-                depths += values[est.tree_.apply(X32)]
-        scores: FloatArray = -(2 ** (-(depths / p.denominator)))
-        return scores
-
-    def score(self, X: FloatArray) -> FloatArray:
-        if _fast_scoring_ok:
-            return self.score_fast(X)
-        out: FloatArray = self.forest.score_samples(X)
-        return out
 
 
 class IForest(StepDetector):
@@ -203,7 +106,7 @@ class IForest(StepDetector):
 
     Cost: scoring is one pass of the trees over all the samples of a block between two
     refits; a fit (about 60 ms for 50 trees) every `refit_every` samples dominates. The
-    forest of each series is kept in ``state.objects`` (about 350 kB per series in a
+    forest of each series is kept in ``state.objects`` (about 160 kB per series in a
     snapshot with 50 trees), so this detector is meant for hundreds of series, not
     100,000.
 
@@ -245,9 +148,7 @@ class IForest(StepDetector):
                 "write a share in (0, 0.5], such as 0.1"
             )
         if not _whole(n_estimators, 1):
-            raise ConfigError(
-                f"iforest: n_estimators is {n_estimators!r}; write a whole number >= 1"
-            )
+            raise ConfigError(f"iforest: n_estimators is {n_estimators!r}; write a whole number >= 1")
         if not _whole(refit_every, 1):
             raise ConfigError(f"iforest: refit_every is {refit_every!r}; write a whole number >= 1")
         if min_samples is None:
@@ -265,9 +166,7 @@ class IForest(StepDetector):
                 "write 'window' (univariate) or 'raw' (multivariate)"
             )
         if not _whole(lags, 1, int(window)):
-            raise ConfigError(
-                f"iforest: lags is {lags!r}; write a whole number from 1 to window ({window})"
-            )
+            raise ConfigError(f"iforest: lags is {lags!r}; write a whole number from 1 to window ({window})")
         if features == "window":
             if dims is not None and dims != 1:
                 raise ConfigError(
@@ -290,6 +189,9 @@ class IForest(StepDetector):
         self.dims = None if dims is None else int(dims)
         self._k = _WINDOW_FEATURES if features == "window" else int(dims or 1)
         self._need = max(self.lags, 2)  # finite values before a sample has a feature vector
+
+    def object_codec(self) -> ForestCodec:
+        return ForestCodec(self._k)
 
     def fields(self) -> dict[str, Field]:
         w, k = self.window, self._k
@@ -381,22 +283,18 @@ class IForest(StepDetector):
         X_recent = state["feats"][r, w - n_recent :]
         n_fits = int(state["n_fits"][r])
         random_state = int(np.random.SeedSequence([self.seed, n_fits]).generate_state(1)[0])
-        from sklearn.ensemble import IsolationForest
+        from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
         forest = IsolationForest(
             n_estimators=self.n_estimators, contamination="auto", random_state=random_state
         ).fit(X_train)
-        fitted = _Fitted(forest, 0.0)
+        fitted = Fitted(forest, 0.0)
         if _fast_scoring_ok is None:
-            expected = forest.score_samples(X_recent)
-            _fast_scoring_ok = all(
-                np.array_equal(fitted.score_fast(X_recent, walk), expected)
-                for walk in (False, True)
-            )
+            _fast_scoring_ok = fitted.matches_sklearn(X_recent)
         # Points beyond the training data all get the score of its edge, and the quantile
         # often lands on such a tie: nudge the cut-off so that ties count as outliers
         # (sklearn's test is a strict score < offset_).
-        cut = np.percentile(fitted.score(X_recent), 100.0 * self.contamination)
+        cut = np.percentile(fitted.score(X_recent, _fast_scoring_ok), 100.0 * self.contamination)
         offset = float(np.nextafter(cut, 0.0))
         fitted.offset = offset
         forest.offset_ = offset  # so that forest.predict agrees with raw >= 1
@@ -413,9 +311,9 @@ class IForest(StepDetector):
         while a < n:
             b = min(n, a + int(state["next_fit"][r] - state["n_feats"][r]))
             seg = F[a:b]
-            fitted: _Fitted | None = state.objects[r]
+            fitted: Fitted | None = state.objects[r]
             if fitted is not None:
-                s = fitted.score(seg)
+                s = fitted.score(seg, _fast_scoring_ok)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     ratio = s / fitted.offset
                 flag = s < fitted.offset  # sklearn: outlier iff score_samples < offset_
