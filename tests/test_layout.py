@@ -18,8 +18,8 @@ MAX_LINES = 400
 
 # Lowest first. A name is a module or a package of src/vigil (its folder, with everything in it).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("ground", ("vigil", "vigil.errors", "vigil.labels", "vigil.formatting", "vigil.state", "vigil.sharding",
-                "vigil.metrics")),
+    ("ground", ("vigil", "vigil.errors", "vigil.labels", "vigil.formatting", "vigil.snapshot", "vigil.state",
+                "vigil.sharding", "vigil.metrics")),
     ("sources", ("vigil.sources",)),
     ("detection", ("vigil.detection",)),
     ("config", ("vigil.config",)),

@@ -9,7 +9,8 @@ import pytest
 
 from vigil.detection.detectors import DETECTORS, build_detector
 from vigil.detection.detectors.base import Detector, Scores
-from vigil.state import RowState, from_blob
+from vigil.snapshot import from_blob
+from vigil.state import RowState
 
 # Small windows keep the checks quick; a detector missing here runs with its defaults.
 SMALL: dict[str, dict[str, Any]] = {

@@ -12,7 +12,7 @@ from vigil.detection.detectors.forest import Fitted, ForestCodec
 from vigil.detection.detectors.iforest import IForest
 from vigil.detection.pipeline import build_pipeline
 from vigil.errors import StateError
-from vigil.state import from_blob, to_blob
+from vigil.snapshot import from_blob, to_blob
 
 SMALL: dict[str, Any] = {"window": 50, "refit_every": 100, "n_estimators": 25}
 

@@ -11,7 +11,8 @@ import pytest
 from vigil.detection.detectors import DETECTORS, build_detector, iforest
 from vigil.detection.detectors.iforest import IForest
 from vigil.errors import ConfigError
-from vigil.state import RowState, from_blob
+from vigil.snapshot import from_blob
+from vigil.state import RowState
 
 # Small windows and frequent refits keep each test to a few dozen fits (~60 ms each).
 SMALL: dict[str, Any] = {"window": 50, "refit_every": 100, "n_estimators": 25}

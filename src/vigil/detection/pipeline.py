@@ -34,7 +34,8 @@ from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
 from vigil.errors import ConfigError, StateError
-from vigil.state import Field, FloatArray, RowState, count, entry, from_blob, refuse, to_blob
+from vigil.snapshot import count, entry, from_blob, refuse, to_blob
+from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
 

@@ -28,8 +28,8 @@ from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
 from vigil.labels import exposition_labels, series_key
 from vigil.sharding import Shard
+from vigil.snapshot import decode, encode, entry, from_blob, refuse, to_blob
 from vigil.sources.base import SeriesBatch, Source
-from vigil.state import decode, encode, entry, from_blob, refuse, to_blob
 
 __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from vigil.errors import StateError
 from vigil.labels import series_id, series_key
-from vigil.state import Field, RowState, count, entry, from_blob, refuse, to_blob
+from vigil.snapshot import count, entry, from_blob, refuse, to_blob
+from vigil.state import Field, RowState
 
 __all__ = ["SeriesTable"]
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vigil.state import FloatArray, IntArray, entry, refuse
+from vigil.snapshot import entry, refuse
+from vigil.state import FloatArray, IntArray
 
 if TYPE_CHECKING:  # scikit-learn takes a second to import: only when a forest is fitted
     from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]

@@ -13,17 +13,8 @@ import numpy as np
 import pytest
 
 from vigil.errors import StateError
-from vigil.state import (
-    MAGIC,
-    Field,
-    RowState,
-    decode,
-    encode,
-    from_blob,
-    pack,
-    to_blob,
-    unpack,
-)
+from vigil.snapshot import MAGIC, decode, encode, from_blob, pack, to_blob, unpack
+from vigil.state import Field, RowState
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vigil"
 
