@@ -4,8 +4,7 @@
 takes its defaults from it: the ``detection:`` keys of the config file
 (`vigil.config.Detection`), `vigil.detection.pipeline.Pipeline` and `build_pipeline`,
 `RecordCalibration`, and the options of `vigil backtest`. Changing a default here changes
-it everywhere, the documentation tables included (``tests/test_docs.py`` holds them to
-the code).
+it everywhere (``tests/test_docs.py`` then asks for the tables of docs/detectors.md too).
 
 >>> DEFAULTS.detector, DEFAULTS.hold, DEFAULTS.decision.threshold, DEFAULTS.decision.persistence
 ('default', 20, 0.99996, '1/1')
