@@ -5,6 +5,7 @@ Files are written to `tmp_path` and read with `load_config`, as `vigil run --con
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from pathlib import Path
@@ -21,6 +22,7 @@ from vigil.config import (
     load_config,
     parse_duration,
 )
+from vigil.detection.settings import DEFAULTS
 from vigil.errors import ConfigError
 
 
@@ -446,3 +448,13 @@ def test_basic_auth_password_must_be_a_secret_reference(tmp_path: Path) -> None:
         load_config(path)
     assert "prometheus.basic_auth.password" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_the_detection_keys_default_to_the_pipelines_settings() -> None:
+    """`detection:` adds no defaults of its own: with no key set it is `DEFAULTS`, key for key."""
+    assert Detection().settings() == DEFAULTS
+    assert Detection().persistence == DEFAULTS.decision.persistence == "1/1"
+    changed = Detection(detector="ewma", persistence="2/3", hold=4, calibrate=False).settings()
+    assert changed == dataclasses.replace(
+        DEFAULTS, detector="ewma", hold=4, calibrate=False, decision=dataclasses.replace(DEFAULTS.decision, k=2, n=3),
+    )

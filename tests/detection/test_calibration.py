@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detection.calibration import BandCalibration, RecordCalibration, null_quantile
+from vigil.detection.calibration import BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.errors import ConfigError
 
 
@@ -209,3 +210,41 @@ def test_band_calibration_crosses_the_threshold_at_the_band() -> None:
 def test_bad_parameters_are_refused_with_their_name(kwargs: dict[str, float], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         RecordCalibration(**kwargs)  # type: ignore[arg-type]
+
+
+# -- what `Calibration` promises, for both --------------------------------------------------
+
+CALIBRATIONS = [
+    pytest.param(lambda: RecordCalibration(memory=200, min_samples=10, sided=True, hold=5), id="record"),
+    pytest.param(lambda: BandCalibration(threshold=0.999), id="band"),
+]
+
+
+@pytest.mark.parametrize("make", CALIBRATIONS)
+def test_a_raw_score_on_the_edge_scores_the_threshold_on_its_side(make: Callable[[], Calibration]) -> None:
+    """Each sample's edge, put in its place against the same history, scores exactly the threshold."""
+    rng = np.random.default_rng(8)
+    raw = np.abs(rng.standard_t(3, (2, 400)))
+    below = rng.random((2, 400)) < 0.5
+    cal = make()
+    c = cal.update(cal.new_state(2), np.arange(2), raw, below)
+    edge = np.where(below, c.edge_below, c.edge_above)
+    assert (c.edge_above != c.edge_below)[:, 50:].any() == isinstance(cal, RecordCalibration)  # sided: two edges
+    for j in range(20, 400, 23):
+        again = raw[:, : j + 1].copy()
+        again[:, j] = edge[:, j]
+        fresh = make()
+        score = fresh.update(fresh.new_state(2), np.arange(2), again, below[:, : j + 1]).score[:, j]
+        np.testing.assert_allclose(-np.log10(1 - score), -math.log10(1 - cal.threshold), rtol=1e-9)
+
+
+@pytest.mark.parametrize("make", CALIBRATIONS)
+def test_a_nan_raw_score_has_no_score_and_is_not_learned(make: Callable[[], Calibration]) -> None:
+    cal = make()
+    state = cal.new_state(2)
+    cal.update(state, np.arange(2), np.abs(np.random.default_rng(2).normal(size=(2, 100))))
+    before = state.to_bytes()
+    c = cal.update(state, np.arange(2), np.full((2, 5), np.nan), np.zeros((2, 5), dtype=bool))
+    assert np.isnan(c.score).all() and np.isnan(c.edge_above).all() and np.isnan(c.edge_below).all()
+    assert not c.holding.any()
+    assert state.to_bytes() == before

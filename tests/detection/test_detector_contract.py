@@ -1,14 +1,22 @@
-"""Every registered detector, built with small parameters, passes the same checks."""
+"""Every registered detector, built with small parameters, passes the same checks.
+
+Besides scoring, each detector declares what the pipeline's calibration reads from it
+(`Detector.sided`, `per_sample`, `null_raw_cdf`); the last checks hold it to them.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pytest
 
+from vigil.detection.calibration import RecordCalibration, null_quantile
 from vigil.detection.detectors import DETECTORS, build_detector
-from vigil.detection.detectors.base import Detector, Scores
+from vigil.detection.detectors.base import Detector, Scores, StepDetector
+from vigil.detection.pipeline import Pipeline
+from vigil.detection.settings import DEFAULTS
 from vigil.snapshot import from_blob
 from vigil.state import RowState
 
@@ -151,3 +159,79 @@ def test_obvious_anomaly_scores_above_one(name: str) -> None:
     s = upd(det, det.new_state(1), np.array([0]), x)
     assert s.raw[0, at] >= 1
     assert np.nanmedian(s.raw[0, 100:250]) < 1
+
+
+# -- what each detector declares to the pipeline ---------------------------------------------
+
+DECLARED = ("sided", "per_sample", "null_raw_cdf")
+
+
+def declaring(name: str, predicate: Any) -> list[str]:
+    return [n for n in sorted(DETECTORS) if predicate(make(n))]
+
+
+def test_declares_what_the_pipeline_reads_with_the_right_types(name: str) -> None:
+    det = make(name)
+    assert type(det.sided) is bool
+    assert type(det.per_sample) is bool
+    assert det.null_raw_cdf is None or callable(det.null_raw_cdf)
+    for attr in DECLARED:  # stated by the detector, not left to the base's default
+        owner = next(c for c in type(det).__mro__ if attr in vars(c))
+        assert owner is not StepDetector, f"{name} does not state {attr}"
+
+
+@pytest.mark.parametrize("name", declaring("cdf", lambda d: d.null_raw_cdf is not None))
+def test_null_raw_cdf_is_a_cdf(name: str) -> None:
+    cdf = make(name).null_raw_cdf
+    assert cdf is not None
+    x = np.concatenate([[0.0], np.geomspace(1e-6, 1e6, 400)])
+    p = np.asarray(cdf(x))
+    assert p.shape == x.shape
+    assert p[0] == pytest.approx(0.0, abs=1e-12)
+    assert (np.diff(p) >= 0).all()
+    assert ((p >= 0) & (p <= 1)).all()
+    assert p[-1] > 1 - 1e-9
+    np.testing.assert_array_equal(np.asarray(cdf(x[1:].reshape(2, 200))), p[1:].reshape(2, 200))  # elementwise
+
+
+@pytest.mark.parametrize("name", declaring("cdf", lambda d: d.null_raw_cdf is not None))
+def test_null_raw_cdf_describes_the_raw_scores_of_gaussian_noise(name: str) -> None:
+    """Its quantiles are those of the detector's raw scores on noise, within a third."""
+    det = make(name)
+    assert det.null_raw_cdf is not None
+    x = np.random.default_rng(4).normal(0.0, 1.0, (10, 2000))
+    raw = upd(det, det.new_state(10), np.arange(10), x).raw[:, 500:]
+    raw = raw[np.isfinite(raw)]
+    for p in (0.5, 0.9, 0.99):
+        ratio = float(np.quantile(raw, p)) / null_quantile(det.null_raw_cdf, p)
+        assert 0.75 < ratio < 1.35, f"quantile {p}: {ratio:.2f} times what null_raw_cdf says"
+
+
+@pytest.mark.parametrize("name", declaring("sided", lambda d: d.sided))
+def test_a_sided_detector_gives_an_expected_value_with_every_raw_score(name: str) -> None:
+    det = make(name)
+    s = upd(det, det.new_state(1), np.array([0]), data(1))
+    scored = np.isfinite(s.raw)
+    assert scored.any()
+    assert np.isfinite(s.expected[scored]).all()
+
+
+@pytest.mark.parametrize("name", declaring("per_sample", lambda d: d.per_sample))
+def test_a_per_sample_raw_score_is_of_the_sample_itself(name: str) -> None:
+    """One spike: its raw score falls right back at the next sample, where a window's would linger."""
+    det = make(name)
+    s = upd(det, det.new_state(1), np.array([0]), data(1))
+    assert s.raw[0, 250] > 4 * s.raw[0, 251]
+
+
+def test_the_pipeline_calibrates_as_the_detector_declares(name: str) -> None:
+    det = make(name)
+    (cal,) = Pipeline([(name, det)]).calibrations
+    assert isinstance(cal, RecordCalibration)
+    assert cal.sided is det.sided
+    assert cal.hold == (DEFAULTS.hold if det.per_sample else 0)
+    cdf = det.null_raw_cdf
+    if cdf is None:
+        assert cal.prior == 0.0
+    else:  # a new series' record: the raw score of a 4-sigma deviation on noise
+        assert float(np.asarray(cdf(np.array([cal.prior])))[0]) == pytest.approx(math.erf(4 / math.sqrt(2)), abs=1e-9)

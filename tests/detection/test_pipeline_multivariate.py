@@ -11,6 +11,7 @@ from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors.base import Scores
 from vigil.detection.detectors.ewma import Ewma
 from vigil.detection.pipeline import Pipeline
+from vigil.detection.settings import Settings
 from vigil.errors import ConfigError
 from vigil.state import Field, FloatArray, IntArray, RowState
 
@@ -19,6 +20,9 @@ class GapDetector:
     """Test double: raw = |x0 - x1| / 10, expected = x1 with a band of ±10; takes (rows, steps, 2)."""
 
     name: ClassVar[str] = "gap"
+    sided: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = False
+    null_raw_cdf = None
 
     def __init__(self) -> None:
         self.seen: list[FloatArray] = []
@@ -41,9 +45,7 @@ class GapDetector:
 
 
 def pipeline(detector: Any, **kwargs: Any) -> Pipeline:
-    p = Pipeline(
-        [("gap", detector)], decision=DecisionConfig(threshold=0.99), calibrate=False, **kwargs
-    )
+    p = Pipeline([("gap", detector)], Settings(decision=DecisionConfig(threshold=0.99), calibrate=False, **kwargs))
     p.resize(1)
     return p
 

@@ -20,7 +20,8 @@ import pytest
 
 from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
 from vigil.sources.base import SeriesBatch
-from vigil.sources.prometheus import MAX_POINTS_PER_QUERY, PrometheusSource, _seconds
+from vigil.sources.prometheus import MAX_POINTS_PER_QUERY, PrometheusSource
+from vigil.sources.prometheus_api import seconds
 
 URL = "http://prom.test:9090/prefix"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -434,4 +435,4 @@ def test_close_leaves_an_injected_client_open() -> None:
     [(0, "0"), (1500, "1.5"), (15_000, "15"), (1, "0.001"), (-250, "-0.25"), (-2_100_000, "-2100")],
 )
 def test_times_are_sent_as_exact_seconds(ms: int, text: str) -> None:
-    assert _seconds(ms) == text
+    assert seconds(ms) == text

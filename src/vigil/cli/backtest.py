@@ -22,13 +22,14 @@ from vigil.cli.root import status, stdout_console
 from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors import DETECTORS
 from vigil.detection.pipeline import build_pipeline
+from vigil.detection.settings import DEFAULTS
 from vigil.errors import ConfigError
 from vigil.sources.csv import CsvSeries, read_csv
 
 __all__ = ["backtest", "format_score"]
 
 LONG_INPUT = 50_000  # points from which a progress bar is shown even when stderr is not a terminal
-_DEFAULTS = DecisionConfig()
+_DEFAULTS = DEFAULTS.decision
 
 _DETECTOR_NAMES = ", ".join([*sorted(DETECTORS), "ensemble", "default"])
 
@@ -40,7 +41,7 @@ def backtest(
     detector: Annotated[
         str,
         typer.Option(help=f"Detector: {_DETECTOR_NAMES} (default and ensemble combine several)."),
-    ] = "default",
+    ] = DEFAULTS.detector,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -61,7 +62,7 @@ def backtest(
         str | None,
         typer.Option(
             metavar="K/N",
-            help="Open an event when K of the last N points are hot, such as 3/5. Default 1/1.",
+            help=f"Open an event when K of the last N points are hot, such as 3/5. Default {_DEFAULTS.persistence}.",
         ),
     ] = None,
     resolve_after: Annotated[

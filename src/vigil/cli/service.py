@@ -99,9 +99,7 @@ def check_config(
 
         async def validate() -> None:
             for source, _, _ in sources:
-                check = getattr(source, "validate", None)
-                if check is not None:
-                    await check()
+                await source.validate()
                 await source.close()
 
         asyncio.run(validate())

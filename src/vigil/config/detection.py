@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from vigil.config.values import Model
-from vigil.detection.calibration import DEFAULT_THRESHOLD
-from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors import DETECTORS
+from vigil.detection.settings import DEFAULTS, DecisionConfig, Direction, Settings
 
 __all__ = ["Detection", "merge"]
 
 
-class Detection(Model):
-    """How samples become anomaly events. Set once at the top level; a query may override keys."""
+_DECISION = DEFAULTS.decision
 
-    detector: str = "default"
+
+class Detection(Model):
+    """How samples become anomaly events. Set once at the top level; a query may override keys.
+
+    The keys are those of `vigil.detection.settings.Settings` (the decision's at the top,
+    `k` and `n` as ``persistence: K/N``), with its defaults; `settings` gives them as one.
+    """
+
+    detector: str = DEFAULTS.detector
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    calibrate: bool = True
-    calibration_window: int = Field(10000, ge=2)
-    calibration_min_samples: int = Field(30, ge=1)
-    hold: int = Field(20, ge=0)
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, lt=1)
-    direction: Literal["above", "below", "both"] = "both"
-    min_abs_deviation: float = Field(0.0, ge=0)
-    min_rel_deviation: float = Field(0.0, ge=0)
-    persistence: str = "1/1"
-    resolve_after: int = Field(5, ge=1)
-    cooldown: int = Field(0, ge=0)
-    valid_range: tuple[float, float] | None = None
+    calibrate: bool = DEFAULTS.calibrate
+    calibration_window: int = Field(DEFAULTS.calibration_window, ge=2)
+    calibration_min_samples: int = Field(DEFAULTS.calibration_min_samples, ge=1)
+    hold: int = Field(DEFAULTS.hold, ge=0)
+    threshold: float = Field(_DECISION.threshold, gt=0, lt=1)
+    direction: Direction = _DECISION.direction
+    min_abs_deviation: float = Field(_DECISION.min_abs_deviation, ge=0)
+    min_rel_deviation: float = Field(_DECISION.min_rel_deviation, ge=0)
+    persistence: str = _DECISION.persistence
+    resolve_after: int = Field(_DECISION.resolve_after, ge=1)
+    cooldown: int = Field(_DECISION.cooldown, ge=0)
+    valid_range: tuple[float, float] | None = DEFAULTS.valid_range
 
     @model_validator(mode="after")
     def _check(self) -> Detection:
@@ -54,6 +60,14 @@ class Detection(Model):
             threshold=self.threshold, direction=self.direction, min_abs_deviation=self.min_abs_deviation,
             min_rel_deviation=self.min_rel_deviation, k=k, n=n, resolve_after=self.resolve_after,
             cooldown=self.cooldown,
+        )
+
+    def settings(self) -> Settings:
+        """These keys as the pipeline's settings."""
+        return Settings(
+            detector=self.detector, params=self.params, calibrate=self.calibrate,
+            calibration_window=self.calibration_window, calibration_min_samples=self.calibration_min_samples,
+            hold=self.hold, decision=self.decision(), valid_range=self.valid_range,
         )
 
 

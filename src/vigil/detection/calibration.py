@@ -16,9 +16,9 @@ the record and stops scoring high: what is new is what goes past everything seen
 `BandCalibration` keeps a detector's own rule: ``score = threshold ** (1 / raw)``, which
 crosses the threshold exactly when the sample leaves the detector's band (raw = 1).
 
-Both return, with the score, ``edge``: for each side (above and below the expected
-value) the raw score at which the score equals the threshold, so the caller can draw
-the band that the decision actually uses.
+Both follow `Calibration`: they return, with the score, ``edge``: for each side (above
+and below the expected value) the raw score at which the score equals the threshold, so
+the caller can draw the band that the decision actually uses.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numba import njit
 
+from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, check_threshold
 from vigil.errors import ConfigError
 from vigil.state import Field, FloatArray, RowState
 
@@ -37,9 +39,6 @@ __all__ = [
     "DEFAULT_THRESHOLD", "BandCalibration", "Calibrated", "Calibration", "RecordCalibration", "check_threshold",
     "null_quantile",
 ]
-
-# The anomaly threshold Vigil ships: about 10 % past a series' record (see RecordCalibration).
-DEFAULT_THRESHOLD = 0.99996
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,30 @@ class Calibrated:
     surprise: FloatArray
 
 
-def check_threshold(threshold: float) -> float:
-    if not 0 < threshold < 1:
-        raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.99996")
-    return float(threshold)
+class Calibration(Protocol):
+    """Raw scores -> anomaly scores in [0, 1] for many series, the state in a `RowState`.
+
+    `update` scores each raw score of the block (shaped (len(rows), steps)) against what
+    its row learned before it, then learns it; NaN is no opinion: a NaN score, nothing
+    learned. `below` marks the samples under the detector's expected value (None: not
+    known), for a calibration that keeps the two sides apart.
+
+    Edge: `Calibrated.edge_above` and `edge_below` are, per sample, the raw score at which
+    that sample would have scored exactly `threshold` on that side, against the same
+    state. A detector's band of half-width ``h`` widens to ``edge * h``: the band a
+    pipeline shows is the one its decision uses.
+    """
+
+    @property
+    def threshold(self) -> float: ...
+
+    def fields(self) -> dict[str, Field]: ...
+
+    def new_state(self, n_rows: int = 0) -> RowState: ...
+
+    def update(
+        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None
+    ) -> Calibrated: ...
 
 
 def null_quantile(cdf: Callable[[np.ndarray], np.ndarray], p: float) -> float:
@@ -141,13 +160,13 @@ class RecordCalibration:
 
     def __init__(
         self,
-        threshold: float = DEFAULT_THRESHOLD,
-        memory: int = 10000,
+        threshold: float = DEFAULTS.decision.threshold,
+        memory: int = DEFAULTS.calibration_window,
         steepness: float = 10.0,
-        min_samples: int = 30,
+        min_samples: int = DEFAULTS.calibration_min_samples,
         prior: float = 0.0,
         sided: bool = False,
-        hold: int = 20,
+        hold: int = DEFAULTS.hold,
         level: float = DEFAULT_THRESHOLD,
         learn: float = 0.8,
     ) -> None:
@@ -287,7 +306,7 @@ class BandCalibration:
     ([[0.9801, 0.99, 0.995]], [[1.0, 1.0, 1.0]])
     """
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULTS.decision.threshold) -> None:
         self.threshold = check_threshold(threshold)
 
     def fields(self) -> dict[str, Field]:
@@ -305,5 +324,3 @@ class BandCalibration:
             surprise = -np.log10(1.0 - score)
         return Calibrated(score, edge, edge, np.zeros(raw.shape, dtype=np.bool_), surprise)
 
-
-Calibration = RecordCalibration | BandCalibration

@@ -7,7 +7,8 @@ hot (and the series is not cooling down after its previous event), stays open wh
 samples keep coming, and resolves after `resolve_after` scored samples in a row that are
 not hot and not held (the pipeline holds a detected incident for a while: its event stays
 open while it lasts). A sample without a score (NaN: warming up, missing value) changes
-nothing.
+nothing. The settings, `DecisionConfig`, live with their defaults in
+`vigil.detection.settings`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-from vigil.detection.calibration import DEFAULT_THRESHOLD, check_threshold
-from vigil.errors import ConfigError
+from vigil.detection.settings import DecisionConfig
 from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["Decision", "DecisionConfig", "Event"]
@@ -28,58 +28,6 @@ __all__ = ["Decision", "DecisionConfig", "Event"]
 _DIRECTIONS = {"both": 0, "above": 1, "below": 2}
 _AT = 11  # column of the time of the step that made an event record
 _MEMBERS = 12  # first column of the member scores in an event record
-
-Direction = Literal["above", "below", "both"]
-
-
-@dataclass(frozen=True)
-class DecisionConfig:
-    """When a score becomes an event.
-
-    Parameters
-    ----------
-    threshold
-        Anomaly score at or above which a sample is hot.
-    direction
-        ``above``: only values above the expected value count; ``below``: only below;
-        ``both``: either.
-    min_abs_deviation, min_rel_deviation
-        A hot sample must also differ from the expected value by at least this much, in
-        the series' units and as a fraction of ``|expected|``.
-    k, n
-        Persistence: open an event when `k` of the last `n` scored samples are hot.
-    resolve_after
-        Scored samples in a row that are not hot before an open event resolves.
-    cooldown
-        Scored samples after a resolution during which no new event opens on that series.
-    """
-
-    threshold: float = DEFAULT_THRESHOLD
-    direction: Direction = "both"
-    min_abs_deviation: float = 0.0
-    min_rel_deviation: float = 0.0
-    k: int = 1
-    n: int = 1
-    resolve_after: int = 5
-    cooldown: int = 0
-
-    def __post_init__(self) -> None:
-        check_threshold(self.threshold)
-        if self.direction not in ("above", "below", "both"):
-            raise ConfigError(f"direction is {self.direction!r}; write one of above, below, both")
-        for key in ("min_abs_deviation", "min_rel_deviation"):
-            value = getattr(self, key)
-            if not np.isfinite(value) or value < 0:
-                raise ConfigError(f"{key} is {value!r}; write a number >= 0")
-        if not (isinstance(self.n, int) and 1 <= self.n <= 62):
-            raise ConfigError(f"n is {self.n!r}; write a whole number from 1 to 62")
-        if not (isinstance(self.k, int) and 1 <= self.k <= self.n):
-            raise ConfigError(f"k is {self.k!r}; write a whole number from 1 to n ({self.n})")
-        for key in ("resolve_after", "cooldown"):
-            value = getattr(self, key)
-            lowest = 1 if key == "resolve_after" else 0
-            if not (isinstance(value, int) and value >= lowest):
-                raise ConfigError(f"{key} is {value!r}; write a whole number >= {lowest}")
 
 
 @dataclass

@@ -16,28 +16,23 @@ decades of surprise past its peak) escalates: a new detection, and a new event.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numba import njit
 
-from vigil.detection.calibration import (
-    DEFAULT_THRESHOLD,
-    ESCALATION,
-    BandCalibration,
-    Calibration,
-    RecordCalibration,
-    null_quantile,
-)
+from vigil.detection.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
+from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, Settings
 from vigil.errors import ConfigError, StateError
 from vigil.snapshot import count, entry, from_blob, refuse, to_blob
 from vigil.state import Field, FloatArray, RowState
 
-__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline"]
+__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
 _FORMAT = 2
 
@@ -72,56 +67,47 @@ class Pipeline:
     ----------
     members
         ``(name, detector)`` pairs; one pair for a single detector.
-    decision
-        When scores become events.
-    calibrate
-        True: tail calibration of each member's raw scores (the default).
-        False: each detector's own band decides (a sample outside it scores above the
-        threshold).
-    valid_range
-        ``(low, high)``: samples outside it are impossible readings; they are neither
-        learned nor scored, and are reported in `Result.invalid`.
-    calibration_window, calibration_min_samples
-        Memory of the record calibration in samples, and raw scores it learns before its
-        first score.
-    hold
-        Samples after a sample scoring `HOLD_LEVEL` or more during which the series'
-        score is capped at that level (0: never; never without calibration).
+    settings
+        Everything else (`vigil.detection.settings.Settings`; `build_pipeline` makes the
+        members from its `detector` and `params`, which the pipeline itself does not read):
+
+        - `decision`: when scores become events;
+        - `calibrate`: True, tail calibration of each member's raw scores; False, each
+          detector's own band decides (a sample outside it scores above the threshold);
+        - `valid_range`: ``(low, high)``; samples outside it are impossible readings,
+          neither learned nor scored, and reported in `Result.invalid`;
+        - `calibration_window`, `calibration_min_samples`: memory of the record
+          calibration in samples, and raw scores it learns before its first score;
+        - `hold`: samples after a sample scoring `HOLD_LEVEL` or more during which the
+          series' score is capped at that level (0: never; never without calibration).
     """
 
-    def __init__(
-        self,
-        members: list[tuple[str, Detector]],
-        decision: DecisionConfig | None = None,
-        calibrate: bool = True,
-        valid_range: tuple[float, float] | None = None,
-        calibration_window: int = 10000,
-        calibration_min_samples: int = 30,
-        hold: int = 20,
-    ) -> None:
+    def __init__(self, members: list[tuple[str, Detector]], settings: Settings = DEFAULTS) -> None:
         if not members:
             raise ConfigError("a pipeline needs at least one detector")
         names = [name for name, _ in members]
         if len(set(names)) != len(names):
             raise ConfigError(f"detector names must be unique, got {names}")
+        valid_range, hold = settings.valid_range, settings.hold
         if valid_range is not None and not valid_range[0] < valid_range[1]:
             raise ConfigError(f"valid_range is {list(valid_range)}; write [low, high] with low < high")
+        self.settings = settings
         self.members = list(members)
-        self.decision = Decision(decision or DecisionConfig(), names)
+        self.decision = Decision(settings.decision, names)
         if int(hold) != hold or hold < 0:
             raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
         threshold = self.decision.config.threshold
         self.calibrations: list[Calibration] = [
             RecordCalibration(
-                threshold=threshold, memory=calibration_window, min_samples=calibration_min_samples,
-                prior=_null_record(det), sided=bool(getattr(det, "sided", False)),
-                hold=hold if getattr(det, "per_sample", False) else 0, level=HOLD_LEVEL,
+                threshold=threshold, memory=settings.calibration_window,
+                min_samples=settings.calibration_min_samples, prior=_null_record(det), sided=det.sided,
+                hold=hold if det.per_sample else 0, level=HOLD_LEVEL,
             )
-            if calibrate
+            if settings.calibrate
             else BandCalibration(threshold=threshold)
             for _, det in members
         ]
-        self.hold = int(hold) if calibrate else 0  # a detector's own band decides alone
+        self.hold = int(hold) if settings.calibrate else 0  # a detector's own band decides alone
         self.valid_range = valid_range
         self.n_rows = 0
         self.detector_states = [d.new_state(0) for _, d in members]
@@ -286,7 +272,7 @@ def _null_record(det: Detector) -> float:
     alerts on what would stand out even for well-behaved noise (past 4.4 sigma at the
     default threshold) until its own history sets the scale, and its first rise or fall of
     a daily cycle is not each time a new record."""
-    cdf = getattr(det, "null_raw_cdf", None)
+    cdf = det.null_raw_cdf
     return null_quantile(cdf, math.erf(PRIOR_SIGMAS / math.sqrt(2.0))) if cdf is not None else 0.0
 
 
@@ -321,27 +307,32 @@ def _hold(rows, score, surprise, left, peak, hold, level, holding, escalated):  
 
 
 def build_pipeline(
-    detector: str = "default",
-    params: dict[str, dict[str, Any]] | None = None,
-    decision: DecisionConfig | None = None,
-    calibrate: bool = True,
-    valid_range: tuple[float, float] | None = None,
-    calibration_window: int = 10000,
-    calibration_min_samples: int = 30,
-    hold: int = 20,
+    detector: str = DEFAULTS.detector,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    decision: DecisionConfig = DEFAULTS.decision,
+    calibrate: bool = DEFAULTS.calibrate,
+    valid_range: tuple[float, float] | None = DEFAULTS.valid_range,
+    calibration_window: int = DEFAULTS.calibration_window,
+    calibration_min_samples: int = DEFAULTS.calibration_min_samples,
+    hold: int = DEFAULTS.hold,
 ) -> Pipeline:
-    """A pipeline for `detector`; `params` maps a detector name to its parameters.
+    """`pipeline_from` the `Settings` these arguments make; each one not given is the default."""
+    return pipeline_from(Settings(
+        detector=detector, params=dict(params or {}), calibrate=calibrate, calibration_window=calibration_window,
+        calibration_min_samples=calibration_min_samples, hold=hold, decision=decision, valid_range=valid_range,
+    ))
+
+
+def pipeline_from(settings: Settings = DEFAULTS) -> Pipeline:
+    """A pipeline for `settings.detector`; `settings.params` maps a detector name to its parameters.
 
     ``default`` and ``ensemble`` combine the detectors in `DEFAULT_MEMBERS`; any other
     name runs that detector alone.
     """
-    params = dict(params or {})
+    detector, params = settings.detector, settings.params
     names = list(DEFAULT_MEMBERS) if detector in ("default", "ensemble") else [detector]
     unused = sorted(set(params) - set(names))
     if unused:
         raise ConfigError(f"parameters given for {', '.join(unused)}, which detector {detector!r} does not use")
-    members = [(name, build_detector(name, params.get(name))) for name in names]
-    return Pipeline(
-        members, decision=decision, calibrate=calibrate, valid_range=valid_range,
-        calibration_window=calibration_window, calibration_min_samples=calibration_min_samples, hold=hold,
-    )
+    members = [(name, build_detector(name, dict(params.get(name) or {}))) for name in names]
+    return Pipeline(members, settings)

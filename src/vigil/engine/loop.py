@@ -83,13 +83,10 @@ class Engine:
             log.info("query %s resumes with %d series from its saved state", q.name, len(q.table))
 
     async def validate(self) -> None:
-        """Ask each source that can to check its query now; a rejected query stops the start."""
+        """Ask each source to check its query now; a rejected query stops the start."""
         for q in self.queries.values():
-            check = getattr(q.source, "validate", None)
-            if check is None:
-                continue
             try:
-                await check()
+                await q.source.validate()
             except QueryRejected:
                 raise
             except SourceError as exc:

@@ -23,7 +23,7 @@ import numpy as np
 
 from vigil.config import Detection, Limits
 from vigil.detection.decision import Event
-from vigil.detection.pipeline import Pipeline, build_pipeline
+from vigil.detection.pipeline import Pipeline, pipeline_from
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
 from vigil.labels import exposition_labels, series_key
@@ -82,11 +82,9 @@ class Ingested:
 
 
 def build_query_pipeline(d: Detection, where: str) -> Pipeline:
+    """The pipeline of a query's ``detection`` keys; a wrong value raises ConfigError naming `where`."""
     try:
-        return build_pipeline(
-            d.detector, d.params, d.decision(), calibrate=d.calibrate, valid_range=d.valid_range,
-            calibration_window=d.calibration_window, calibration_min_samples=d.calibration_min_samples, hold=d.hold,
-        )
+        return pipeline_from(d.settings())
     except ConfigError as exc:
         raise ConfigError(f"{where}.detection: {exc}") from None
 

@@ -27,35 +27,34 @@ import csv
 import gc
 import io
 import re
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from vigil.errors import DataError
+from vigil.sources.csv_time import (
+    MISSING,
+    SAMPLE,
+    TIME_COLUMNS,
+    TimeSpec,
+    choose_time,
+    datetime_seconds,
+    number,
+    parse_numbers,
+)
 from vigil.state import FloatArray
 
 __all__ = ["CsvSeries", "read_csv"]
 
-TIME_COLUMNS = ("timestamp", "time", "datetime", "date", "ts")
-_MISSING = frozenset({"", "nan", "na", "n/a", "null", "none"})
-_SAMPLE = 50
 _SHOW = 80
 _FIX = "use --skip-bad-rows to skip such rows"
 _NEEDS_CSV = re.compile(
     r'["\x0b\x0c\x1c-\x1e\x85\u2028\u2029]'
 )  # what str.split(",") would get wrong
-_DATETIME = re.compile(
-    r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
-    r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -147,8 +146,8 @@ def read_csv(
         good = [data[i] for i in good_idx]
     if not good and not bad_width:
         raise DataError(f"{name} has a header line but no data rows")
-    sample = [[row[j] for row in good[:_SAMPLE]] for j in range(n_fields)]
-    time_spec = _choose_time(name, names, sample)
+    sample = [[row[j] for row in good[:SAMPLE]] for j in range(n_fields)]
+    time_spec = choose_time(name, names, sample)
     values_idx = _choose_values(name, names, sample, value_columns, time_spec)
 
     n = len(good)
@@ -162,7 +161,7 @@ def read_csv(
     vals = np.empty((n, len(values_idx)))
     for k, j in enumerate(values_idx):
         cells = list(map(itemgetter(j), good))
-        vals[:, k], v_bad = _parse_numbers(cells, missing_ok=True)
+        vals[:, k], v_bad = parse_numbers(cells, missing_ok=True)
         for i in np.flatnonzero(v_bad).tolist():
             problems.setdefault(i, f"cannot read {names[j]} {cells[i]!r} as a number")
 
@@ -243,7 +242,7 @@ def _split_rows(name: str, path: Path) -> tuple[list[list[str]], Callable[[int],
 
 def _check_header(name: str, names: list[str]) -> None:
     looks_like_data = [
-        h for h in names if h and (_number(h) is not None or _datetime(h) is not None)
+        h for h in names if h and (number(h) is not None or datetime_seconds(h) is not None)
     ]
     if looks_like_data:
         raise DataError(
@@ -271,167 +270,12 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _number(s: str) -> float | None:
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
-def _parse_numbers(strings: Sequence[str], missing_ok: bool) -> tuple[FloatArray, np.ndarray]:
-    """Floats and a mask of unreadable cells; missing cells are NaN (bad unless `missing_ok`)."""
-    n = len(strings)
-    try:
-        return np.fromiter(map(float, strings), dtype=np.float64, count=n), np.zeros(n, dtype=bool)
-    except ValueError:
-        pass
-    out = np.empty(n)
-    bad = np.zeros(n, dtype=bool)
-    for i, s in enumerate(strings):
-        try:
-            out[i] = float(s)
-        except ValueError:
-            out[i] = np.nan
-            bad[i] = not (missing_ok and s.strip().lower() in _MISSING)
-    return out, bad
-
-
-def _datetime(s: str) -> float | None:
-    """Epoch seconds of an ISO-8601 datetime or date (UTC unless it has an offset)."""
-    s = s.strip()
-    try:
-        d = datetime.fromisoformat(s)
-    except ValueError:
-        m = _DATETIME.fullmatch(s)
-        if m is None:
-            return None
-        year, month, day, hour, minute, second, frac, tz = m.groups()
-        try:
-            d = datetime(
-                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-            )
-        except ValueError:
-            return None
-        if frac:
-            d += timedelta(seconds=float("0." + frac))
-        if tz and tz.upper() != "Z":
-            sign = -1 if tz[0] == "-" else 1
-            digits = tz[1:].replace(":", "")
-            d = d.replace(
-                tzinfo=timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-            )
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=UTC)
-    return d.timestamp()
-
-
-def _parse_datetimes(strings: Sequence[str]) -> tuple[FloatArray, np.ndarray]:
-    """Epoch seconds and a mask of unreadable cells; vectorised when NumPy can parse them all."""
-    n = len(strings)
-    if n == 0:
-        return np.empty(0), np.zeros(0, dtype=bool)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # NumPy warns on offsets: let Python parse those
-            d = np.array(strings, dtype=str).astype("datetime64[us]")
-        bad = np.isnat(d)
-        if not bad.any():
-            return d.astype(np.int64) / 1e6, bad
-    except (ValueError, Warning):
-        pass
-    out = np.empty(n)
-    for i, s in enumerate(strings):
-        v = _datetime(s)
-        out[i] = np.nan if v is None else v
-    return out, np.isnan(out)
-
-
-_EPOCH_UNITS = (
-    (1e17, 1e9, "nanoseconds"),
-    (1e14, 1e6, "microseconds"),
-    (1e11, 1e3, "milliseconds"),
-)
-
-
-@dataclass(frozen=True)
-class _TimeSpec:
-    """How the time of a row is read: from which columns and in which form."""
-
-    kind: str  # "epoch", "datetime" or "date+time"
-    columns: tuple[int, ...]
-    describe: str
-    scale: float = 1.0
-
-    def parse(self, cols: list[list[str]]) -> tuple[FloatArray, np.ndarray]:
-        if self.kind == "epoch":
-            t, bad = _parse_numbers(cols[0], missing_ok=False)
-            t = t / self.scale
-        elif self.kind == "datetime":
-            t, bad = _parse_datetimes(cols[0])
-        else:
-            t, bad = _parse_datetimes([d + "T" + c for d, c in zip(cols[0], cols[1], strict=True)])
-            bad |= np.array([":" not in c for c in cols[1]], dtype=bool)
-        bad |= ~np.isfinite(t)
-        return t, bad
-
-
-def _choose_time(name: str, names: list[str], records: list[list[str]]) -> _TimeSpec:
-    lower = [h.lower() for h in names]
-    found = {key: lower.index(key) for key in TIME_COLUMNS if key in lower}
-    if not found:
-        raise DataError(
-            f"{name} has no time column (columns: {', '.join(names)}); name it 'timestamp' "
-            "(or use the seed layout Date,Timestamp,value)"
-        )
-    date = found.get("date")
-    clock = next((found[k] for k in ("timestamp", "time", "datetime", "ts") if k in found), None)
-    candidates: list[_TimeSpec] = []
-    if clock is not None:
-        c = names[clock]
-        candidates += [
-            _TimeSpec("epoch", (clock,), f"{c} as epoch numbers"),
-            _TimeSpec("datetime", (clock,), f"{c} as ISO-8601 datetimes"),
-        ]
-        if date is not None:
-            candidates.append(
-                _TimeSpec("date+time", (date, clock), f"{names[date]} + {c} (time of day)")
-            )
-    if date is not None:
-        candidates.append(_TimeSpec("datetime", (date,), f"{names[date]} as ISO-8601 datetimes"))
-
-    sample = [col[:_SAMPLE] for col in records]
-    best, best_ok = candidates[0], -1
-    for spec in candidates:
-        t, bad = spec.parse([sample[j] for j in spec.columns])
-        ok = int(np.count_nonzero(~bad))
-        if ok > best_ok:
-            best, best_ok, best_t = spec, ok, t[~bad]
-    if best_ok <= 0:
-        shown = ", ".join(
-            f"{names[j]}={sample[j][0]!r}"
-            for j in sorted(set(sum((s.columns for s in candidates), ())))
-        )
-        raise DataError(
-            f"{name}: cannot read the time of the first rows ({shown}); write ISO-8601 "
-            "(2024-03-01T14:05:00Z), epoch seconds or milliseconds, or Date + time of day"
-        )
-    if best.kind == "epoch":
-        typical = float(np.median(np.abs(best_t)))
-        for limit, scale, unit in _EPOCH_UNITS:
-            if typical >= limit:
-                return _TimeSpec(
-                    "epoch", best.columns, f"{names[best.columns[0]]} as epoch {unit}", scale
-                )
-        return _TimeSpec("epoch", best.columns, f"{names[best.columns[0]]} as epoch seconds")
-    return best
-
-
 def _choose_values(
     name: str,
     names: list[str],
     records: list[list[str]],
     value_columns: Sequence[str] | None,
-    time_spec: _TimeSpec,
+    time_spec: TimeSpec,
 ) -> list[int]:
     time_like = {i for i, h in enumerate(names) if h.lower() in TIME_COLUMNS}
     if value_columns:
@@ -454,8 +298,8 @@ def _choose_values(
     for i in range(len(names)):
         if i in time_like:
             continue
-        cells = [s for s in records[i][:_SAMPLE] if s.strip().lower() not in _MISSING]
-        readable = sum(_number(s) is not None for s in cells)
+        cells = [s for s in records[i][:SAMPLE] if s.strip().lower() not in MISSING]
+        readable = sum(number(s) is not None for s in cells)
         if readable and readable * 2 >= len(cells):
             numeric.append(i)
     if not numeric:

@@ -51,7 +51,7 @@ import numpy as np
 import psutil
 
 from vigil.errors import ConfigError, SourceUnavailable
-from vigil.sources.base import SeriesBatch
+from vigil.sources.base import SeriesBatch, Source
 
 __all__ = ["DEFAULT_DISK_DEVICE_EXCLUDE", "DEFAULT_INTERFACE_EXCLUDE", "HostSource"]
 
@@ -72,7 +72,7 @@ def _key(labels: _Labels) -> _Key:
     return tuple(sorted(labels.items()))
 
 
-class HostSource:
+class HostSource(Source):
     """Samples this host with psutil; see the module docstring for the series.
 
     Parameters

@@ -53,11 +53,11 @@ back as a batch with its labels and no points, so the engine counts it as anothe
 
 Errors
 ------
-Connection refused, DNS failures, timeouts, 5xx (including 503 "not ready") and any other
-HTTP failure raise `SourceUnavailable`; a 400 or 422 with Prometheus' JSON error raises
-`QueryRejected` with its ``errorType`` and ``error``; a body that is not the JSON the API
-documents raises `SourceUnavailable` saying what came back. Messages name the query and
-the URL, never the credentials, which are also kept out of logs and `repr`.
+The HTTP side is `vigil.sources.prometheus_api.PrometheusApi`: a server that is down,
+slow or answers what the API does not document raises `SourceUnavailable`; a query it
+refuses raises `QueryRejected` with Prometheus' own error text; an answer that is not a
+matrix raises `SourceUnavailable` saying what came back. Messages name the query and the
+URL, never the credentials, which are also kept out of logs and `repr`.
 
 Examples
 --------
@@ -71,22 +71,20 @@ PrometheusSource(name='cpu', url='http://127.0.0.1:9090', query='up', step=15.0,
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 
-from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
+from vigil.errors import ConfigError, QueryRejected
 from vigil.labels import series_key
-from vigil.sources.base import SeriesBatch
+from vigil.sources.base import SeriesBatch, Source
+from vigil.sources.prometheus_api import Auth, PrometheusApi, auth_headers, seconds, snippet, split_credentials
 
 __all__ = ["MAX_POINTS_PER_QUERY", "PrometheusSource"]
 
@@ -95,10 +93,7 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
 
-_SHOW = 200  # characters of an unexpected body shown in a message
 _NO_POINTS = np.empty(0, dtype=np.float64)
-
-Auth = tuple[str, str, str] | tuple[str, str] | None
 
 
 @dataclass
@@ -120,7 +115,7 @@ class _Raw:
     v: list[np.ndarray]
 
 
-class PrometheusSource:
+class PrometheusSource(Source):
     """A live source for one named PromQL query, read incrementally with ``query_range``.
 
     Parameters
@@ -179,7 +174,7 @@ class PrometheusSource:
         self.owns = owns
         self.name = name
         self.query = query
-        self.url, url_auth = _split_credentials(url, where)
+        self.url, url_auth = split_credentials(url, where)
         self._check_positive(
             where, step=step, lookback=lookback, timeout=timeout, forget_after=forget_after
         )
@@ -196,11 +191,8 @@ class PrometheusSource:
         self.delay = float(delay)
         self.forget_after = float(forget_after)
         self._step_ms = max(1, round(self.step * 1000))
-        self._auth_kind, self._headers, self._secrets = _auth_headers(
-            auth if auth is not None else url_auth, where
-        )
-        self._client = client
-        self._own_client = client is None
+        self._auth_kind, self._headers, secrets = auth_headers(auth if auth is not None else url_auth, where)
+        self._api = PrometheusApi(name, query, self.url, self.timeout, self._headers, secrets, client)
         self._clock = clock
         self._series: dict[str, _Series] = {}
         self._cursor: int | None = None  # end (ms) of the last successful fetch
@@ -233,7 +225,7 @@ class PrometheusSource:
         name, the query and the server's own error text.
         """
         at = self._clock() - self.delay
-        body = await self._post("/api/v1/query", {"query": self.query, "time": f"{at:.3f}"})
+        body = await self._api.post("/api/v1/query", {"query": self.query, "time": f"{at:.3f}"})
         data = body.get("data")
         if isinstance(data, dict) and data.get("resultType") == "string":
             raise QueryRejected(
@@ -266,9 +258,7 @@ class PrometheusSource:
 
     async def close(self) -> None:
         """Close the HTTP client if the source created it."""
-        if self._client is not None and self._own_client:
-            await self._client.aclose()
-        self._client = None
+        await self._api.close()
 
     # -- the answer ----------------------------------------------------------------------
 
@@ -326,11 +316,11 @@ class PrometheusSource:
     async def _query_range(self, start: int, end: int, raw: dict[str, _Raw]) -> None:
         params = {
             "query": self.query,
-            "start": _seconds(start),
-            "end": _seconds(end),
-            "step": _seconds(self._step_ms),
+            "start": seconds(start),
+            "end": seconds(end),
+            "step": seconds(self._step_ms),
         }
-        body = await self._post("/api/v1/query_range", params)
+        body = await self._api.post("/api/v1/query_range", params)
         try:
             data = body["data"]
             if data["resultType"] != "matrix":
@@ -349,66 +339,9 @@ class PrometheusSource:
                 series.t_ms.append(np.rint(t * 1000).astype(np.int64))
                 series.v.append(v)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise self._unavailable(
-                f"unexpected query_range answer ({type(exc).__name__}: {exc}): "
-                f"{_snippet(json.dumps(body))}"
+            raise self._api.unavailable(
+                f"unexpected query_range answer ({type(exc).__name__}: {exc}): {snippet(json.dumps(body))}"
             ) from exc
-
-    async def _post(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        target = self.url.rstrip("/") + path
-        try:
-            response = await self._client.post(
-                target, data=params, headers=self._headers, timeout=self.timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise self._unavailable(
-                f"no answer within {self.timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise self._unavailable(f"{type(exc).__name__}: {exc}") from exc
-        text = response.text
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        status = response.status_code
-        error = _error_text(body)
-        if status in (400, 422) and error is not None:
-            raise QueryRejected(
-                self._redact(
-                    f"query {self.name!r} ({self.query}) was rejected by Prometheus at "
-                    f"{self.url}: {error}"
-                )
-            )
-        if status >= 400:
-            hint = {
-                401: " (check the credentials)",
-                403: " (check the credentials)",
-                404: " (is the URL the API's base, with any path prefix?)",
-            }.get(status, "")
-            reason = error if error is not None else _snippet(text) or "empty body"
-            raise self._unavailable(f"HTTP {status} {response.reason_phrase}{hint}: {reason}")
-        if not isinstance(body, dict):
-            kind = response.headers.get("content-type", "no content type")
-            raise self._unavailable(
-                f"expected the Prometheus API's JSON, got HTTP {status} {kind}: "
-                f"{_snippet(text) or 'empty body'}"
-            )
-        if body.get("status") != "success":
-            raise self._unavailable(f"expected status 'success', got {_snippet(json.dumps(body))}")
-        return body
-
-    def _unavailable(self, reason: str) -> SourceUnavailable:
-        return SourceUnavailable(
-            self._redact(f"query {self.name!r}: Prometheus at {self.url} is unavailable: {reason}")
-        )
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 def _counter_rate(state: _Series, t_ms: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -428,53 +361,3 @@ def _counter_rate(state: _Series, t_ms: np.ndarray, v: np.ndarray) -> tuple[np.n
         prev_ms, prev_v = int(t_ms[i]), x
     state.prev_ms, state.prev_v = prev_ms, prev_v
     return t_ms[keep], out[keep]
-
-
-def _seconds(ms: int) -> str:
-    """Milliseconds as the API's seconds, exactly: ``1500`` -> ``'1.5'``, ``-250`` -> ``'-0.25'``."""
-    whole, frac = divmod(abs(ms), 1000)
-    text = f"{whole}.{frac:03d}".rstrip("0") if frac else str(whole)
-    return f"-{text}" if ms < 0 else text
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _SHOW else text[:_SHOW] + "..."
-
-
-def _error_text(body: object) -> str | None:
-    """``errorType: error`` from the API's JSON error, or None if the body is not one."""
-    if isinstance(body, dict) and body.get("status") == "error" and "error" in body:
-        kind = body.get("errorType")
-        return f"{kind}: {body['error']}" if kind else str(body["error"])
-    return None
-
-
-def _split_credentials(url: str, where: str) -> tuple[str, Auth]:
-    """The URL without user info, and that user info as basic auth (or None)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        raise ConfigError(f"{where}: url is {shown!r}; write http(s)://host:port[/prefix]")
-    if "@" not in parts.netloc:
-        return url, None
-    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    return clean, ("basic", unquote(parts.username or ""), unquote(parts.password or ""))
-
-
-def _auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], list[str]]:
-    """(kind, headers, secrets to redact) for an ``auth`` argument."""
-    if auth is None:
-        return None, {}, []
-    if isinstance(auth, tuple) and len(auth) == 3 and auth[0] == "basic":
-        user, password = str(auth[1]), str(auth[2])
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        return "basic", {"Authorization": f"Basic {token}"}, [s for s in (password, token) if s]
-    if isinstance(auth, tuple) and len(auth) == 2 and auth[0] == "bearer":
-        token = str(auth[1])
-        return "bearer", {"Authorization": f"Bearer {token}"}, [token] if token else []
-    kind = auth[0] if isinstance(auth, tuple) and auth else type(auth).__name__
-    raise ConfigError(
-        f"{where}: auth of kind {kind!r} is not understood; "
-        "write ('basic', user, password) or ('bearer', token)"
-    )

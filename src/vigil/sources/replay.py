@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from vigil.errors import DataError
-from vigil.sources.base import SeriesBatch
+from vigil.sources.base import SeriesBatch, Source
 from vigil.sources.csv import read_csv
 
 __all__ = ["ReplaySource"]
 
 
-class ReplaySource:
+class ReplaySource(Source):
     """One CSV file replayed at `speed` times real time, from the first call to `fetch`."""
 
     def __init__(

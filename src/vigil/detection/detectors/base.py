@@ -9,11 +9,16 @@ never depends on the sample itself or on anything after it.
 Scores have the block's shape. `raw` is >= 0, high means anomalous, and `raw >= 1` means
 "outside the detector's own band" (`lower`..`upper`). NaN means "no opinion": warming up
 or a missing value, never "normal".
+
+A detector also says how the pipeline's calibration should treat its raw scores
+(`Detector.sided`, `per_sample`, `null_raw_cdf`); `StepDetector` gives the cautious
+defaults and each detector states its own.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -23,8 +28,11 @@ from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.state import Field, FloatArray, IntArray, ObjectCodec, RowState
 
-__all__ = ["ABS_FLOOR", "REL_FLOOR", "SCALE_SAMPLES", "Detector", "Scores", "StepDetector",
+__all__ = ["ABS_FLOOR", "REL_FLOOR", "SCALE_SAMPLES", "Detector", "NullCdf", "Scores", "StepDetector",
            "add_step", "band_raw", "gaussian_raw_cdf", "step_scale"]
+
+NullCdf = Callable[[FloatArray], FloatArray]
+"""P(raw <= x), elementwise, for a detector's raw scores on Gaussian noise."""
 
 
 # A band detector's sigma never drops below this fraction of |level| plus a tiny absolute
@@ -49,7 +57,27 @@ class Scores:
 
 
 class Detector(Protocol):
+    """What the pipeline needs of a detector: its state, `update`, and three declarations.
+
+    `sided`: the raw score of a sample has a side, above or below the detector's expected
+    value, and the calibration keeps a record for each (a series that often spikes up still
+    alerts on its first dip); such a detector gives an expected value with every raw score.
+    `per_sample`: the raw score is of one sample, not of a window, so after a detection the
+    calibration holds (the rest of the incident is not measured against the incident itself).
+    `null_raw_cdf`: P(raw <= x) on Gaussian noise, from which the calibration takes a new
+    series' first record; None when the detector cannot say.
+    """
+
     name: ClassVar[str]
+
+    @property
+    def sided(self) -> bool: ...
+
+    @property
+    def per_sample(self) -> bool: ...
+
+    @property
+    def null_raw_cdf(self) -> NullCdf | None: ...
 
     def fields(self) -> dict[str, Field]: ...
 
@@ -107,9 +135,20 @@ class StepDetector:
     learns the block in place; `out` is a (4, rows, steps) array for raw, expected,
     lower and upper, filled with NaN beforehand. `t` holds the samples' times in
     seconds, shaped like `x`, or is None when the caller has none; most detectors ignore it.
+    Subclasses also state `sided`, `per_sample` and `null_raw_cdf` (`Detector`); the
+    defaults here are the cautious ones: no side, not of one sample, no null distribution.
     """
 
     name: ClassVar[str] = ""
+    null_raw_cdf: NullCdf | None = None
+
+    @property
+    def sided(self) -> bool:
+        return False
+
+    @property
+    def per_sample(self) -> bool:
+        return False
 
     def fields(self) -> dict[str, Field]:
         raise NotImplementedError

@@ -54,6 +54,8 @@ class Ewma(StepDetector):
     """
 
     name: ClassVar[str] = "ewma"
+    sided: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = False  # one sample's deviation, but no calibration hold: as shipped
 
     def __init__(
         self, span: float = 10, k: float = 3.0, sigma_span: float = 100, warmup: int = 10, shift_after: int = 10

@@ -123,6 +123,9 @@ class IForest(StepDetector):
     """
 
     name: ClassVar[str] = "iforest"
+    sided: ClassVar[bool] = False  # no expected value, so no side
+    per_sample: ClassVar[bool] = False
+    null_raw_cdf = None  # a forest's score has no known law on Gaussian noise
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class Seasonal(StepDetector):
 
     name: ClassVar[str] = "seasonal"
     per_sample: ClassVar[bool] = True  # its raw score is one sample's deviation
+    sided: ClassVar[bool] = False
 
     def __init__(self, period: float = 86400.0, bins: int = 96, alpha: float = 0.5, warmup: int = 30) -> None:
         if not (math.isfinite(period) and period > 0):

@@ -46,6 +46,8 @@ class ZScore(StepDetector):
     """
 
     name: ClassVar[str] = "zscore"
+    sided: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = False  # one sample's deviation, but no calibration hold: as shipped
 
     def __init__(self, window: int = 100, std_dev_threshold: float = 3.0, min_samples: int = 30) -> None:
         if int(window) != window or window < 2:

@@ -1,0 +1,160 @@
+"""Talking to the Prometheus HTTP API for one query: credentials, the POST, and what an answer means.
+
+`PrometheusApi` is the HTTP side of `vigil.sources.prometheus.PrometheusSource`: it sends
+a form-encoded ``POST`` with the query's credentials and returns the JSON body of a
+successful answer, or raises:
+
+- `SourceUnavailable` for connection refused, DNS failures, timeouts, 5xx (including
+  503 "not ready") and any other HTTP failure, and for a body that is not the JSON the
+  API documents (saying what came back);
+- `QueryRejected` for a 400 or 422 with Prometheus' JSON error, with its ``errorType``
+  and ``error``.
+
+Messages name the query and the URL, never the credentials: every secret (a password,
+a token, the basic-auth header) is replaced by ``***``, also when the server echoes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+
+from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
+
+__all__ = ["Auth", "PrometheusApi", "auth_headers", "seconds", "snippet", "split_credentials"]
+
+Auth = tuple[str, str, str] | tuple[str, str] | None
+
+_SHOW = 200  # characters of an unexpected body shown in a message
+_HINTS = {
+    401: " (check the credentials)",
+    403: " (check the credentials)",
+    404: " (is the URL the API's base, with any path prefix?)",
+}
+
+
+class PrometheusApi:
+    """POSTs to one API base URL for the query `name` (`query` is its PromQL).
+
+    `client`: an `httpx.AsyncClient` to use, which the caller closes; by default one is
+    made on first use and closed by `close`. `timeout` is in seconds, for each request.
+    """
+
+    def __init__(
+        self, name: str, query: str, url: str, timeout: float, headers: dict[str, str], secrets: list[str],
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.name = name
+        self.query = query
+        self.url = url
+        self.timeout = timeout
+        self.headers = headers
+        self._secrets = secrets
+        self._client = client
+        self._own_client = client is None
+
+    async def post(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """The JSON body of a successful answer to ``POST url + path`` with form `params`."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        target = self.url.rstrip("/") + path
+        try:
+            response = await self._client.post(target, data=params, headers=self.headers, timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise self.unavailable(f"no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise self.unavailable(f"{type(exc).__name__}: {exc}") from exc
+        text = response.text
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        status = response.status_code
+        error = _error_text(body)
+        if status in (400, 422) and error is not None:
+            raise QueryRejected(
+                self.redact(f"query {self.name!r} ({self.query}) was rejected by Prometheus at {self.url}: {error}")
+            )
+        if status >= 400:
+            reason = error if error is not None else snippet(text) or "empty body"
+            raise self.unavailable(f"HTTP {status} {response.reason_phrase}{_HINTS.get(status, '')}: {reason}")
+        if not isinstance(body, dict):
+            kind = response.headers.get("content-type", "no content type")
+            raise self.unavailable(
+                f"expected the Prometheus API's JSON, got HTTP {status} {kind}: {snippet(text) or 'empty body'}"
+            )
+        if body.get("status") != "success":
+            raise self.unavailable(f"expected status 'success', got {snippet(json.dumps(body))}")
+        return body
+
+    def unavailable(self, reason: str) -> SourceUnavailable:
+        """The error for a server that cannot answer the query now, and why."""
+        return SourceUnavailable(
+            self.redact(f"query {self.name!r}: Prometheus at {self.url} is unavailable: {reason}")
+        )
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    async def close(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._client is not None and self._own_client:
+            await self._client.aclose()
+        self._client = None
+
+
+def seconds(ms: int) -> str:
+    """Milliseconds as the API's seconds, exactly: ``1500`` -> ``'1.5'``, ``-250`` -> ``'-0.25'``."""
+    whole, frac = divmod(abs(ms), 1000)
+    text = f"{whole}.{frac:03d}".rstrip("0") if frac else str(whole)
+    return f"-{text}" if ms < 0 else text
+
+
+def snippet(text: str) -> str:
+    """`text` on one line, cut to a length that fits in a message."""
+    text = " ".join(text.split())
+    return text if len(text) <= _SHOW else text[:_SHOW] + "..."
+
+
+def _error_text(body: object) -> str | None:
+    """``errorType: error`` from the API's JSON error, or None if the body is not one."""
+    if isinstance(body, dict) and body.get("status") == "error" and "error" in body:
+        kind = body.get("errorType")
+        return f"{kind}: {body['error']}" if kind else str(body["error"])
+    return None
+
+
+def split_credentials(url: str, where: str) -> tuple[str, Auth]:
+    """The URL without user info, and that user info as basic auth (or None)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        raise ConfigError(f"{where}: url is {shown!r}; write http(s)://host:port[/prefix]")
+    if "@" not in parts.netloc:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return clean, ("basic", unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], list[str]]:
+    """(kind, headers, secrets to redact) for an ``auth`` argument."""
+    if auth is None:
+        return None, {}, []
+    if isinstance(auth, tuple) and len(auth) == 3 and auth[0] == "basic":
+        user, password = str(auth[1]), str(auth[2])
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return "basic", {"Authorization": f"Basic {token}"}, [s for s in (password, token) if s]
+    if isinstance(auth, tuple) and len(auth) == 2 and auth[0] == "bearer":
+        token = str(auth[1])
+        return "bearer", {"Authorization": f"Bearer {token}"}, [token] if token else []
+    kind = auth[0] if isinstance(auth, tuple) and auth else type(auth).__name__
+    raise ConfigError(
+        f"{where}: auth of kind {kind!r} is not understood; "
+        "write ('basic', user, password) or ('bearer', token)"
+    )
