@@ -60,8 +60,8 @@ def restore_warns(tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
     assert e.restored == []
     assert len(e.queries["q"].table) == 0 and e.queries["q"].pipeline.n_rows == 0
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warning.startswith("not restoring query q: saved state of query 'q' is an old or unreadable snapshot")
-    assert warning.endswith("; delete it to start fresh; it starts fresh")
+    assert warning.startswith("not restoring query q (it starts fresh): saved state of query 'q' is an old or unreadable snapshot")
+    assert warning.endswith("; delete it to start fresh")
     return warning
 
 

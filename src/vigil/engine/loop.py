@@ -69,7 +69,7 @@ class Engine:
             try:
                 q.restore(data, self.store.load_snapshot_parts(name))
             except StateError as exc:
-                log.warning("not restoring query %s: %s; it starts fresh", q.name, exc)
+                log.warning("not restoring query %s (it starts fresh): %s", q.name, exc)
                 continue
             self.restored.append(q.name)
             records, dropped = q.drop_not_owned()
