@@ -73,7 +73,7 @@ def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_one_group_and_one_anomaly_alert_per_query_with_valid_names() -> None:
     rules = build_rules(two_queries_and_host())
-    assert [g["name"] for g in rules["groups"]] == ["vigil.host", "vigil.http.app.latency-p99", "vigil.node:cpu"]
+    assert [g["name"] for g in rules["groups"]] == ["vigil.host", "vigil.api.latency-p99", "vigil.node:cpu"]
     anomaly = [r for r in alerts(rules) if r["alert"] == "VigilAnomaly"]
     assert [r["labels"]["query"] for r in anomaly] == ["host", "api.latency-p99", "node:cpu"]
     assert [r["expr"] for r in anomaly] == [
@@ -108,7 +108,7 @@ def test_band_alerts_compare_the_same_series_and_skip_warming_up() -> None:
 )
 def test_band_alerts_follow_the_query_direction(direction: str, expected: list[str]) -> None:
     rules = build_rules(two_queries_and_host(direction=direction))
-    group = next(g for g in rules["groups"] if g["name"] == "vigil.http.app.latency-p99")
+    group = next(g for g in rules["groups"] if g["name"] == "vigil.api.latency-p99")
     assert [r["alert"] for r in group["rules"] if r["alert"] in PER_SERIES] == expected
 
 

@@ -47,7 +47,7 @@ from vigil.outputs.notify.outbox import Message, Outbox
 
 __all__ = ["Sender", "Target", "base_url", "build_targets"]
 
-log = logging.getLogger("vigil.outputs.notify")
+log = logging.getLogger("vigil.notify")
 
 _HOLD_INTERVALS = 4  # endsAt of a firing alert: this many re-post intervals ahead
 _RETRY_STATUS = (408, 429)
