@@ -110,7 +110,7 @@ def summary(labels: Mapping[str, str], query: str, e: Event) -> str:
     return text
 
 
-def _recent(r: EventRecord) -> list[Point]:
+def _recent(r: EventRecord) -> list[dict[str, float | None]]:
     """The record's last `RECENT` points up to the event's latest moment (its peak or its end)."""
     e = r.event
     until = e.peak_at if e.ended_at is None else max(e.peak_at, e.ended_at)
@@ -119,7 +119,7 @@ def _recent(r: EventRecord) -> list[Point]:
     start = max(upto - RECENT, 0)
     columns = [r.recent[k][start:upto] if k in r.recent else [None] * (upto - start) for k in _POINT]
     points = (dict(zip(_POINT, map(json_number, values), strict=True)) for values in zip(*columns, strict=True))
-    return [Point(**p) for p in points if p["t"] is not None]
+    return [p for p in points if p["t"] is not None]
 
 
 def event_json(r: EventRecord) -> dict[str, Any]:
