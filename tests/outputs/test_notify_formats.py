@@ -19,21 +19,20 @@ from typing import Any
 import pytest
 
 from vigil.detection.decision import Event
+from vigil.engine import EventRecord
 from vigil.labels import series_id, series_key
 from vigil.outputs.event import event_doc
-from vigil.outputs.notify.formats import (
-    ALERTNAME,
+from vigil.outputs.notify.alertmanager import ALERTNAME, alertmanager_alert
+from vigil.outputs.notify.content import idempotency_key, series_link
+from vigil.outputs.notify.plain import json_body
+from vigil.outputs.notify.slack import (
     SLACK_FIELD_MAX,
     SLACK_FIELDS_MAX,
     SLACK_HEADER_MAX,
     SLACK_SECTION_MAX,
-    alertmanager_alert,
-    idempotency_key,
-    json_body,
-    series_link,
     slack_body,
-    teams_body,
 )
+from vigil.outputs.notify.teams import teams_body
 
 T0 = 1_700_000_000.0
 LABELS = {"__name__": "cpu_utilization", "instance": "web-1", "job": "node"}
@@ -48,7 +47,8 @@ def make_event(state: str = "firing", labels: dict[str, str] | None = None, **kw
         peak_score=kw.get("peak_score", 0.9999994), peak_at=T0 + 15, observed=97.2, expected=41.5,
         lower=30.1, upper=52.9, detectors={"ewma": 0.99999, "zscore": 0.98},
     )
-    doc = event_doc(e, "cpu", series_key(labels), labels, "default", {"t": [T0, T0 + 15], "value": [40.0, 97.2]})
+    recent = {"t": [T0, T0 + 15], "value": [40.0, 97.2]}
+    doc = event_doc(EventRecord(e, "cpu", series_key(labels), labels, "default", 0.99996, recent))
     return dict(doc["event"])
 
 

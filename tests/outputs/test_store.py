@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from vigil.detection.decision import Event
+from vigil.engine import EventRecord
 from vigil.errors import StateError
 from vigil.labels import series_key
 from vigil.outputs.event import event_doc
@@ -52,7 +53,7 @@ def doc(
         "upper": [52.9],
         "score": [peak],
     }
-    return event_doc(e, query, series_key(labels), labels, "default", recent)
+    return event_doc(EventRecord(e, query, series_key(labels), labels, "default", 0.99996, recent))
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.detection.decision import Event
+from vigil.engine import EventRecord
 from vigil.labels import series_key
 from vigil.outputs.event import event_doc
 
@@ -36,4 +37,4 @@ def make_doc(
         peak_score=peak_score, peak_at=started, observed=97.2, expected=41.5, lower=30.1, upper=52.9,
         detectors={"ewma": peak_score},
     )
-    return event_doc(e, query, series_key(labels), labels, "default", {"t": [started], "value": [97.2]})
+    return event_doc(EventRecord(e, query, series_key(labels), labels, "default", 0.99996, {"t": [started], "value": [97.2]}))

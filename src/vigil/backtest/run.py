@@ -3,37 +3,40 @@
 `run_backtest` feeds a `CsvSeries` to a `Pipeline` block by block (one series, row 0),
 collects every per-point output and the events; `write_results_csv` writes the points.
 The pipeline is the same object `vigil run` uses, so a backtest shows what the live
-service would have reported on that data, sample for sample.
+service would have reported on that data, sample for sample; `event_record` makes each
+event the record the live engine makes, so it becomes the same event document.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline
+from vigil.engine.query import EventRecord
 from vigil.errors import ConfigError, DataError
+from vigil.formatting import iso_times
+from vigil.labels import series_key
 from vigil.sources.csv import CsvSeries
 from vigil.state import FloatArray
 
 __all__ = [
+    "BACKTEST_QUERY",
     "BacktestResult",
-    "event_json",
-    "iso_times",
+    "event_record",
     "multivariate_params",
     "run_backtest",
     "write_results_csv",
 ]
 
 DEFAULT_CHUNK = 2048
+BACKTEST_QUERY = "backtest"  # the query name of a backtest's events
 
 
 @dataclass(frozen=True)
@@ -176,54 +179,20 @@ def run_backtest(
     )
 
 
-def iso_times(t: FloatArray) -> list[str]:
-    """ISO-8601 UTC strings of epoch seconds, to the second (milliseconds when needed).
+def event_record(event: Event, result: BacktestResult, series: dict[str, str], detector: str) -> EventRecord:
+    """An event of the backtest as the live engine records its own, for the one event document
+    (`vigil.outputs.event.event_json`).
 
-    >>> iso_times(np.array([0.0, 1709251200.5]))
-    ['1970-01-01T00:00:00.000Z', '2024-03-01T00:00:00.500Z']
+    `series` are the labels that name the series (for a backtest: file and column); the
+    query is `BACKTEST_QUERY`, and the recent points come from the whole result.
     """
-    ms = np.round(np.asarray(t, dtype=np.float64) * 1000).astype(np.int64)
-    unit: Literal["s", "ms"] = "s" if np.all(ms % 1000 == 0) else "ms"
-    when: npt.NDArray[np.datetime64] = ms.astype("datetime64[ms]")
-    out: list[str] = np.datetime_as_string(when, unit=unit, timezone="UTC").tolist()
-    return out
-
-
-def event_json(
-    event: Event, result: BacktestResult, series: dict[str, str], detector: str
-) -> dict[str, Any]:
-    """An event as a JSON-ready dict, with the fields of the event JSON in the design.
-
-    `series` are the labels that name the series (for a backtest: file and column).
-    Times are ISO-8601 UTC; numbers that are unknown are None.
-    """
-
-    def num(v: float) -> float | None:
-        return None if math.isnan(v) else float(v)
-
-    name = series.get("column") or series.get("__name__") or "value"
-    where = f" in {series['file']}" if "file" in series else ""
-    summary = (
-        f"{name}{where} was {event.observed:.4g} at {iso_times(np.array([event.peak_at]))[0]}, "
-        f"expected {event.expected:.4g} (band {event.lower:.4g} to {event.upper:.4g})"
-    )
-    return {
-        "id": event.number,
-        "state": event.state,
-        "series": dict(series),
-        "detector": detector,
-        "started_at": iso_times(np.array([event.started_at]))[0],
-        "ended_at": None if event.ended_at is None else iso_times(np.array([event.ended_at]))[0],
-        "peak_at": iso_times(np.array([event.peak_at]))[0],
-        "peak_score": num(event.peak_score),
-        "observed": num(event.observed),
-        "expected": num(event.expected),
-        "lower": num(event.lower),
-        "upper": num(event.upper),
-        "threshold": result.threshold,
-        "detectors": {k: num(v) for k, v in event.detectors.items()},
-        "summary": summary,
+    recent = {
+        "t": result.t, "value": result.value, "expected": result.expected, "lower": result.lower,
+        "upper": result.upper, "score": result.score,
     }
+    return EventRecord(
+        event, BACKTEST_QUERY, series_key(series), dict(series), detector, result.threshold, recent
+    )
 
 
 def write_results_csv(result: BacktestResult, path: str | Path) -> None:

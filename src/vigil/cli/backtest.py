@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -17,16 +17,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vigil.backtest.run import BacktestResult, event_json, multivariate_params, run_backtest, write_results_csv
+from vigil.backtest.run import BacktestResult, event_record, multivariate_params, run_backtest, write_results_csv
 from vigil.cli.root import status, stdout_console
 from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors import DETECTORS
 from vigil.detection.pipeline import build_pipeline
 from vigil.detection.settings import DEFAULTS
 from vigil.errors import ConfigError
+from vigil.formatting import iso, number_text, score_text
+from vigil.outputs.event import event_json
 from vigil.sources.csv import CsvSeries, read_csv
 
-__all__ = ["backtest", "format_score"]
+__all__ = ["backtest"]
 
 LONG_INPUT = 50_000  # points from which a progress bar is shown even when stderr is not a terminal
 _DEFAULTS = DEFAULTS.decision
@@ -160,7 +162,7 @@ def backtest(
     if json_lines:
         source = {"file": str(file), "column": ",".join(series.columns)}
         for e in result.events:
-            typer.echo(json.dumps(event_json(e, result, source, detector), allow_nan=False))
+            typer.echo(json.dumps(event_json(event_record(e, result, source, detector)), allow_nan=False))
         err.print(summary)
         return
     out = stdout_console()
@@ -313,10 +315,10 @@ def _events_table(result: BacktestResult, title: str) -> Table:
                 start_text,
                 end_text,
                 duration,
-                format_score(e.peak_score),
-                _num(e.observed),
-                _num(e.expected),
-                f"{_num(e.lower)}–{_num(e.upper)}",  # an en dash: "-" would read as a minus
+                score_text(e.peak_score),
+                number_text(e.observed),
+                number_text(e.expected),
+                f"{number_text(e.lower)}–{number_text(e.upper)}",  # an en dash: "-" would read as a minus
             ]
         )
     table = Table(
@@ -345,8 +347,7 @@ def _time(t: float, seconds: bool = True) -> str:
     >>> _time(1709341200.0), _time(1709341200.0, seconds=False)
     ('2024-03-02 01:00:00', '2024-03-02 01:00')
     """
-    unit: Literal["s", "m"] = "s" if seconds else "m"
-    return str(np.datetime_as_string(np.datetime64(round(t), "s"), unit=unit)).replace("T", " ")
+    return str(iso(t))[: 19 if seconds else 16].replace("T", " ")
 
 
 def _duration(seconds: float) -> str:
@@ -356,21 +357,3 @@ def _duration(seconds: float) -> str:
     m, s = divmod(rest, 60)
     parts = [f"{v}{u}" for v, u in ((d, "d"), (h, "h"), (m, "m"), (s, "s")) if v]
     return " ".join(parts[:2]) or "0s"
-
-
-def _num(v: float) -> str:
-    return "-" if math.isnan(v) else f"{v:.4g}"
-
-
-def format_score(score: float) -> str:
-    """A score with enough digits to see how far in the tail it is.
-
-    >>> format_score(0.5), format_score(0.999987), format_score(1 - 1e-15), format_score(float("nan"))
-    ('0.5000', '0.999987', '1.0', '-')
-    """
-    if math.isnan(score):
-        return "-"
-    if score >= 1 - 1e-12:
-        return "1.0"
-    digits = max(4, math.ceil(-math.log10(1 - score)) + 1)
-    return f"{score:.{digits}f}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,13 +30,13 @@ from vigil.labels import exposition_labels, series_key
 from vigil.sharding import Shard
 from vigil.snapshot import decode, encode, entry, from_blob, refuse, to_blob
 from vigil.sources.base import SeriesBatch, Source
+from vigil.state import FloatArray
 
 __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
 
 log = logging.getLogger("vigil.engine")
 
 _CHUNK = 512  # steps per pipeline call when a fetch brings a long history
-_RECENT = 30  # points of history in an event document
 _FORMAT = 1
 
 
@@ -44,8 +44,10 @@ _FORMAT = 1
 class EventRecord:
     """An event of one series as the engine saw it: what the event document is made of.
 
-    `recent` holds the series' last points up to the event's latest moment (t, value,
-    expected, lower, upper, score); `shard` is ``"i/N"`` when Vigil runs sharded.
+    `recent` holds the series' recent points (t, value, expected, lower, upper, score; lists
+    or arrays, oldest first), of which the document keeps the last ones up to the event's
+    latest moment; `threshold` is the score from which a sample is hot; `shard` is
+    ``"i/N"`` when Vigil runs sharded.
     """
 
     event: Event
@@ -53,7 +55,8 @@ class EventRecord:
     key: str
     labels: dict[str, str]
     detector: str
-    recent: dict[str, list[float | None]]
+    threshold: float
+    recent: Mapping[str, Sequence[float | None] | FloatArray]
     shard: str | None = None
 
 
@@ -221,15 +224,14 @@ class Query:
         return Ingested(records, taken, invalid, refused, not_owned)
 
     def _record(self, e: Event) -> EventRecord:
-        """The event with its series and the points of history up to its latest moment."""
+        """The event with its series and its recent points."""
         row = e.row
         key, labels = self.table.keys[row] or "", self.table.labels[row] or {}
-        until = max(e.peak_at, e.ended_at if e.ended_at is not None else e.peak_at)
-        recent = self.table.history(row)
-        upto = sum(1 for t in recent["t"] if t is not None and t <= until)
-        recent = {k: v[max(upto - _RECENT, 0) : upto] for k, v in recent.items()}
         shard = None if self.shard is None else self.shard.text
-        return EventRecord(e, self.name, key, labels, self.detection.detector, recent, shard)
+        return EventRecord(
+            e, self.name, key, labels, self.detection.detector, self.pipeline.decision.config.threshold,
+            self.table.history(row), shard,
+        )
 
     def evict(self, now: float) -> tuple[list[EventRecord], int]:
         """Forget series silent for longer than `evict_after`; their open events resolve."""

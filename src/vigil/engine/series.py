@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import StateError
+from vigil.formatting import json_number
 from vigil.labels import series_id, series_key
 from vigil.snapshot import count, entry, from_blob, refuse, to_blob
 from vigil.state import Field, RowState
@@ -140,7 +141,7 @@ class SeriesTable:
             s["last_t"][r] = t[ok, j]
 
     def history(self, row: int, since: float | None = None) -> dict[str, list[float | None]]:
-        """The row's recent points, oldest first, NaN as None."""
+        """The row's recent points, oldest first, as JSON numbers (`json_number`: NaN as None)."""
         s = self.state
         n, pos, h = int(s["hist_len"][row]), int(s["hist_pos"][row]), self.history_points
         order = (np.arange(pos - n, pos) % h) if n else np.array([], dtype=np.intp)
@@ -149,7 +150,7 @@ class SeriesTable:
         out: dict[str, list[float | None]] = {}
         for name in HISTORY:
             arr = (t if name == "t" else s[f"hist_{name}"][row, order].astype(np.float64))[keep]
-            out[name] = [None if not np.isfinite(v) else round(float(v), 9) for v in arr]
+            out[name] = list(map(json_number, arr.tolist()))
         return out
 
     def payload(self) -> dict[str, Any]:

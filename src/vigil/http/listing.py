@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vigil.engine import Query as EngineQuery
+from vigil.formatting import iso, json_number, number_text, score_text
 from vigil.http.models import STATUSES, SeriesItem, Sparkline, Status
 from vigil.http.params import Matcher
 from vigil.http.parts import Parts
@@ -26,15 +27,6 @@ __all__ = [
     "Pick", "event_spans", "event_text", "iso", "item", "point_marks", "select", "sparklines", "statuses_of", "with_delivery",
     "words",
 ]
-
-def _num(x: float) -> float | None:
-    return round(float(x), 9) if math.isfinite(x) else None
-
-
-def iso(ts: float) -> str | None:
-    if not math.isfinite(ts):
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _ts(text: str | None) -> float:
@@ -97,18 +89,19 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
     value, exp, lo, hi, score = (float(s[k][row]) for k in ("value", "expected", "lower", "upper", "score"))
     if st == "anomalous":
         reason = (
-            f"value {value:.6g} outside the band {lo:.6g} to {hi:.6g} (expected {exp:.6g}), score {score:.6f}"
-            if math.isfinite(exp) else f"anomaly score {score:.6f} at or above {threshold}"
+            f"value {number_text(value)} outside the band {number_text(lo)} to {number_text(hi)} "
+            f"(expected {number_text(exp)}), score {score_text(score)}"
+            if math.isfinite(exp) else f"anomaly score {score_text(score)} at or above {threshold}"
         )
         if math.isfinite(score) and score < threshold:
-            reason = f"anomaly event still open (last score {score:.6f}, resolves after quiet samples)"
+            reason = f"anomaly event still open (last score {score_text(score)}, resolves after quiet samples)"
     elif st == "warming_up":
         reason = "the detector is still learning this series"
     else:
         reason = "within the expected band" if math.isfinite(exp) else "score below the threshold"
     return SeriesItem(
-        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {}, status=st, value=_num(value),
-        expected=_num(exp), lower=_num(lo), upper=_num(hi), score=_num(score),
+        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {}, status=st, value=json_number(value),
+        expected=json_number(exp), lower=json_number(lo), upper=json_number(hi), score=json_number(score),
         last_sample_at=iso(float(s["last_t"][row])), reason=reason,
         shard=None if q.shard is None else q.shard.text, sparkline=sparkline,
     )
@@ -116,10 +109,10 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
 
 def point_marks(points: dict[str, list[float | None]], threshold: float, spans: Iterable[tuple[float, float]]) -> list[bool]:
     """Which points are anomalies: their score reached the threshold inside one of the events' spans."""
-    edge = round(float(np.float32(threshold)), 9)  # history keeps scores as float32, rounded to 9 places
-    spans = [(a - 1e-3, b + 1e-3) for a, b in spans]  # times went through ISO text (microseconds)
+    edge = json_number(np.float32(threshold))  # history keeps scores as float32, as JSON numbers
+    spans = [(a - 1e-3, b + 1e-3) for a, b in spans]  # times went through ISO text (milliseconds)
     return [
-        t is not None and s is not None and s >= edge and any(a <= t <= b for a, b in spans)
+        t is not None and s is not None and edge is not None and s >= edge and any(a <= t <= b for a, b in spans)
         for t, s in zip(points["t"], points["score"], strict=True)
     ]
 

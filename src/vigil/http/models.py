@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from vigil.outputs.event import EventDocument
+
 __all__ = [
-    "STATUSES", "EventPage", "HealthReport", "NotificationPage", "SeriesDetail", "SeriesItem", "SeriesPage",
-    "SourceStatus", "Sparkline", "Status", "Summary",
+    "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "SeriesDetail", "SeriesItem",
+    "SeriesPage", "SourceStatus", "Sparkline", "Status", "Summary",
 ]
 
 Status = Literal["ok", "anomalous", "warming_up"]
@@ -60,6 +62,20 @@ class HealthReport(BaseModel):
     items: list[SeriesItem]
 
 
+class EventItem(EventDocument):
+    """An event as the API lists it: the event document, its series' id and, with receivers, its notifications."""
+
+    series_id: str = Field(description="the series in /api/v1/series/{id}")
+    notifications: dict[str, dict[str, str]] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="receiver -> event state -> pending, sent or dead; present when Vigil has receivers",
+    )
+    delivery: dict[str, dict[str, str]] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="receiver -> event state -> queued, retrying, sent or dead; present when Vigil has receivers",
+    )
+
+
 class SeriesDetail(BaseModel):
     series: SeriesItem
     points: dict[str, list[float | None]]
@@ -67,13 +83,13 @@ class SeriesDetail(BaseModel):
     threshold: float
     interval: float = Field(description="seconds between the query's fetches")
     history_points: int = Field(description="how many recent points Vigil keeps per series")
-    events: list[dict[str, Any]]
+    events: list[EventItem]
 
 
 class EventPage(BaseModel):
     total: int
     offset: int
-    items: list[dict[str, Any]]
+    items: list[EventItem]
 
 
 class NotificationPage(BaseModel):

@@ -1,92 +1,158 @@
-"""The event JSON: one stable document per anomaly, for the API, the store and webhooks.
+"""The event document: one JSON document per anomaly, made here for every reader.
 
-Fields: ``id``, ``state`` (firing|resolved), ``series`` (labels, metric name in
-``__name__``), ``query``, ``detector``, ``started_at``, ``ended_at`` (ISO-8601 UTC),
-``peak_score``, ``observed``, ``expected``, ``lower``, ``upper`` (at the peak),
-``detectors`` (each detector's score at the peak), ``recent`` (the last points of the
-series: t, value, expected, lower, upper, score) and ``summary`` (one sentence). When
-Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the
-series; the id does not depend on it.
+The API (``GET /api/v1/anomalies``), the store, every notification channel and
+``vigil backtest --json`` all carry the document `event_json` makes from an `EventRecord`;
+`EventDocument` is its shape, and its ``model_json_schema()`` the JSON schema
+(`event_schema`). Fields: ``id`` (from the query, the series and the start), ``state``
+(firing|resolved), ``series`` (labels, metric name in ``__name__``), ``query``,
+``detector``, ``started_at``, ``ended_at``, ``peak_at`` (ISO-8601 UTC), ``peak_score``,
+``threshold``, ``observed``, ``expected``, ``lower``, ``upper`` (at the peak),
+``detectors`` (each detector's score at the peak), ``recent`` (the series' last points up
+to the event's latest moment: t, value, expected, lower, upper, score) and ``summary``
+(one sentence). When Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the
+shard that owns the series; the id does not depend on it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.detection.decision import Event
+from vigil.engine.query import EventRecord
+from vigil.formatting import iso, json_number, number_text, score_text
 from vigil.labels import event_id
 
-__all__ = ["event_doc", "iso", "summary"]
+__all__ = ["RECENT", "EventDocument", "Point", "event_doc", "event_json", "event_schema", "subject", "summary"]
 
+RECENT = 30  # points of history in a document
 # Labels that best say where a series lives, in order of preference.
 _WHERE = ("instance", "host", "hostname", "node", "pod", "service", "job", "device", "mountpoint", "interface")
+_POINT = ("t", "value", "expected", "lower", "upper", "score")
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None or not math.isfinite(ts):
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+class Point(BaseModel):
+    """One recent point of the series; a number the producer does not have is null."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    t: float = Field(description="Unix seconds")
+    value: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    score: float | None
 
 
-def _num(x: float) -> float | None:
-    return round(x, 6) if math.isfinite(x) else None
+class EventDocument(BaseModel):
+    """The event JSON; unknown numbers (no expected value, no band) are null."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="20 hex characters from the query, the series and the start")
+    state: Literal["firing", "resolved"]
+    series: dict[str, str] = Field(description="the series' labels, its metric name in __name__")
+    query: str = Field(description="the configured query's name; 'backtest' for vigil backtest")
+    detector: str
+    started_at: str = Field(description="ISO-8601 UTC")
+    ended_at: str | None = Field(description="ISO-8601 UTC; null while firing")
+    peak_at: str = Field(description="ISO-8601 UTC, the time of the highest score")
+    peak_score: float | None = Field(description="anomaly score at the peak, 0 to 1")
+    threshold: float = Field(description="the score from which a sample is hot")
+    observed: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    detectors: dict[str, float | None] = Field(description="each detector's score at the peak")
+    recent: list[Point] = Field(description=f"the last points (at most {RECENT}) up to the event's latest moment")
+    summary: str = Field(description="one sentence for a person")
+    shard: str | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="i/N, the shard that owns the series; present only when Vigil runs sharded",
+    )
 
 
-def _fmt(x: float) -> str:
-    if not math.isfinite(x):
-        return "?"
-    return f"{x:.3g}" if abs(x) >= 1e6 or (x != 0 and abs(x) < 0.01) else f"{x:.1f}"
+def event_schema() -> dict[str, Any]:
+    """The JSON schema of the event document."""
+    return EventDocument.model_json_schema()
 
 
-def summary(labels: dict[str, str], e: Event) -> str:
-    """One sentence such as "cpu_utilization on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9)"."""
-    name = labels.get("__name__", "series")
-    where = next((labels[k] for k in _WHERE if k in labels), None)
+def subject(labels: Mapping[str, str], query: str) -> str:
+    """How a person names the series: its metric name (else the query's) and where it lives.
+
+    >>> subject({"__name__": "cpu", "instance": "web-1", "job": "node"}, "q")
+    'cpu on web-1'
+    >>> subject({"file": "a.csv", "column": "cpu"}, "backtest")
+    'backtest on column=cpu, file=a.csv'
+    """
+    name = labels.get("__name__") or query
+    where = next((labels[k] for k in _WHERE if labels.get(k)), None)
     if where is None:
-        rest = [f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__"]
-        where = ", ".join(rest) if rest else None
-    subject = f"{name} on {where}" if where else name
+        where = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name} on {where}" if where else name
+
+
+def summary(labels: Mapping[str, str], query: str, e: Event) -> str:
+    """One sentence such as "cpu_utilization on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9)"."""
     verb = "is" if e.state == "firing" else "was"
-    text = f"{subject} {verb} {_fmt(e.observed)}"
+    text = f"{subject(labels, query)} {verb} {number_text(e.observed)}"
     if math.isfinite(e.expected):
-        text += f", expected {_fmt(e.expected)} (band {_fmt(e.lower)} to {_fmt(e.upper)})"
+        text += f", expected {number_text(e.expected)} (band {number_text(e.lower)} to {number_text(e.upper)})"
     else:
-        text += f", anomaly score {e.peak_score:.4f}"
+        text += f", anomaly score {score_text(e.peak_score)}"
     if e.state == "resolved" and e.ended_at is not None:
         minutes = max(e.ended_at - e.started_at, 0) / 60
         text += f"; resolved after {minutes:.0f} min" if minutes >= 1 else "; resolved"
     return text
 
 
-def event_doc(
-    e: Event, query: str, key: str, labels: dict[str, str], detector: str, recent: dict[str, list[Any]],
-    shard: str | None = None,
-) -> dict[str, Any]:
-    """The stored record: the event JSON plus the columns the store indexes (`shard`: ``"i/N"``)."""
-    eid = event_id(query, key, e.started_at)
-    points = [dict(zip(recent, values, strict=True)) for values in zip(*recent.values(), strict=True)]
-    event = {
-        "id": eid,
-        "state": e.state,
-        "series": dict(labels),
-        "query": query,
-        "detector": detector,
-        "started_at": iso(e.started_at),
-        "ended_at": iso(e.ended_at),
-        "peak_score": _num(e.peak_score),
-        "observed": _num(e.observed),
-        "expected": _num(e.expected),
-        "lower": _num(e.lower),
-        "upper": _num(e.upper),
-        "detectors": {k: _num(v) for k, v in e.detectors.items()},
-        "recent": points,
-        "summary": summary(labels, e),
-    }
-    if shard is not None:
-        event["shard"] = shard
+def _recent(r: EventRecord) -> list[dict[str, float | None]]:
+    """The record's last `RECENT` points up to the event's latest moment (its peak or its end)."""
+    e = r.event
+    until = e.peak_at if e.ended_at is None else max(e.peak_at, e.ended_at)
+    t = np.asarray(r.recent["t"], dtype=np.float64)
+    upto = int(np.searchsorted(t, until, side="right"))
+    start = max(upto - RECENT, 0)
+    columns = [r.recent[k][start:upto] if k in r.recent else [None] * (upto - start) for k in _POINT]
+    points = (dict(zip(_POINT, map(json_number, values), strict=True)) for values in zip(*columns, strict=True))
+    return [p for p in points if p["t"] is not None]
+
+
+def event_json(r: EventRecord) -> dict[str, Any]:
+    """The event document of `r`, JSON-ready."""
+    e = r.event
+    doc = EventDocument(
+        id=event_id(r.query, r.key, e.started_at),
+        state=e.state,
+        series=dict(r.labels),
+        query=r.query,
+        detector=r.detector,
+        started_at=iso(e.started_at),
+        ended_at=iso(e.ended_at),
+        peak_at=iso(e.peak_at),
+        peak_score=json_number(e.peak_score),
+        threshold=r.threshold,
+        observed=json_number(e.observed),
+        expected=json_number(e.expected),
+        lower=json_number(e.lower),
+        upper=json_number(e.upper),
+        detectors={k: json_number(v) for k, v in e.detectors.items()},
+        recent=_recent(r),
+        summary=summary(r.labels, r.query, e),
+        shard=r.shard,
+    )
+    return doc.model_dump()
+
+
+def event_doc(r: EventRecord) -> dict[str, Any]:
+    """The stored record: the event document plus the columns the store indexes."""
+    e = r.event
+    event = event_json(r)
     return {
-        "id": eid, "query": query, "series_key": key, "state": e.state, "started_ts": e.started_at,
-        "ended_ts": e.ended_at, "peak_score": _num(e.peak_score), "event": event,
+        "id": event["id"], "query": r.query, "series_key": r.key, "state": e.state, "started_ts": e.started_at,
+        "ended_ts": e.ended_at, "peak_score": event["peak_score"], "event": event,
     }

@@ -101,9 +101,7 @@ class Store:
 
     def record_events(self, records: Iterable[EventRecord]) -> None:
         """Store the engine's events as event documents (`vigil.outputs.event`)."""
-        self.upsert_events(
-            event_doc(r.event, r.query, r.key, r.labels, r.detector, r.recent, r.shard) for r in records
-        )
+        self.upsert_events(map(event_doc, records))
 
     def upsert_events(self, docs: Iterable[dict[str, Any]]) -> None:
         docs = list(docs)

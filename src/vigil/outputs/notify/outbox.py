@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.config import Receiver
-from vigil.outputs.notify.formats import idempotency_key
+from vigil.outputs.notify.content import idempotency_key
 from vigil.outputs.store import Store, where
 
 __all__ = ["Message", "Outbox", "Route", "statuses"]

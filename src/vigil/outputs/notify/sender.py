@@ -31,120 +31,24 @@ import contextlib
 import email.utils
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from vigil.config import Config, Notify
-from vigil.errors import ConfigError
+from vigil.config import Notify
 from vigil.metrics import Metrics
-from vigil.outputs.notify.formats import alertmanager_alert, json_body, series_link, slack_body, teams_body
+from vigil.outputs.notify.channels import BODIES
+from vigil.outputs.notify.content import series_link
 from vigil.outputs.notify.outbox import Message, Outbox
+from vigil.outputs.notify.targets import Target, hide_secrets_in_http_logs
 
-__all__ = ["Sender", "Target", "base_url", "build_targets"]
+__all__ = ["Sender"]
 
 log = logging.getLogger("vigil.notify")
 
-_HOLD_INTERVALS = 4  # endsAt of a firing alert: this many re-post intervals ahead
 _RETRY_STATUS = (408, 429)
-
-
-@dataclass
-class Target:
-    """A receiver with its secrets read: where and how to post."""
-
-    name: str
-    type: str
-    url: str
-    headers: dict[str, str]
-    format: str = "json"
-    timeout: float = 5.0
-    concurrency: int = 2
-    repost_every: float = 60.0
-    labels: dict[str, str] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
-    wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    failing: bool = field(default=False, repr=False)
-    next_repost: float = field(default=0.0, repr=False)
-
-    def __repr__(self) -> str:  # never the URL or the headers
-        return f"Target({self.name!r}, {self.type})"
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def _secret_parts(url: str, headers: dict[str, str]) -> tuple[str, ...]:
-    """The URL and the parts of it that may hold a token, longest first, and the header values."""
-    parts = {url, *headers.values()}
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        parsed = None
-    if parsed is not None:
-        parts |= {str(parsed), parsed.query.decode(errors="replace"), parsed.path}
-        parts |= {p for p in parsed.path.split("/") if len(p) >= 8}
-    return tuple(sorted((p for p in parts if len(p) >= 4 and p != "/"), key=len, reverse=True))
-
-
-def build_targets(notify: Notify) -> list[Target]:
-    """Read every receiver's secrets; ConfigError naming the key when one cannot be read or is no URL."""
-    out = []
-    for i, r in enumerate(notify.receivers):
-        where = f"notify.receivers[{i}]"
-        try:
-            url = r.url.get().strip()
-            headers = {k: v.get() for k, v in r.headers.items()}
-        except ConfigError as exc:
-            raise ConfigError(f"{where} ({r.name}): {exc}") from None
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"{where}.url ({r.name}): the secret does not hold a URL starting with http:// or https:// "
-                "(its text is not shown)"
-            )
-        if r.type == "alertmanager" and not url.rstrip("/").endswith("/api/v2/alerts"):
-            url = url.rstrip("/") + "/api/v2/alerts"
-        out.append(Target(
-            name=r.name, type=r.type, url=url, headers=headers, format=r.format, timeout=r.timeout,
-            concurrency=r.concurrency, repost_every=r.repost_every, labels=dict(r.labels),
-            secrets=_secret_parts(url, headers),
-        ))
-    return out
-
-
-def base_url(config: Config) -> str:
-    """How receivers link back to Vigil: `notify.external_url`, else the listen address."""
-    if config.notify.external_url:
-        return config.notify.external_url.rstrip("/")
-    host = config.server.host
-    if host in ("0.0.0.0", "::", ""):  # a link, not a bind
-        host = socket.gethostname()
-    return f"http://{host}:{config.server.port}"
-
-
-class _Redact(logging.Filter):
-    """Rewrites log records of the HTTP libraries so that no secret URL part is written."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self.secrets = sorted(set(secrets), key=len, reverse=True)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if any(s in text for s in self.secrets):
-            for s in self.secrets:
-                text = text.replace(s, "***")
-            record.msg, record.args = text, ()
-        return True
-
-
-_HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
 
 
 class Sender:
@@ -199,9 +103,7 @@ class Sender:
         self._stopping = False
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
-        redact = _Redact([s for t in targets for s in t.secrets])
-        for name in _HTTP_LOGGERS:  # httpx logs each request's URL at INFO
-            logging.getLogger(name).addFilter(redact)
+        hide_secrets_in_http_logs(targets)
         outbox.on_enqueue = self.wake
         for t in targets:
             for result in ("sent", "retry", "dead"):
@@ -317,15 +219,7 @@ class Sender:
                     await asyncio.wait_for(t.wake.wait(), timeout=wait)
 
     def _body(self, t: Target, event: dict[str, Any]) -> Any:
-        link = series_link(self.link_base, event)
-        if t.type == "alertmanager":
-            return [alertmanager_alert(event, link, now=self.clock(), hold=_HOLD_INTERVALS * t.repost_every,
-                                       labels=t.labels)]
-        if t.format == "teams":
-            return teams_body(event, link)
-        if t.format == "slack":
-            return slack_body(event, link)
-        return json_body(event, link)
+        return BODIES[t.channel](event, series_link(self.link_base, event), t, self.clock())
 
     async def _post(
         self, t: Target, client: httpx.AsyncClient, body: Any, key: str | None
@@ -397,9 +291,7 @@ class Sender:
             events = [e for e in events if e.get("id") in open_now]
         if not events:
             return
-        hold = _HOLD_INTERVALS * t.repost_every
-        body = [alertmanager_alert(e, series_link(self.link_base, e), now=self.clock(), hold=hold, labels=t.labels)
-                for e in events]
+        body = [alert for e in events for alert in self._body(t, e)]
         outcome, error, _ = await self._post(t, client, body, None)
         self.metrics.reposts.labels(t.name, "ok" if outcome == "sent" else "failed").inc()
         if outcome != "sent":
