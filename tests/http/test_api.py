@@ -345,6 +345,21 @@ def test_anomalies_items_are_the_event_json(stocked: tuple[TestClient, dict[str,
     assert item["ended_at"] is None
 
 
+def test_an_event_stored_before_peak_at_and_threshold_still_lists(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    eid = put_event(service, "cpu", WEB2, T0)
+    (stored,) = service.store.events()[0]
+    old = {k: v for k, v in stored.items() if k not in ("peak_at", "threshold")}
+    service.store.upsert_events([{
+        "id": eid, "query": "cpu", "series_key": series_key(WEB2), "state": "firing", "started_ts": T0,
+        "ended_ts": None, "peak_score": old["peak_score"], "event": old,
+    }])
+    response = TestClient(create_app(service)).get("/api/v1/anomalies")
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["items"]
+    assert item["id"] == eid and item["peak_at"] is None and item["threshold"] is None
+
+
 def test_api_items_and_backtest_events_are_one_event_document(client: TestClient) -> None:
     """The engine's event in /api/v1/anomalies and `vigil backtest --json`'s events validate
     against the one schema; the API adds only its own fields."""

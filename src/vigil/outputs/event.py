@@ -60,9 +60,9 @@ class EventDocument(BaseModel):
     detector: str
     started_at: str = Field(description="ISO-8601 UTC")
     ended_at: str | None = Field(description="ISO-8601 UTC; null while firing")
-    peak_at: str = Field(description="ISO-8601 UTC, the time of the highest score")
+    peak_at: str | None = Field(None, description="ISO-8601 UTC, the time of the highest score (null in documents stored before Vigil wrote it)")
     peak_score: float | None = Field(description="anomaly score at the peak, 0 to 1")
-    threshold: float = Field(description="the score from which a sample is hot")
+    threshold: float | None = Field(None, description="the score from which a sample is hot (null in documents stored before Vigil wrote it)")
     observed: float | None
     expected: float | None
     lower: float | None
