@@ -52,7 +52,7 @@ def test_the_schema_refuses_an_unknown_field_and_a_missing_one() -> None:
     with pytest.raises(ValidationError):
         SCHEMA.validate({**doc, "extra": 1})
     with pytest.raises(ValidationError):
-        SCHEMA.validate({k: v for k, v in doc.items() if k != "threshold"})
+        SCHEMA.validate({k: v for k, v in doc.items() if k != "summary"})
 
 
 @pytest.mark.parametrize(
