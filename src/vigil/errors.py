@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "ConfigError", "DataError", "NotifyError", "QueryRejected", "SourceError", "SourceUnavailable",
-    "StateError", "VigilError",
+    "StateError", "VigilError", "redact",
 ]
 
 
@@ -48,3 +50,15 @@ class NotifyError(VigilError):
 
 class StateError(VigilError):
     """A saved state cannot be read or does not match the configuration."""
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret in it written ``***``, the longest first (a token inside a URL).
+
+    >>> redact("GET https://h/hook/s3cret?k=s3cret", ["s3cret", "https://h/hook/s3cret?k=s3cret"])
+    'GET ***'
+    """
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
+from vigil.errors import ConfigError, QueryRejected, SourceUnavailable, redact
 
 __all__ = ["Auth", "PrometheusApi", "auth_headers", "seconds", "snippet", "split_credentials"]
 
@@ -98,9 +98,7 @@ class PrometheusApi:
         )
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets)
 
     async def close(self) -> None:
         """Close the HTTP client if this object made it."""

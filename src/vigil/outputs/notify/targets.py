@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from vigil.config import Config, Notify
-from vigil.errors import ConfigError
+from vigil.errors import ConfigError, redact
 
 __all__ = ["Target", "base_url", "build_targets", "hide_secrets_in_http_logs"]
 
@@ -56,9 +56,7 @@ class Target:
         return _HOLD_INTERVALS * self.repost_every
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self.secrets)
 
 
 def _secret_parts(url: str, headers: dict[str, str]) -> tuple[str, ...]:
@@ -119,9 +117,7 @@ class _Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if any(s in text for s in self.secrets):
-            for s in self.secrets:
-                text = text.replace(s, "***")
-            record.msg, record.args = text, ()
+            record.msg, record.args = redact(text, self.secrets), ()
         return True
 
 
