@@ -56,6 +56,7 @@ __all__ = [
     "run_detector",
     "score_run",
     "sweep_alerts",
+    "warm_up",
     "write_results",
 ]
 
@@ -151,7 +152,7 @@ class BenchRun:
         return self.points / self.seconds if self.seconds > 0 else math.inf
 
 
-def _warm_up(d: Detection) -> None:
+def warm_up(d: Detection) -> None:
     """Compile (or load from numba's cache) the pipeline's code outside the clock."""
     pipeline = build_query_pipeline(d, "warm-up")
     pipeline.resize(1)
@@ -195,7 +196,7 @@ def run_detector(
     block = int(block)
     d = settings if settings is not None else detection(name)
     pipeline = build_query_pipeline(d, f"bench {name}")
-    _warm_up(d)
+    warm_up(d)
     sizes = np.array([len(f) for f in files], dtype=np.intp)
     times = [epoch_seconds(f.timestamps) for f in files]
     scores = [np.zeros(n) for n in sizes.tolist()]
