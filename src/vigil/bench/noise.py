@@ -74,7 +74,6 @@ def _weekend(t: FloatArray) -> npt.NDArray[np.bool_]:
     return np.asarray(weekday >= 5)
 
 
-
 def gaussian(n: int, step: float, start: float, rng: np.random.Generator) -> FloatArray:
     """A steady level with Gaussian noise, like a latency or CPU share: 100 + N(0, 5)."""
     return 100.0 + rng.normal(0.0, 5.0, n)

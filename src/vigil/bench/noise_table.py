@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vigil.bench.noise_run import Half, NoiseRun, Tally
+from vigil.bench.noise_run import NoiseRun, Tally
 from vigil.config.values import duration_text
 
 __all__ = ["RUN_COLUMNS", "markdown_tables", "run_rows", "step_label", "table_columns", "table_rows"]
@@ -52,10 +52,6 @@ def _halves(run: NoiseRun, family: str | None) -> str:
     return " / ".join(_rate(run.tally(family, half)) for half in ("choose", "check"))
 
 
-def _largest(run: NoiseRun, half: Half) -> Tally:
-    return run.largest(half)[1]
-
-
 def table_rows(runs: Sequence[NoiseRun]) -> list[list[str]]:
     """Per family, then ``largest family`` (its name beside its events) and ``whole suite``.
 
@@ -73,7 +69,7 @@ def table_rows(runs: Sequence[NoiseRun]) -> list[list[str]]:
     for run in runs:
         name, tally = run.largest()
         largest += [_rate(tally), f"{name}: {_count(tally)}",
-                    " / ".join(_rate(_largest(run, half)) for half in ("choose", "check"))]
+                    " / ".join(_rate(run.largest(half)[1]) for half in ("choose", "check"))]
     total = ["whole suite"]
     for run in runs:
         total += [_rate(run.tally()), _count(run.tally()), _halves(run, None)]
