@@ -235,7 +235,8 @@ def _at_least(values: FloatArray, weight: IntArray, th: FloatArray) -> IntArray:
     """For each threshold, the summed weight of the values at or above it."""
     order = np.argsort(values, kind="stable")
     below = np.concatenate([[0], np.cumsum(weight[order])])
-    return (below[-1] - below[np.searchsorted(values[order], th, side="left")]).astype(np.int64)
+    out: IntArray = (below[-1] - below[np.searchsorted(values[order], th, side="left")]).astype(np.int64)
+    return out
 
 
 def oracle(lay: EventLayout, scores: Sequence[npt.ArrayLike]) -> EventScore:
