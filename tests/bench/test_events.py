@@ -175,3 +175,10 @@ def test_the_oracle_takes_the_highest_of_tied_thresholds_and_says_its_threshold(
     assert best.threshold == 0.0 and best.caught == 1 and best.false_alerts == 32
     empty = oracle(layout([FileIndex(40, 0, 3600.0, [])]), [s])
     assert (empty.threshold, empty.f1) == (np.inf, 0.0)
+
+
+def test_an_empty_part_scores_nothing() -> None:
+    lay = layout([])
+    assert (lay.first.tolist(), lay.events, lay.series_days) == ([], 0, 0.0)
+    assert count_events(lay, []) == EventScore(0, 0, 0, 0.0)
+    assert oracle(lay, []) == EventScore(0, 0, 0, 0.0, np.inf)

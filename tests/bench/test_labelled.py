@@ -98,6 +98,14 @@ def test_label_file_true_false_unsorted_and_repeated_rows(tmp_path: Path) -> Non
     assert ix == FileIndex(20, 3, 60.0, [(5, 7), (15, 15)])
 
 
+def test_the_value_column_may_have_its_own_name(tmp_path: Path) -> None:
+    body = "".join(f"2024-01-01,00:{i:02d}:00,{i},{int(i == 7)}\n" for i in range(10))
+    f, ix = read_labelled_csv(write(tmp_path / "s.csv", "Date,Timestamp,CPU_Utilization,label\n" + body), "s.csv")
+    assert f.values.tolist() == list(range(10)) and ix.windows == [(7, 7)] and ix.interval_s == 60.0
+    with pytest.raises(DataError, match=r"no column named value among cpu, mem; name the value column 'value'"):
+        read_labelled_csv(write(tmp_path / "t.csv", "timestamp,cpu,mem,label\n2024-01-01 00:00:00,1,2,0\n"), "t.csv")
+
+
 def test_first_event_before_15_percent_moves_the_scored_start(tmp_path: Path) -> None:
     body = "".join(f"{stamp(i)},{i},{int(i in (2, 3))}\n" for i in range(100))
     _, ix = read_labelled_csv(write(tmp_path / "y.csv", "timestamp,value,label\n" + body), "y.csv")

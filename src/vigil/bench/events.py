@@ -120,7 +120,7 @@ def layout(index: Sequence[FileIndex], early: int = EARLY) -> EventLayout:
     n = np.array([ix.n for ix in index], dtype=np.int64)
     scored_from = np.array([ix.scored_from for ix in index], dtype=np.int64)
     m = n - scored_from
-    first = 1 + np.concatenate([[0], np.cumsum(m + 1)[:-1]]).astype(np.int64)
+    first = 1 + np.cumsum(np.concatenate([[0], m + 1]))[:-1].astype(np.int64)
     size = 1 + int((m + 1).sum())
     lo, hi = [], []
     for f, ix in enumerate(index):

@@ -8,7 +8,8 @@ Two layouts, told apart by what the folder holds:
   the median step, the windows are the rows inside each labelled span).
 - CSV files (in the folder and its subfolders) with a ``label`` column beside the time and
   the value, ``timestamp,value,label``, the label 1/0 or true/false: how a user brings
-  their own incidents. Time and value are read as `vigil backtest` reads them
+  their own incidents. The value column is ``value``, or the one column that is neither
+  time nor label. Time and value are read as `vigil backtest` reads them
   (`vigil.sources.csv.read_csv`: ISO-8601 or epoch times, empty or ``NaN`` values as gaps,
   rows sorted by time, the last of a repeated timestamp kept). Each maximal run of
   labelled rows is one window; the first 15 % of the file is not scored, or less where an
@@ -33,7 +34,7 @@ import numpy.typing as npt
 from vigil.bench.nab_corpus import DataFile, FileIndex, derive_index, load_corpus, load_index, median_step
 from vigil.errors import DataError
 from vigil.sources.csv import read_csv
-from vigil.sources.csv_time import SAMPLE, choose_time
+from vigil.sources.csv_time import SAMPLE, TIME_COLUMNS, choose_time
 from vigil.state import FloatArray
 
 __all__ = ["HALVES", "LabelledCorpus", "half", "load_labelled", "read_labelled_csv"]
@@ -108,8 +109,8 @@ def read_labelled_csv(path: Path, name: str) -> tuple[DataFile, FileIndex]:
     >>> f.windows, ix
     ([(3, 4), (9, 9)], FileIndex(n=12, scored_from=1, interval_s=60.0, windows=[(3, 4), (9, 9)]))
     """
-    column = _label_column(path)
-    series = read_csv(path, ["value"], skip_bad_rows=True)
+    column, value = _columns(path)
+    series = read_csv(path, [value], skip_bad_rows=True)
     if series.skipped:
         line, why = series.skipped[0]
         raise DataError(f"{path}, line {line}: {why}")
@@ -125,18 +126,23 @@ def read_labelled_csv(path: Path, name: str) -> tuple[DataFile, FileIndex]:
     return f, FileIndex(n, first, median_step(stamps), windows)
 
 
-def _label_column(path: Path) -> str:
+def _columns(path: Path) -> tuple[str, str]:
+    """The names of the label column and of the value column: ``value``, or the one column besides time and label."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             header = next((row for row in csv.reader(fh) if any(cell.strip() for cell in row)), [])
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path} cannot be read ({exc})") from None
     names = [h.strip() for h in header]
-    found = [h for h in names if h.lower() == "label"]
-    if not found:
+    label = next((h for h in names if h.lower() == "label"), None)
+    if label is None:
         raise DataError(f"{path} has no label column (its columns: {', '.join(names) or 'none'}); "
                         f"a labelled corpus is NAB's layout or CSV files with timestamp,value,label")
-    return found[0]
+    others = [h for h in names if h.lower() not in TIME_COLUMNS and h != label]
+    value = next((h for h in others if h.lower() == "value"), others[0] if len(others) == 1 else None)
+    if value is None:
+        raise DataError(f"{path}: no column named value among {', '.join(others) or 'none'}; name the value column 'value'")
+    return label, value
 
 
 def _labels(path: Path, column: str, kept: FloatArray) -> npt.NDArray[np.bool_]:
