@@ -19,6 +19,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("VIGIL_NAB", str(ROOT.parent / "shared" / "nab")),
         help="folder of the NAB corpus (data/, labels/); default $VIGIL_NAB or ../shared/nab",
     )
+    parser.addoption(
+        "--cmd",
+        default=os.environ.get("VIGIL_CMD", str(ROOT.parent / "shared" / "cmd")),
+        help="folder of the cloud monitoring corpus (data/, labels/index.json); default $VIGIL_CMD or ../shared/cmd",
+    )
+    parser.addoption(
+        "--event-score",
+        default=os.environ.get("VIGIL_EVENT_SCORE"),
+        help="the reference event scorer event_score.py; default $VIGIL_EVENT_SCORE or <cmd>/../tools/event_score.py",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +44,23 @@ def nab_dir(pytestconfig: pytest.Config) -> Path:
     path = Path(pytestconfig.getoption("--nab"))
     if not (path / "data").is_dir() or not (path / "labels" / "combined_windows.json").is_file():
         pytest.fail(f"NAB corpus not found at {path}: pass --nab DIR or set VIGIL_NAB")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cmd_dir(pytestconfig: pytest.Config) -> Path:
+    path = Path(pytestconfig.getoption("--cmd"))
+    if not (path / "data").is_dir() or not (path / "labels" / "index.json").is_file():
+        pytest.fail(f"cloud monitoring corpus not found at {path}: pass --cmd DIR or set VIGIL_CMD")
+    return path
+
+
+@pytest.fixture(scope="session")
+def event_score_py(pytestconfig: pytest.Config) -> Path:
+    given = pytestconfig.getoption("--event-score")
+    path = Path(given) if given else Path(pytestconfig.getoption("--cmd")).parent / "tools" / "event_score.py"
+    if not path.is_file():
+        pytest.fail(f"reference event scorer not found at {path}: pass --event-score FILE or set VIGIL_EVENT_SCORE")
     return path
 
 

@@ -1,9 +1,15 @@
-"""A NAB corpus folder: ``data/<category>/<name>.csv`` and ``labels/combined_windows.json``."""
+"""A NAB corpus folder: ``data/<category>/<name>.csv``, ``labels/combined_windows.json``, ``labels/index.json``.
+
+The windows come as timestamps in ``combined_windows.json``; ``index.json``, where the
+corpus has one, gives per file its rows, first scored row, step and windows as row
+indexes (the event rules' input). Without it, `derive_index` makes the same from the files.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +19,10 @@ import numpy.typing as npt
 
 from vigil.errors import DataError
 
-__all__ = ["DataFile", "load_corpus", "load_windows", "read_scores", "window_indices"]
+__all__ = [
+    "DataFile", "FileIndex", "derive_index", "load_corpus", "load_index", "load_windows", "median_step",
+    "read_scores", "window_indices",
+]
 
 
 @dataclass(frozen=True)
@@ -112,3 +121,73 @@ def read_scores(path: Path, n: int) -> npt.NDArray[np.float64]:
     if len(scores) != n:
         raise DataError(f"{path}: {len(scores)} rows, but its data file has {n}")
     return np.array(scores, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """What the event rules need of a file: `n` rows, the first scored row, the step, the windows.
+
+    Windows are ``(first, last)`` row indexes, both inclusive, in row order.
+    """
+
+    n: int
+    scored_from: int
+    interval_s: float
+    windows: list[tuple[int, int]]
+
+
+def median_step(timestamps: npt.NDArray[np.datetime64]) -> float:
+    """The median time between two rows, in seconds (0 for a file of one row).
+
+    >>> median_step(np.array(["2024-01-01T00:00", "2024-01-01T00:05", "2024-01-01T00:15"], dtype="datetime64[us]"))
+    450.0
+    """
+    if timestamps.shape[0] < 2:
+        return 0.0
+    return float(np.median(np.diff(timestamps.astype("datetime64[us]").astype(np.int64)))) / 1e6
+
+
+def derive_index(f: DataFile) -> FileIndex:
+    """The index NAB's layout implies: NAB's probation, ``min(floor(0.15 n), 750)`` rows, is not scored.
+
+    >>> t = np.datetime64("2024-01-01") + np.arange(2000) * np.timedelta64(300, "s")
+    >>> derive_index(DataFile("c/a.csv", t, np.zeros(2000), [(900, 950)]))
+    FileIndex(n=2000, scored_from=300, interval_s=300.0, windows=[(900, 950)])
+    """
+    return FileIndex(len(f), min(math.floor(0.15 * len(f)), 750), median_step(f.timestamps), list(f.windows))
+
+
+def _checked(entry: object, f: DataFile, where: str) -> FileIndex:
+    try:
+        if not isinstance(entry, dict):
+            raise TypeError("not an object")
+        n, first, step = int(entry["n"]), int(entry["scored_from"]), float(entry["interval_s"])
+        windows = [(int(a), int(b)) for a, b in entry["windows"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{where}: the entry of {f.name} needs n, scored_from, interval_s and windows ({exc})") from None
+    if n != len(f):
+        raise DataError(f"{where}: {f.name} has n {n}, but its data file has {len(f)} rows")
+    if not 0 <= first < n or not step > 0:
+        raise DataError(f"{where}: {f.name} has scored_from {first} and interval_s {step}; "
+                        f"write a row from 0 to {n - 1} and a step above 0")
+    for a, b in windows:
+        if not 0 <= a <= b < n:
+            raise DataError(f"{where}: {f.name} has window [{a}, {b}]; windows are rows from 0 to {n - 1}, first <= last")
+    return FileIndex(n, first, step, windows)
+
+
+def load_index(corpus: Path, files: Sequence[DataFile]) -> list[FileIndex] | None:
+    """Each file's entry of ``labels/index.json``, in the order of `files`; None when there is no such file."""
+    path = corpus / "labels" / "index.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected an object of files, found {type(raw).__name__}")
+    missing = [f.name for f in files if f.name not in raw]
+    if missing:
+        raise DataError(f"{path} has no entry for {missing[0]}" + (f" and {len(missing) - 1} more" if missing[1:] else ""))
+    return [_checked(raw[f.name], f, str(path)) for f in files]

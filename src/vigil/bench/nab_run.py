@@ -287,6 +287,8 @@ def _labels(n: int, windows: list[tuple[int, int]]) -> npt.NDArray[np.int8]:
 def write_results(run: BenchRun, files: Sequence[DataFile], out: Path) -> Path:
     """Write NAB's results layout: ``out/<name>/<category>/<name>_<file>.csv``; returns ``out/<name>``.
 
+    A file named without a folder (a labelled CSV at the top of its corpus) goes to ``out/<name>/``.
+
     Columns ``timestamp,value,anomaly_score,label,alert``: the timestamp and value as the
     data file writes them, the score, 1 inside an anomaly window (NAB's ``label``), and 1
     where an event opened. NAB's own scorer reads these files as they are.
@@ -294,7 +296,7 @@ def write_results(run: BenchRun, files: Sequence[DataFile], out: Path) -> Path:
     root = out / run.name
     try:
         for f, score, alert in zip(files, run.scores, run.alerts, strict=True):
-            folder = root / f.category
+            folder = (root / f.name).parent  # the data file's folders; none for a file at the corpus' top
             folder.mkdir(parents=True, exist_ok=True)
             stamps, values = f.texts
             if len(stamps) != len(f):  # not read from a file: write them ourselves

@@ -1,4 +1,4 @@
-"""`vigil bench`: benchmarks of the detectors on labelled data (`vigil bench nab`).
+"""`vigil bench`: benchmarks of the detectors on labelled data (`vigil bench nab`, `vigil bench events`).
 
 A group of its own (`bench`), registered on the root app in `vigil.cli`; errors end the
 same way there (one ``error:`` line, exit code 2).
@@ -21,6 +21,7 @@ from vigil.cli.root import status, stdout_console
 from vigil.errors import ConfigError
 
 if TYPE_CHECKING:
+    from vigil.bench.events_table import EventResult
     from vigil.bench.nab_run import BenchScore
 
 __all__ = ["bench"]
@@ -174,6 +175,118 @@ def _rich_table(results: list[BenchScore]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for name in COLUMNS:  # "standard (swept)" on two lines: the cells are short
         table.add_column(name.replace(" (", "\n("), justify="left" if name in LEFT else "right", no_wrap=True)
+    for row in table_rows(results):
+        table.add_row(*map(escape, row))
+    return table
+
+
+def _events_command(corpus: Path, names: list[str], results_dir: Path | None, markdown: Path | None) -> str:
+    args = ["vigil", "bench", "events", "--corpus", str(corpus)]
+    for name in names:
+        args += ["--detector", name]
+    if results_dir is not None:
+        args += ["--results-dir", str(results_dir)]
+    if markdown is not None:
+        args += ["--benchmarks-md", str(markdown)]
+    return shlex.join(args)
+
+
+def _section_name(corpus: Path) -> str:
+    """The BENCHMARKS.md section of a corpus: one per corpus folder name, so cmd and NAB keep theirs.
+
+    >>> _section_name(Path("../shared/nab")), _section_name(Path("/data/My Incidents"))
+    ('events-nab', 'events-my-incidents')
+    """
+    slug = "".join(c if c.isalnum() else "-" for c in corpus.resolve().name.lower()).strip("-")
+    return f"events-{slug or 'corpus'}"
+
+
+@bench.command("events")
+def events(
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="A labelled corpus: NAB's layout (data/, labels/combined_windows.json, labels/index.json if any) "
+            "or a folder of CSV files timestamp,value,label.",
+        ),
+    ] = None,
+    detector: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="What to run, repeatable; the names of `vigil bench nab`, or all."),
+    ] = None,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Also write each file's scores and alerts, in NAB's results layout."),
+    ] = None,
+    benchmarks_md: Annotated[
+        Path | None,
+        typer.Option(
+            "--benchmarks-md", metavar="FILE",
+            help="Also write the table as a section of this Markdown file (one section per corpus folder name). "
+            "Default with --detector all: BENCHMARKS.md in the current folder.",
+        ),
+    ] = None,
+) -> None:
+    """Score detectors event by event, as an operator counts pages, on any labelled corpus.
+
+    Each file streams through the pipeline `vigil run` builds, no look-ahead. Each labelled
+    window is an event, caught by an alert from 5 rows before it to its end; alerts
+    elsewhere are false alerts (a run of them once per hour). The table gives, for all files
+    and for each half (files by name, alternately), the alerts at the shipped settings
+    (caught, false alerts, precision, recall, F1, false alerts per series-day) and the
+    oracle: the anomaly score at the threshold with the best F1 on those very files.
+    """
+    from vigil.bench.events_table import NOTE, markdown_table, score_events
+    from vigil.bench.labelled import load_labelled
+    from vigil.bench.nab_run import resolve_names, run_detector, write_results
+
+    names = list(detector or ["default"])
+    try:
+        runs = resolve_names(names)
+    except ConfigError as exc:  # "detector is 'x'; write one of ..."
+        raise ConfigError(f"--{exc}") from None
+    if corpus is None:
+        raise ConfigError("no corpus given: pass --corpus DIR (NAB's layout, or CSV files with a label column)")
+    if not corpus.is_dir():
+        raise ConfigError(f"--corpus {corpus}: no such folder")
+    if results_dir is not None:
+        _check_writable(results_dir)
+    markdown = benchmarks_md if benchmarks_md is not None or "all" not in names else Path("BENCHMARKS.md")
+
+    err = Console(stderr=True, highlight=False)
+    with status(err, f"reading {corpus}"):
+        labelled = load_labelled(corpus)
+    n_points = sum(len(f) for f in labelled.files)
+    err.print(escape(f"{len(labelled.files)} files, {n_points:,} points, {labelled.events} events ({labelled.layout})"))
+    results: list[EventResult] = []
+    for name in runs:
+        with status(err, f"running {name}"):
+            run = run_detector(labelled.files, name)
+            results += score_events(run, labelled)
+            where = "" if results_dir is None else f"; results in {write_results(run, labelled.files, results_dir)}"
+        err.print(escape(f"{name}: {run.seconds:.2f} s{where}"))
+
+    stdout_console(width=200).print(_events_table(results))
+    if markdown is not None:
+        from vigil.bench.markdown import section_header, write_section
+
+        title = f"Event scores on {corpus.resolve().name} (vigil bench events)"
+        body = section_header(title, _events_command(corpus, names, results_dir, benchmarks_md))
+        body += "\n" + markdown_table(results) + "\n" + NOTE
+        try:
+            write_section(_section_name(corpus), body, markdown)
+        except OSError as exc:
+            raise ConfigError(f"--benchmarks-md {markdown}: cannot write it ({exc.strerror or exc})") from None
+        err.print(escape(f"table written to {markdown}"))
+
+
+def _events_table(results: list[EventResult]) -> Table:
+    from vigil.bench.events_table import COLUMNS, LEFT, table_rows
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    for name in COLUMNS:
+        table.add_column(name, justify="left" if name in LEFT else "right", no_wrap=False)
     for row in table_rows(results):
         table.add_row(*map(escape, row))
     return table
