@@ -13,6 +13,7 @@ import pytest
 from vigil.detection.calibration import RecordCalibration
 from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors import DETECTORS
+from vigil.detection.tail import TailCalibration
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "detectors.md"
 
@@ -33,7 +34,7 @@ def in_code(obj: Any) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("section", "obj"),
     [*((f"`{name}`", cls) for name, cls in sorted(DETECTORS.items())),
-     ("Calibration", RecordCalibration), ("Decision", DecisionConfig)],
+     ("Calibration", TailCalibration), ("Record calibration", RecordCalibration), ("Decision", DecisionConfig)],
 )
 def test_parameter_tables_match_the_code(section: str, obj: Any) -> None:
     assert documented(section) == in_code(obj)

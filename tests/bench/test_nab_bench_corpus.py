@@ -63,19 +63,19 @@ def test_no_look_ahead_on_corpus_files(nab_dir: Path) -> None:
         np.testing.assert_array_equal(before.scores[1 - k], after.scores[1 - k])
 
 
-# What the default must keep scoring on NAB v1.1 (swept, as NAB publishes): Numenta HTM's
-# published standard score, and the issue's floors for the other two profiles.
+# What the record calibration (issue 7's default, NAB's operating point) keeps scoring on NAB
+# v1.1 (swept, as NAB publishes): Numenta HTM's published standard score, and the floors of
+# issue 7 for the other two profiles.
 FLOOR = {"standard": 70.5, "reward_low_FP_rate": 63.0, "reward_low_FN_rate": 75.0}
 
 
-def test_the_default_scores_above_numenta_htm_and_alerts_better_than_it_scored_before(nab_dir: Path) -> None:
+def test_the_record_calibration_scores_above_numenta_htm_and_the_default_pages_far_less(nab_dir: Path) -> None:
     files = load_corpus(nab_dir)
     prepared = [prepare(len(f), f.windows) for f in files]
-    run = run_detector(files, "default")
-    swept = {p: score_corpus(prepared, run.scores, p).normalised for p in PROFILES}
+    record = run_detector(files, "record")
+    swept = {p: score_corpus(prepared, record.scores, p).normalised for p in PROFILES}
     assert all(swept[p] >= FLOOR[p] for p in PROFILES), swept
-    alerts = [a.astype(float) for a in run.alerts]
-    shipped = {p: score_corpus(prepared, alerts, p, threshold=1.0).normalised for p in PROFILES}
-    # what `vigil run` notifies at the threshold it ships, above what the tail-probability default notified
-    before = {"standard": 49.1, "reward_low_FP_rate": 41.4, "reward_low_FN_rate": 53.4}
-    assert all(shipped[p] > before[p] + 5 for p in PROFILES), shipped
+    default = run_detector(files, "default")
+    paged = [int(sum(a.sum() for a in run.alerts)) for run in (default, record)]
+    # the default spends a budget of one false alarm a month per series (NAB: 1,897 series-days)
+    assert paged[0] * 3 < paged[1], paged

@@ -108,16 +108,17 @@ def test_daily_swings_20_around_50_over_the_day() -> None:
     assert residual.std() == pytest.approx(2, rel=0.03)
 
 
-def test_weekly_is_daily_on_weekdays_and_lower_on_weekends() -> None:
+def test_weekly_has_alike_nights_and_a_lower_peak_on_weekends() -> None:
     step = 900.0
     per_day = int(DAY / step)
     x = days_of("weekly", 70, step).reshape(10, 7, per_day)  # ten weeks, Monday first
     weekdays, weekend = x[:, :5].ravel(), x[:, 5:].ravel()
     assert weekdays.mean() == pytest.approx(50, abs=0.2)
-    assert weekend.mean() == pytest.approx(20, abs=0.2)
-    six = int(6 * 3600 / step)
-    assert x[:, :5, six].mean() == pytest.approx(70, abs=0.8)
-    assert x[:, 5:, six].mean() == pytest.approx(25, abs=0.8)
+    assert weekend.mean() == pytest.approx(35, abs=0.2)
+    noon = int(12 * 3600 / step)
+    assert x[:, :5, noon].mean() == pytest.approx(70, abs=0.8)
+    assert x[:, 5:, noon].mean() == pytest.approx(40, abs=0.8)
+    assert x[:, :5, 0].mean() == pytest.approx(x[:, 5:, 0].mean(), abs=0.8)  # midnight: no step at the weekend
 
 
 @pytest.mark.parametrize("step", [15.0, 3600.0])

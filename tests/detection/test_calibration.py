@@ -82,7 +82,7 @@ def test_a_raw_score_equal_to_the_record_scores_one_in_memory() -> None:
 def test_edge_is_where_the_score_meets_the_threshold() -> None:
     rng = np.random.default_rng(4)
     raw = rng.exponential(size=(3, 5000))
-    cal = RecordCalibration(threshold=0.99996)
+    cal = RecordCalibration(threshold=0.99996, memory=10_000)
     c = cal.update(cal.new_state(3), np.arange(3), raw)
     score, up, down = c.score, c.edge_above, c.edge_below
     ok = ~np.isnan(score)
@@ -101,7 +101,7 @@ def test_false_alarms_on_noise_are_rare_whatever_the_tail(noise: str) -> None:
         "student-t-2": lambda: np.abs(rng.standard_t(2, size=shape)),
         "pareto-1.5": lambda: rng.pareto(1.5, size=shape),
     }[noise]()
-    cal = RecordCalibration()
+    cal = RecordCalibration(memory=10_000)
     score = cal.update(cal.new_state(20), np.arange(20), raw).score
     # 10 % past a record that shrinks by e every 10^4 samples: about once in 1,700 samples on
     # Gaussian noise, no more often on heavy tails, since the record scales with the tail
@@ -112,7 +112,7 @@ def test_a_six_sigma_spike_on_gaussian_noise_crosses_the_threshold() -> None:
     rng = np.random.default_rng(13)
     raw = np.abs(rng.normal(size=(50, 3000)))
     raw[:, -1] = 6.0
-    cal = RecordCalibration()
+    cal = RecordCalibration(memory=10_000)
     score = cal.update(cal.new_state(50), np.arange(50), raw).score
     assert (score[:, -1] >= 0.99996).all()
 
@@ -134,7 +134,7 @@ def test_a_recurring_deviation_stops_scoring_and_an_old_record_fades() -> None:
 
 def test_the_same_incident_alerts_twice_then_is_normal() -> None:
     rng = np.random.default_rng(9)
-    cal = RecordCalibration()
+    cal = RecordCalibration(memory=10_000)
     st = cal.new_state(1)
     cal.update(st, np.array([0]), np.abs(rng.normal(size=(1, 1000))))
     peaks = []
@@ -149,7 +149,7 @@ def test_a_spike_every_few_samples_is_held_a_while_then_learned() -> None:
     rng = np.random.default_rng(10)
     raw = np.abs(rng.normal(size=3000))
     raw[1000::5] = 40.0  # from sample 1000 on, a spike every 5 samples: a new pattern
-    cal = RecordCalibration(hold=10)
+    cal = RecordCalibration(memory=10_000, hold=10)
     c = cal.update(cal.new_state(1), np.array([0]), raw[None])
     spikes = c.score[0, 1000::5]
     assert spikes[0] >= 0.99996 and c.holding[0, 1000:1050].all()  # held as one incident...
@@ -164,7 +164,7 @@ def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> Non
     raw[-1], below[-1] = 4.0, True  # the first dip
     scores = {}
     for sided in (False, True):
-        cal = RecordCalibration(sided=sided)
+        cal = RecordCalibration(memory=10_000, sided=sided)
         c = cal.update(cal.new_state(1), np.array([0]), raw[None], below[None])
         score, up, down = c.score, c.edge_above, c.edge_below
         scores[sided] = score[0, -1]
@@ -173,7 +173,7 @@ def test_sided_records_let_a_first_dip_alert_on_a_series_that_spikes_up() -> Non
 
 
 def test_constant_raw_scores_never_cross_and_the_first_move_of_a_flat_series_does() -> None:
-    cal = RecordCalibration(min_samples=5)
+    cal = RecordCalibration(memory=10_000, min_samples=5)
     score = cal.update(cal.new_state(1), np.array([0]), np.zeros((1, 100))).score
     assert np.isnan(score[0, :5]).all() and (score[0, 5:] == 0).all()
     st = cal.new_state(1)
@@ -187,7 +187,7 @@ def test_the_prior_keeps_the_first_ordinary_deviations_from_being_records() -> N
     alarms = {}
     gaussian = null_quantile(lambda x: erf(x / math.sqrt(2)), 1 - 1 / 10000)  # |z| seen once in 10^4
     for prior in (0.0, gaussian):
-        cal = RecordCalibration(prior=prior)
+        cal = RecordCalibration(memory=10_000, prior=prior)
         score = cal.update(cal.new_state(200), np.arange(200), raw).score
         alarms[prior > 0] = np.mean(score >= 0.99996)
     assert alarms[True] < 1e-3 < alarms[False]

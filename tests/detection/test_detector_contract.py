@@ -16,7 +16,8 @@ from vigil.detection.calibration import RecordCalibration, null_quantile
 from vigil.detection.detectors import DETECTORS, build_detector
 from vigil.detection.detectors.base import Detector, Scores, StepDetector
 from vigil.detection.pipeline import Pipeline
-from vigil.detection.settings import DEFAULTS
+from vigil.detection.settings import DEFAULTS, Settings
+from vigil.detection.tail import TailCalibration
 from vigil.snapshot import from_blob
 from vigil.state import RowState
 
@@ -226,7 +227,9 @@ def test_a_per_sample_raw_score_is_of_the_sample_itself(name: str) -> None:
 
 def test_the_pipeline_calibrates_as_the_detector_declares(name: str) -> None:
     det = make(name)
-    (cal,) = Pipeline([(name, det)]).calibrations
+    (tail,) = Pipeline([(name, det)]).calibrations
+    assert isinstance(tail, TailCalibration) and tail.sided is det.sided
+    (cal,) = Pipeline([(name, det)], Settings(calibration="record")).calibrations
     assert isinstance(cal, RecordCalibration)
     assert cal.sided is det.sided
     assert cal.hold == (DEFAULTS.hold if det.per_sample else 0)

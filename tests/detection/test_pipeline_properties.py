@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from vigil.detection.pipeline import Pipeline, Result, build_pipeline
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STEP = 60.0  # seconds between samples: the budget of false alarms is in time
 
 
 def run(x: np.ndarray, pipeline: Pipeline | None = None) -> Result:
@@ -16,7 +17,7 @@ def run(x: np.ndarray, pipeline: Pipeline | None = None) -> Result:
     p = pipeline or build_pipeline()
     if p.n_rows < x.shape[0]:
         p.resize(x.shape[0])
-    t = np.broadcast_to(np.arange(x.shape[1], dtype=float), x.shape)
+    t = np.broadcast_to(STEP * np.arange(x.shape[1], dtype=float), x.shape)
     return p.update(np.arange(x.shape[0]), t, x)
 
 
@@ -63,14 +64,16 @@ def test_bounds_contain_the_expected_value(seed: int, mean: float, sigma: float,
     seed=st.integers(0, 2**32 - 1),
     mean=st.floats(-1e6, 1e6),
     sigma=st.floats(1e-2, 1e4),
-    n_calm=st.integers(200, 500),
+    n_calm=st.integers(600, 1500),
     sign=st.sampled_from([-1.0, 1.0]),
 )
-def test_six_sigma_spike_after_calm_stretch_is_flagged(
+def test_eight_sigma_spike_after_calm_stretch_is_flagged(
     seed: int, mean: float, sigma: float, n_calm: int, sign: float
 ) -> None:
+    """A few hundred samples cannot tell a Gaussian tail from an exponential one, and the
+    calibration takes the heavier: 8 sigma is past a month's budget either way."""
     sigma = max(sigma, 1e-6 * abs(mean))  # detectors floor sigma at 1e-9 of the level
-    x = np.append(calm(seed, n_calm, mean, sigma), mean + sign * 6 * sigma)
+    x = np.append(calm(seed, n_calm, mean, sigma), mean + sign * 8 * sigma)
     r = run(x)
     assert r.hot[0, -1]
     assert r.anomalous[0, -1]
@@ -84,13 +87,13 @@ def test_six_sigma_spike_after_calm_stretch_is_flagged(
     sign=st.sampled_from([-1.0, 1.0]),
 )
 def test_level_shift_is_flagged_then_learned(seed: int, sigma: float, size: float, sign: float) -> None:
-    x = calm(seed, 800, 100.0, sigma)
-    x[300:] += sign * size * sigma
+    x = calm(seed, 1500, 100.0, sigma)
+    x[1000:] += sign * size * sigma
     r = run(x)
-    at_shift = [e for e in r.events if 300 <= e.started_at <= 302]
+    at_shift = [e for e in r.events if 1000 <= e.started_at / STEP <= 1002]
     assert at_shift, "the shift opened no event"
     resolved = [e for e in at_shift if e.state == "resolved"]
-    assert resolved and resolved[0].ended_at is not None and resolved[0].ended_at < 600, "not learned"
+    assert resolved and resolved[0].ended_at is not None and resolved[0].ended_at / STEP < 1300, "not learned"
 
 
 @SETTINGS
@@ -106,7 +109,7 @@ def test_snapshot_restore_continue_equals_never_stopping(seed: int, split: int) 
     second = build_pipeline()
     second.restore(first.snapshot())
     second.resize(2)
-    t = np.broadcast_to(np.arange(split, 500, dtype=float), (2, 500 - split))
+    t = np.broadcast_to(STEP * np.arange(split, 500, dtype=float), (2, 500 - split))
     b = second.update(np.arange(2), t, x[:, split:])
 
     np.testing.assert_array_equal(np.concatenate([fields(a), fields(b)], axis=2), fields(whole))

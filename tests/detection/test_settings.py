@@ -13,6 +13,7 @@ from vigil.detection.decision import DecisionConfig
 from vigil.detection.detectors import DEFAULT_MEMBERS
 from vigil.detection.pipeline import HOLD_LEVEL, build_pipeline, pipeline_from
 from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, Settings
+from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError
 
 
@@ -35,6 +36,8 @@ def test_the_calibration_defaults_are_the_pipelines() -> None:
     )
     assert given["level"] == HOLD_LEVEL == DEFAULT_THRESHOLD
     assert defaults_of(BandCalibration)["threshold"] == DEFAULTS.decision.threshold
+    tail = defaults_of(TailCalibration)
+    assert (tail["threshold"], tail["level"]) == (DEFAULTS.decision.threshold, HOLD_LEVEL)
 
 
 def test_the_default_pipeline_is_built_as_the_settings_say() -> None:
@@ -44,10 +47,15 @@ def test_the_default_pipeline_is_built_as_the_settings_say() -> None:
         assert p.decision.config == DecisionConfig() == DEFAULTS.decision
         assert p.hold == DEFAULTS.hold and p.valid_range is None
         for cal in p.calibrations:
-            assert isinstance(cal, RecordCalibration)
-            assert (cal.threshold, cal.memory, cal.min_samples) == (
-                DEFAULTS.decision.threshold, DEFAULTS.calibration_window, DEFAULTS.calibration_min_samples,
+            assert isinstance(cal, TailCalibration)
+            assert (cal.threshold, cal.memory, cal.min_samples, cal.level) == (
+                DEFAULTS.decision.threshold, DEFAULTS.calibration_window, DEFAULTS.calibration_min_samples, HOLD_LEVEL,
             )
+    for cal in pipeline_from(dataclasses.replace(DEFAULTS, calibration="record")).calibrations:
+        assert isinstance(cal, RecordCalibration)
+        assert (cal.threshold, cal.memory, cal.min_samples) == (
+            DEFAULTS.decision.threshold, DEFAULTS.calibration_window, DEFAULTS.calibration_min_samples,
+        )
 
 
 def test_build_pipeline_is_pipeline_from_the_settings_its_arguments_make() -> None:

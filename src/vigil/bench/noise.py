@@ -117,15 +117,14 @@ def daily(n: int, step: float, start: float, rng: np.random.Generator) -> FloatA
 
 
 def weekly(n: int, step: float, start: float, rng: np.random.Generator) -> FloatArray:
-    """A daily cycle whose weekends differ, like office traffic.
+    """A daily cycle whose weekends differ, like office traffic: nights alike, a lower peak at weekends.
 
-    Monday to Friday as `daily`; Saturday and Sunday (UTC) 20 + 5·sin(2π·(seconds of day)/86400)
-    + N(0, 2).
+    30 + 40·h on Monday to Friday and 30 + 10·h on Saturday and Sunday (UTC), plus N(0, 2),
+    where h = (1 - cos(2π·(seconds of day)/86400)) / 2 goes from 0 at midnight to 1 at noon.
     """
     t = times(n, step, start)
-    wave = _day_wave(t)
-    level = np.where(_weekend(t), 20.0 + 5.0 * wave, 50.0 + 20.0 * wave)
-    return level + rng.normal(0.0, 2.0, n)
+    hump = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.mod(t, DAY) / DAY)
+    return 30.0 + np.where(_weekend(t), 10.0, 40.0) * hump + rng.normal(0.0, 2.0, n)
 
 
 def random_walk(n: int, step: float, start: float, rng: np.random.Generator) -> FloatArray:

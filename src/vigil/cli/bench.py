@@ -79,7 +79,8 @@ def nab(
         list[str] | None,
         typer.Option(
             metavar="NAME",
-            help="What to run, repeatable: default (what `vigil run` uses), a registered detector alone, calibrated "
+            help="What to run, repeatable: default (what `vigil run` uses), record (its members with the record "
+            "calibration tuned for NAB), a registered detector alone, calibrated "
             "(spike, level, shift, volatility, seasonal, ewma, zscore, iforest), seed-ewma, seed-zscore, "
             "seed-iforest (the seed settings, own band), or all.",
         ),

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vigil.config.values import Model
+from vigil.config.values import Model, Rate
 from vigil.detection.detectors import DETECTORS
-from vigil.detection.settings import DEFAULTS, DecisionConfig, Direction, Settings
+from vigil.detection.settings import DEFAULTS, CalibrationKind, DecisionConfig, Direction, Settings
 
 __all__ = ["Detection", "merge"]
 
@@ -27,6 +27,8 @@ class Detection(Model):
     detector: str = DEFAULTS.detector
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     calibrate: bool = DEFAULTS.calibrate
+    calibration: CalibrationKind = DEFAULTS.calibration
+    false_alarms: Rate = Field(DEFAULTS.false_alarms, description="one false alarm per series per this many seconds")
     calibration_window: int = Field(DEFAULTS.calibration_window, ge=2)
     calibration_min_samples: int = Field(DEFAULTS.calibration_min_samples, ge=1)
     hold: int = Field(DEFAULTS.hold, ge=0)
@@ -65,8 +67,8 @@ class Detection(Model):
     def settings(self) -> Settings:
         """These keys as the pipeline's settings."""
         return Settings(
-            detector=self.detector, params=self.params, calibrate=self.calibrate,
-            calibration_window=self.calibration_window, calibration_min_samples=self.calibration_min_samples,
+            detector=self.detector, params=self.params, calibrate=self.calibrate, calibration=self.calibration,
+            false_alarms=self.false_alarms, calibration_window=self.calibration_window, calibration_min_samples=self.calibration_min_samples,
             hold=self.hold, decision=self.decision(), valid_range=self.valid_range,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vigil.config.detection import Detection
 from vigil.config.model import Limits, Server
 from vigil.config.notify import Notify, Receiver
-from vigil.config.values import duration_text
+from vigil.config.values import duration_text, rate_text
 
 __all__ = ["example_config"]
 
@@ -32,8 +32,10 @@ limits:
 detection:                        # defaults for every query; a query may override keys
   detector: {d.detector}               # default (= ensemble: level, seasonal, shift, volatility), or one of them, spike, ewma, zscore, iforest
   params: {{}}                      # example: {{level: {{window: 500}}, seasonal: {{bins: 288}}}}
+  false_alarms: "{rate_text(d.false_alarms)}"         # per series on normal behaviour, at any sample interval
   calibrate: {str(d.calibrate).lower()}
-  threshold: {d.threshold}              # 0.99996: 10 % past the series' largest recent deviation
+  calibration: {d.calibration}               # tail (rarity against false_alarms) or record
+  threshold: {d.threshold}              # 0.99996: exactly as rare as false_alarms allows
   hold: {d.hold}                        # samples after a detection whose score is held at the threshold
   direction: {d.direction}                 # above, below or both
   min_abs_deviation: {d.min_abs_deviation}

@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from vigil.errors import ConfigError
 
 __all__ = [
-    "Duration", "DurationOrZero", "Listen", "Model", "Name", "Secret", "SecretUrl", "Url", "duration_text",
-    "parse_duration",
+    "Duration", "DurationOrZero", "Listen", "Model", "Name", "Rate", "Secret", "SecretUrl", "Url", "duration_text",
+    "parse_duration", "parse_rate", "rate_text",
 ]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -41,7 +41,34 @@ def _positive_duration(value: Any) -> float:
     return seconds
 
 
+_PER = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0, "month": 30 * 86400.0,
+        "year": 365 * 86400.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+?)s?\s*$")
+
+
+def parse_rate(value: Any) -> float:
+    """``'1/month'`` -> seconds between two events (2,592,000.0); ``'2/day'`` -> 43,200.0.
+
+    >>> parse_rate("1/month"), parse_rate("4 / weeks"), rate_text(parse_rate("2/day"))
+    (2592000.0, 151200.0, '2/day')
+    """
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if match and match.group(2) in _PER and float(match.group(1)) > 0:
+        return _PER[match.group(2)] / float(match.group(1))
+    raise ValueError("write a rate such as '1/month', '2/week' or '1/day' (minute, hour, day, week, month, year)")
+
+
+def rate_text(seconds: float) -> str:
+    """Seconds between two events as the rate a config file writes: 2592000.0 -> '1/month'."""
+    for unit in ("minute", "hour", "day", "week", "month", "year"):
+        n = _PER[unit] / seconds
+        if n >= 1 and abs(n - round(n)) < 1e-9:
+            return f"{round(n)}/{unit}"
+    return f"{86400.0 / seconds!r}/day"
+
+
 Duration = Annotated[float, BeforeValidator(_positive_duration)]
+Rate = Annotated[float, BeforeValidator(parse_rate), PlainSerializer(lambda seconds: rate_text(seconds))]
 DurationOrZero = Annotated[float, BeforeValidator(parse_duration)]
 
 

@@ -64,7 +64,9 @@ class Calibration(Protocol):
     `update` scores each raw score of the block (shaped (len(rows), steps)) against what
     its row learned before it, then learns it; NaN is no opinion: a NaN score, nothing
     learned. `below` marks the samples under the detector's expected value (None: not
-    known), for a calibration that keeps the two sides apart.
+    known), for a calibration that keeps the two sides apart. `budget` is, per row, the
+    probability per sample of a false alarm it may spend (the tail calibration's; the
+    others take it and do not use it).
 
     Edge: `Calibrated.edge_above` and `edge_below` are, per sample, the raw score at which
     that sample would have scored exactly `threshold` on that side, against the same
@@ -80,7 +82,8 @@ class Calibration(Protocol):
     def new_state(self, n_rows: int = 0) -> RowState: ...
 
     def update(
-        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None
+        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None,
+        budget: FloatArray | None = None,
     ) -> Calibrated: ...
 
 
@@ -143,7 +146,7 @@ class RecordCalibration:
     Examples
     --------
     >>> import numpy as np
-    >>> cal = RecordCalibration(min_samples=1, hold=0); st = cal.new_state(1)
+    >>> cal = RecordCalibration(memory=10000, min_samples=1, hold=0); st = cal.new_state(1)
     >>> raw = np.array([[1.0, 2.0, 1.5, 2.0, 2.5, 0.5]])
     >>> c = cal.update(st, np.array([0]), raw)
     >>> c.score.round(6).tolist()
@@ -153,7 +156,7 @@ class RecordCalibration:
 
     With a hold, what follows a detection is measured against the records of before it:
 
-    >>> cal = RecordCalibration(min_samples=1, hold=3); st = cal.new_state(1)
+    >>> cal = RecordCalibration(memory=10000, min_samples=1, hold=3); st = cal.new_state(1)
     >>> cal.update(st, np.array([0]), raw).score.round(6).tolist()
     [[nan, 1.0, 0.99996, 0.99996, 0.99996, 0.8976]]
     """
@@ -212,7 +215,8 @@ class RecordCalibration:
         return float(10.0 ** ((lp - math.log10(self.memory)) / self.steepness))
 
     def update(
-        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None
+        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None,
+        budget: FloatArray | None = None,
     ) -> Calibrated:
         """Score and learn a block of raw scores; `below` marks samples under the expected value."""
         raw = np.ascontiguousarray(raw, dtype=np.float64)
@@ -315,7 +319,10 @@ class BandCalibration:
     def new_state(self, n_rows: int = 0) -> RowState:
         return RowState({}, n_rows)
 
-    def update(self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None) -> Calibrated:
+    def update(
+        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None,
+        budget: FloatArray | None = None,
+    ) -> Calibrated:
         with np.errstate(divide="ignore"):
             score = np.where(raw > 0, self.threshold ** (1.0 / np.where(raw > 0, raw, 1.0)), 0.0)
         score = np.where(np.isnan(raw), np.nan, score)

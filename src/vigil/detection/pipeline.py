@@ -23,18 +23,20 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from vigil.detection.cadence import Cadence
 from vigil.detection.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
-from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, Settings
+from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, CalibrationKind, Settings
+from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError, StateError
 from vigil.snapshot import count, entry, from_blob, refuse, to_blob
 from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
-_FORMAT = 2
+_FORMAT = 3
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
@@ -96,17 +98,11 @@ class Pipeline:
         self.decision = Decision(settings.decision, names)
         if int(hold) != hold or hold < 0:
             raise ConfigError(f"hold is {hold!r}; write a whole number of samples >= 0")
-        threshold = self.decision.config.threshold
-        self.calibrations: list[Calibration] = [
-            RecordCalibration(
-                threshold=threshold, memory=settings.calibration_window,
-                min_samples=settings.calibration_min_samples, prior=_null_record(det), sided=det.sided,
-                hold=hold if det.per_sample else 0, level=HOLD_LEVEL,
-            )
-            if settings.calibrate
-            else BandCalibration(threshold=threshold)
-            for _, det in members
-        ]
+        self.calibrations: list[Calibration] = [self._calibration(det, settings) for _, det in members]
+        self.tail = settings.calibrate and settings.calibration == "tail"
+        if not (math.isfinite(settings.false_alarms) and settings.false_alarms > 0):
+            raise ConfigError(f"false_alarms is {settings.false_alarms!r}; write a rate such as 1/month")
+        self.cadence = Cadence()
         self.hold = int(hold) if settings.calibrate else 0  # a detector's own band decides alone
         self.valid_range = valid_range
         self.n_rows = 0
@@ -114,9 +110,27 @@ class Pipeline:
         self.calibration_states = [c.new_state(0) for c in self.calibrations]
         self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
+        self.cadence_state = self.cadence.new_state(0)
+
+    @staticmethod
+    def _calibration(det: Detector, settings: Settings) -> Calibration:
+        threshold = settings.decision.threshold
+        if not settings.calibrate:
+            return BandCalibration(threshold=threshold)
+        if settings.calibration == "tail":
+            return TailCalibration(
+                threshold=threshold, sided=det.sided, memory=settings.calibration_window,
+                min_samples=settings.calibration_min_samples, level=HOLD_LEVEL,
+                hold=settings.hold if det.per_sample else 0,
+            )
+        return RecordCalibration(
+            threshold=threshold, memory=settings.calibration_window, min_samples=settings.calibration_min_samples,
+            prior=_null_record(det), sided=det.sided, hold=settings.hold if det.per_sample else 0, level=HOLD_LEVEL,
+        )
 
     def _states(self) -> list[RowState]:
-        return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state]
+        return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state,
+                self.cadence_state]
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
@@ -159,6 +173,10 @@ class Pipeline:
         else:
             x = observed = np.where(invalid, np.nan, x)
 
+        resolution = self.cadence.update(self.cadence_state, rows, t, observed)
+        step = self.cadence_state["step"][rows]
+        # the budget per sample of each member: its share of one false alarm per `false_alarms` seconds
+        budget = np.where(step > 0, step, 1.0) / self.settings.false_alarms / len(self.members)
         shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
         holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on
@@ -175,7 +193,7 @@ class Pipeline:
                 ) from exc
             with np.errstate(invalid="ignore"):
                 below = observed < s.expected  # False where there is no expected value
-            c = cal.update(self.calibration_states[m], rows, s.raw, below)
+            c = cal.update(self.calibration_states[m], rows, s.raw, below, budget)
             scores[m] = c.score
             holding |= c.holding
             surprise = np.fmax(surprise, c.surprise)
@@ -187,6 +205,8 @@ class Pipeline:
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
+        if self.tail:
+            score = self._gate(observed, expected, resolution, score)
         escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
         if self.hold:
             score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], self.hold,
@@ -208,6 +228,15 @@ class Pipeline:
             warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
+
+    def _gate(self, observed: FloatArray, expected: FloatArray, resolution: FloatArray, score: FloatArray) -> FloatArray:
+        """Keep below the threshold a sample within `RESOLUTIONS` steps of the series' resolution of
+        the expected value: a byte on a series of zeros is not an incident."""
+        with np.errstate(invalid="ignore"):
+            exp = np.take_along_axis(expected, np.argmax(~np.isnan(expected), axis=0)[None], axis=0)[0]
+            near = np.abs(observed - exp) < RESOLUTIONS * resolution
+            under = np.nextafter(self.decision.config.threshold, 0.0)
+            return np.where(near & (score > under), under, score)
 
     def open_events(self) -> list[Event]:
         return self.decision.open_events(self.decision_state)
@@ -253,6 +282,7 @@ class Pipeline:
         self.calibration_states = states[n : 2 * n]
         self.hold_state = states[2 * n]
         self.decision_state = states[2 * n + 1]
+        self.cadence_state = states[2 * n + 2]
         self.n_rows = n_rows
 
     def snapshot(self) -> bytes:
@@ -261,6 +291,9 @@ class Pipeline:
     def restore(self, data: bytes) -> None:
         self.load(from_blob(data, "pipeline state"))
 
+
+# A deviation of fewer steps of the series' resolution than this is not an incident.
+RESOLUTIONS = 5.0
 
 # The record a new series starts with, as a deviation of Gaussian noise in sigmas.
 PRIOR_SIGMAS = 4.0
@@ -311,6 +344,8 @@ def build_pipeline(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     decision: DecisionConfig = DEFAULTS.decision,
     calibrate: bool = DEFAULTS.calibrate,
+    calibration: CalibrationKind = DEFAULTS.calibration,
+    false_alarms: float = DEFAULTS.false_alarms,
     valid_range: tuple[float, float] | None = DEFAULTS.valid_range,
     calibration_window: int = DEFAULTS.calibration_window,
     calibration_min_samples: int = DEFAULTS.calibration_min_samples,
@@ -318,7 +353,8 @@ def build_pipeline(
 ) -> Pipeline:
     """`pipeline_from` the `Settings` these arguments make; each one not given is the default."""
     return pipeline_from(Settings(
-        detector=detector, params=dict(params or {}), calibrate=calibrate, calibration_window=calibration_window,
+        detector=detector, params=dict(params or {}), calibrate=calibrate, calibration=calibration,
+        false_alarms=false_alarms, calibration_window=calibration_window,
         calibration_min_samples=calibration_min_samples, hold=hold, decision=decision, valid_range=valid_range,
     ))
 

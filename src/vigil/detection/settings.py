@@ -20,12 +20,13 @@ import numpy as np
 
 from vigil.errors import ConfigError
 
-__all__ = ["DEFAULTS", "DEFAULT_THRESHOLD", "DecisionConfig", "Direction", "Settings", "check_threshold"]
+__all__ = ["DEFAULTS", "DEFAULT_THRESHOLD", "CalibrationKind", "DecisionConfig", "Direction", "Settings", "check_threshold"]
 
 # The anomaly threshold Vigil ships: about 10 % past a series' record (see RecordCalibration).
 DEFAULT_THRESHOLD = 0.99996
 
 Direction = Literal["above", "below", "both"]
+CalibrationKind = Literal["tail", "record"]
 
 
 def check_threshold(threshold: float) -> float:
@@ -99,11 +100,18 @@ class Settings:
     params
         Detector name -> its parameters.
     calibrate
-        True: tail calibration of each member's raw scores. False: each detector's own
-        band decides.
+        True: each member's raw scores are calibrated (`calibration`). False: each
+        detector's own band decides.
+    calibration
+        ``tail``: a raw score's rarity on the series' own history against the budget of
+        `false_alarms` (`vigil.detection.tail`); ``record``: how far it goes past the
+        series' largest recent raw score (`vigil.detection.calibration`).
+    false_alarms
+        Seconds between false alarms of one series on normal behaviour, the budget of the
+        tail calibration at every sample interval (one a month).
     calibration_window, calibration_min_samples
-        Memory of the record calibration in samples, and raw scores it learns before its
-        first score.
+        Memory of the calibration in samples, and raw scores it learns before its first
+        score.
     hold
         Samples after a detection during which the series' score is capped at the hold
         level (0: never).
@@ -120,7 +128,9 @@ class Settings:
     detector: str = "default"
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     calibrate: bool = True
-    calibration_window: int = 10000
+    calibration: CalibrationKind = "tail"
+    false_alarms: float = 30 * 86400.0
+    calibration_window: int = 65536
     calibration_min_samples: int = 30
     hold: int = 20
     decision: DecisionConfig = DecisionConfig()

@@ -1,0 +1,307 @@
+"""Tail calibration: how rare a raw score is on the series' own history, against a budget of false alarms.
+
+`TailCalibration` estimates, for each raw score, the probability `p` that the series
+gives a raw score at least as large when nothing is wrong, from the largest raw scores of
+its recent history, and compares it with the budget `q`: the probability per sample that
+makes the configured rate of false alarms in time (``detection.false_alarms``, one a
+month by default) at the series' own sample interval. The score is
+
+    score = 1 - (1 - level) * p / q
+
+with `level` the threshold Vigil ships: a sample scores it exactly when it is as rare as
+the budget allows, and the same threshold means "one false alarm a month" for a series
+sampled every second and for one sampled every hour. A threshold configured apart from
+it scales the budget (0.9999 allows 2.5 times as many false alarms); the scores
+themselves never depend on the configured threshold.
+
+How `p` is estimated (peaks over threshold, after Siffer et al., KDD 2017, without their
+iterations): the series keeps its `top` largest raw scores per side (two blocks of
+`memory / 2` samples, so that what is older than `memory` samples is forgotten). Beyond
+the k-th largest (k = an eighth of the samples, at most `top`), the tail is exponential
+with the mean excess of the larger ones, or, where a Weibull fit of those order statistics
+says the tail is heavier than exponential (shape below `heavy`), the larger of that and a
+Pareto tail with Hill's index. Ties of a discrete series widen the mean excess by half the
+spacing of its values, and a value the history has shown n times has at least the
+probability n / N. Every raw score is learned, the rare ones too: a deviation that keeps
+coming back is not rare. With a `hold`, an incident is learned when it is over: from a
+sample as rare as the budget until `hold` samples in a row are not (at most 5 times
+`hold`), the samples are scored against the tail of before it, and the event it opened
+stays open.
+
+Cost per sample: a few operations, and a refit of a side's tail (of order `top`) only when
+a sample enters its top values or its sample count doubles. State: 4 counters and
+``4 * top`` float32 per series.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from vigil.detection.calibration import Calibrated
+from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, check_threshold
+from vigil.errors import ConfigError
+from vigil.state import Field, FloatArray, RowState
+
+__all__ = ["TailCalibration"]
+
+_FIT = 6  # per side: k-th largest, mean excess, Pareto index, k, the sample count of the fit, Weibull shape
+
+
+class TailCalibration:
+    """A raw score's rarity on the series' own tail, against a per-sample budget.
+
+    Parameters
+    ----------
+    threshold
+        The anomaly threshold; the edges are the raw scores that reach it.
+    level
+        The score of a sample exactly as rare as the budget.
+    sided
+        Keep the tails of samples above and below the expected value apart; each side
+        gets half of the budget.
+    memory
+        Samples after which a raw score is forgotten (two blocks of half as many).
+    min_samples
+        Raw scores learned before the first score (NaN until then).
+    top
+        Largest raw scores kept per side and block.
+    heavy
+        Weibull shape of the top raw scores below which the tail is taken as heavy (a
+        Pareto tail is considered too).
+    light
+        Weibull shape above which the tail is taken as light (the Weibull tail, up to a
+        Gaussian's shape 2, instead of the exponential).
+    hold
+        Samples an incident is held for, unlearned (0: learned at once; for detectors of
+        one sample's deviation: a window's raw score stays high while the incident is in it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cal = TailCalibration(min_samples=50); st = cal.new_state(1)
+    >>> raw = np.abs(np.random.default_rng(0).normal(size=(1, 20000)))
+    >>> raw[0, -1] = 8.0  # 8 sigma: far rarer than one in a month of 15 s samples
+    >>> c = cal.update(st, np.array([0]), raw, budget=np.array([15 / (30 * 86400)]))
+    >>> bool(c.score[0, -1] >= DEFAULT_THRESHOLD), int((c.score[0, :-1] >= DEFAULT_THRESHOLD).sum())
+    (True, 0)
+    """
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        sided: bool = False,
+        memory: int = DEFAULTS.calibration_window,
+        min_samples: int = DEFAULTS.calibration_min_samples,
+        top: int = 32,
+        heavy: float = 0.85,
+        light: float = 1.2,
+        level: float = DEFAULT_THRESHOLD,
+        hold: int = 0,
+    ) -> None:
+        self.threshold = check_threshold(threshold)
+        self.level = check_threshold(level)
+        if int(memory) != memory or memory < 4:
+            raise ConfigError(f"calibration: memory is {memory!r}; write a whole number of samples >= 4")
+        if int(min_samples) != min_samples or min_samples < 1:
+            raise ConfigError(f"calibration: min_samples is {min_samples!r}; write a whole number >= 1")
+        if int(top) != top or not 3 <= top <= 256:
+            raise ConfigError(f"calibration: top is {top!r}; write a whole number from 3 to 256")
+        if not (math.isfinite(heavy) and heavy > 0):
+            raise ConfigError(f"calibration: heavy is {heavy!r}; write a Weibull shape > 0")
+        if int(hold) != hold or hold < 0:
+            raise ConfigError(f"calibration: hold is {hold!r}; write a whole number of samples >= 0")
+        self.hold = int(hold)
+        self.sided = bool(sided)
+        self.memory = int(memory)
+        self.min_samples = int(min_samples)
+        self.top = int(top)
+        self.heavy = float(heavy)
+        self.light = float(light)
+
+    def fields(self) -> dict[str, Field]:
+        return {
+            "count": Field((2,), np.int64, 0),  # samples in both blocks, per side
+            "block": Field((2,), np.int64, 0),  # samples in the newer block, per side
+            "older": Field((2, self.top), np.float32, 0.0),  # largest raw scores, descending
+            "newer": Field((2, self.top), np.float32, 0.0),
+            "fit": Field((2, _FIT), np.float64, 0.0),  # k = 0: to be fitted
+            "left": Field((), np.int64, 0),  # samples of the hold still to come
+            "age": Field((), np.int64, 0),  # samples since the hold began
+        }
+
+    def new_state(self, n_rows: int = 0) -> RowState:
+        return RowState(self.fields(), n_rows)
+
+    def update(
+        self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None,
+        budget: FloatArray | None = None,
+    ) -> Calibrated:
+        """Score and learn a block of raw scores; `budget` is each row's probability per sample."""
+        raw = np.ascontiguousarray(raw, dtype=np.float64)
+        rows = np.ascontiguousarray(rows, dtype=np.intp)
+        side = np.zeros(raw.shape, dtype=np.bool_) if below is None or not self.sided else below
+        if budget is None:
+            budget = np.full(rows.shape[0], 1.0 - self.threshold)
+        out = np.full((5, *raw.shape), np.nan)
+        out[4] = 0.0
+        _tail(
+            rows, raw, np.ascontiguousarray(side, dtype=np.bool_), np.ascontiguousarray(budget, dtype=np.float64),
+            state["count"], state["block"], state["older"], state["newer"], state["fit"], state["left"], state["age"],
+            self.hold,
+            self.memory // 2, self.min_samples, self.level, (1.0 - self.threshold) / (1.0 - self.level), self.heavy,
+            self.light, self.sided, out,
+        )
+        return Calibrated(out[0], out[1], out[2], out[4] > 0, out[3])
+
+
+@njit(cache=True, nogil=True)
+def _insert(buf, x):  # type: ignore[no-untyped-def]
+    """Put `x` among the descending values of `buf` if it is larger than the last."""
+    last = buf.shape[0] - 1
+    if x <= buf[last]:
+        return
+    a = last
+    while a > 0 and buf[a - 1] < x:
+        buf[a] = buf[a - 1]
+        a -= 1
+    buf[a] = x
+
+
+@njit(cache=True, nogil=True)
+def _fit(older, newer, n, k, heavy, light, work, fit):  # type: ignore[no-untyped-def]
+    """Fit the tail beyond the k-th largest of both blocks; write it to `fit`."""
+    i = j = 0
+    for a in range(k):  # the k largest of two descending buffers
+        if j >= newer.shape[0] or (i < older.shape[0] and older[i] >= newer[j]):
+            work[a] = older[i]
+            i += 1
+        else:
+            work[a] = newer[j]
+            j += 1
+    xk = work[k - 1]
+    gap = 0.0
+    total = 0.0
+    for a in range(k - 1):
+        total += work[a]
+        g = work[a] - work[a + 1]
+        if g > 0 and (gap == 0.0 or g < gap):
+            gap = g
+    beta = max(total / (k - 1) - xk + 0.5 * gap, 1e-9 * xk + 1e-12)
+    xi = 0.0
+    weibull = 0.0
+    if xk > 0:
+        sx = sy = sxx = sxy = 0.0
+        for a in range(k):  # Weibull plot: log(-log p) against log x
+            lx = math.log(work[a] + 0.5 * gap)
+            ly = math.log(math.log(n / (a + 1.0)))
+            sx += lx
+            sy += ly
+            sxx += lx * lx
+            sxy += lx * ly
+        var = sxx / k - (sx / k) ** 2
+        shape = (sxy / k - sx * sy / (k * k)) / var if var > 1e-12 else math.inf
+        if shape < heavy:
+            for a in range(k - 1):
+                xi += math.log(work[a] / xk)
+            xi /= k - 1
+        elif shape > light:  # lighter than exponential, such as a Gaussian's (shape 2)
+            weibull = min(shape, 2.0)
+    fit[0], fit[1], fit[2], fit[3], fit[4], fit[5] = xk, beta, xi, k, n, weibull
+
+
+@njit(cache=True, nogil=True)
+def _rarity(x, older, newer, fit, n, seen_too):  # type: ignore[no-untyped-def]
+    """The probability of a raw score of `x` or more, from the fitted tail (and the values seen)."""
+    xk, beta, xi, k, weibull = fit[0], fit[1], fit[2], fit[3], fit[5]
+    if x <= xk:
+        return k / n
+    p = math.exp(-math.log(n / k) * (x / xk) ** weibull) if weibull > 0 else (k / n) * math.exp(-(x - xk) / beta)
+    if xi > 0 and xk > 0:
+        p = max(p, (k / n) * (x / xk) ** (-1.0 / xi))
+    if not seen_too:
+        return p
+    seen = 0
+    while seen < older.shape[0] and older[seen] >= x:
+        seen += 1
+    a = 0
+    while a < newer.shape[0] and newer[a] >= x:
+        a += 1
+    return max(p, (seen + a) / n)
+
+
+@njit(cache=True, nogil=True)
+def _edge(fit, n, q):  # type: ignore[no-untyped-def]
+    """The raw score whose fitted probability is the budget `q`."""
+    xk, beta, xi, k, weibull = fit[0], fit[1], fit[2], fit[3], fit[5]
+    if k == 0:
+        return math.nan
+    ratio = k / (n * q)
+    if ratio <= 1:
+        return xk
+    if weibull > 0:
+        return xk * (math.log(1.0 / q) / math.log(n / k)) ** (1.0 / weibull)
+    e = xk + beta * math.log(ratio)
+    if xi > 0:
+        e = max(e, xk * ratio**xi)
+    return e
+
+
+@njit(cache=True, nogil=True)
+def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, hold, half, min_samples,  # type: ignore[no-untyped-def]
+          level, widen, heavy, light, sided, out):
+    level = 1.0 - level
+    top = older.shape[2]
+    work = np.empty(top)
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        q = budget[i] * (0.5 if sided else 1.0)
+        for j in range(raw.shape[1]):
+            x = raw[i, j]
+            if math.isnan(x):
+                continue
+            s = 1 if below[i, j] else 0
+            n = count[r, s]
+            hot = False
+            if n + count[r, 1 - s] >= min_samples:
+                u = s if n >= 8 else 1 - s  # a side with too few samples yet is scored on the other's tail
+                m = count[r, u]
+                k = min(top, max(3, m // 8))
+                f = fit[r, u]
+                if f[3] == 0 or (left[r] == 0 and (f[3] != k or m >= 2 * f[4])):
+                    _fit(older[r, u], newer[r, u], m, k, heavy, light, work, f)
+                ratio = level * _rarity(x, older[r, u], newer[r, u], f, m, left[r] == 0) / q
+                hot = ratio <= level  # as rare as the budget allows, or rarer
+                out[0, i, j] = min(max(1.0 - ratio, 0.0), 1.0)
+                out[3, i, j] = -math.log10(max(ratio, 1e-300))
+                edge = _edge(f, m, q * widen)
+                edge_other = edge
+                if sided and fit[r, 1 - u, 3] > 0:
+                    edge_other = _edge(fit[r, 1 - u], count[r, 1 - u], q * widen)
+                out[1, i, j], out[2, i, j] = (edge_other, edge) if u == 1 else (edge, edge_other)
+            if hold > 0 and hot:
+                if left[r] == 0:
+                    age[r] = 0
+                if left[r] == 0 or age[r] < 5 * hold:
+                    left[r] = hold + 1  # this sample and the `hold` after it
+            if x > newer[r, s, top - 1]:
+                _insert(newer[r, s], x)
+                if x > fit[r, s, 0] and left[r] == 0:
+                    fit[r, s, 3] = 0.0  # the largest values changed: fit again
+            if left[r] > 0:
+                out[4, i, j] = 1.0
+                left[r] -= 1
+                age[r] += 1
+                if left[r] == 0:  # the incident is over: its values count from now on
+                    fit[r, 0, 3] = 0.0
+                    fit[r, 1, 3] = 0.0
+            count[r, s] = n + 1
+            block[r, s] += 1
+            if block[r, s] >= half:  # the older block is forgotten; the newer one becomes it
+                older[r, s, :] = newer[r, s, :]
+                newer[r, s, :] = 0.0
+                count[r, s] = block[r, s]
+                block[r, s] = 0
+                fit[r, s, 3] = 0.0
