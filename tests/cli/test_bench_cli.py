@@ -121,7 +121,7 @@ def test_all_writes_a_benchmarks_section(corpus: Path, tmp_path: Path) -> None:
                      id="not-a-corpus"),
         pytest.param([], r"no NAB corpus given: pass --corpus DIR or set VIGIL_NAB", id="no-corpus"),
         pytest.param(["--corpus", "{corpus}", "--detector", "ewmaa"],
-                     r"--detector is 'ewmaa'; write one of default, ewma, .*seed-iforest, or all", id="unknown-detector"),
+                     r"--detector is 'ewmaa'; write one of default, record, ewma, .*seed-iforest, or all", id="unknown-detector"),
         pytest.param(["--corpus", "{corpus}", "--results-dir", "{corpus}/labels/combined_windows.json/out"],
                      r"--results-dir \S+/out: cannot write there \(Not a directory\)", id="unwritable-results"),
     ],

@@ -8,6 +8,7 @@ import pytest
 from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.detection.calibration import BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError
 
 
@@ -217,6 +218,7 @@ def test_bad_parameters_are_refused_with_their_name(kwargs: dict[str, float], ne
 CALIBRATIONS = [
     pytest.param(lambda: RecordCalibration(memory=200, min_samples=10, sided=True, hold=5), id="record"),
     pytest.param(lambda: BandCalibration(threshold=0.999), id="band"),
+    pytest.param(lambda: TailCalibration(threshold=0.9999, memory=200, min_samples=10, sided=True), id="tail"),
 ]
 
 
@@ -229,7 +231,7 @@ def test_a_raw_score_on_the_edge_scores_the_threshold_on_its_side(make: Callable
     cal = make()
     c = cal.update(cal.new_state(2), np.arange(2), raw, below)
     edge = np.where(below, c.edge_below, c.edge_above)
-    assert (c.edge_above != c.edge_below)[:, 50:].any() == isinstance(cal, RecordCalibration)  # sided: two edges
+    assert (c.edge_above != c.edge_below)[:, 50:].any() == (not isinstance(cal, BandCalibration))  # sided: two edges
     for j in range(20, 400, 23):
         again = raw[:, : j + 1].copy()
         again[:, j] = edge[:, j]

@@ -6,13 +6,13 @@ its recent history, and compares it with the budget `q`: the probability per sam
 makes the configured rate of false alarms in time (``detection.false_alarms``, one a
 month by default) at the series' own sample interval. The score is
 
-    score = 1 - (1 - level) * p / q
+    score = 1 - (1 - level) * (p / q) ** 2
 
 with `level` the threshold Vigil ships: a sample scores it exactly when it is as rare as
-the budget allows, and the same threshold means "one false alarm a month" for a series
-sampled every second and for one sampled every hour. A threshold configured apart from
-it scales the budget (0.9999 allows 2.5 times as many false alarms); the scores
-themselves never depend on the configured threshold.
+the budget allows (ordinary samples score about 0), and the same threshold means "one
+false alarm a month" for a series sampled every second and for one sampled every hour. A
+threshold configured apart from it scales the budget (0.9999 allows about 1.6 times as
+many false alarms); the scores themselves never depend on the configured threshold.
 
 How `p` is estimated (peaks over threshold, after Siffer et al., KDD 2017, without their
 iterations): the series keeps its `top` largest raw scores per side (two blocks of
@@ -47,6 +47,8 @@ from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["TailCalibration"]
 
+_FEWEST = 8  # samples of a side before its own tail scores it
+_STEEP = 2.0  # the score falls with the square of p / q: ordinary samples score about 0
 _FIT = 6  # per side: k-th largest, mean excess, Pareto index, k, the sample count of the fit, Weibull shape
 
 
@@ -151,7 +153,8 @@ class TailCalibration:
             rows, raw, np.ascontiguousarray(side, dtype=np.bool_), np.ascontiguousarray(budget, dtype=np.float64),
             state["count"], state["block"], state["older"], state["newer"], state["fit"], state["left"], state["age"],
             self.hold,
-            self.memory // 2, self.min_samples, self.level, (1.0 - self.threshold) / (1.0 - self.level), self.heavy,
+            self.memory // 2, self.min_samples, self.level, ((1.0 - self.threshold) / (1.0 - self.level)) ** (1.0 / _STEEP),
+            self.heavy,
             self.light, self.sided, out,
         )
         return Calibrated(out[0], out[1], out[2], out[4] > 0, out[3])
@@ -196,7 +199,7 @@ def _fit(older, newer, n, k, heavy, light, work, fit):  # type: ignore[no-untype
         sx = sy = sxx = sxy = 0.0
         for a in range(k):  # Weibull plot: log(-log p) against log x
             lx = math.log(work[a] + 0.5 * gap)
-            ly = math.log(math.log(n / (a + 1.0)))
+            ly = math.log(math.log(max(n / (a + 1.0), 1.0 + 1e-9)))
             sx += lx
             sy += ly
             sxx += lx * lx
@@ -265,14 +268,14 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
             s = 1 if below[i, j] else 0
             n = count[r, s]
             hot = False
-            if n + count[r, 1 - s] >= min_samples:
-                u = s if n >= 8 else 1 - s  # a side with too few samples yet is scored on the other's tail
+            if n + count[r, 1 - s] >= min_samples and max(n, count[r, 1 - s]) >= _FEWEST:
+                u = s if n >= _FEWEST else 1 - s  # a side with few samples yet is scored on the other's tail
                 m = count[r, u]
                 k = min(top, max(3, m // 8))
                 f = fit[r, u]
                 if f[3] == 0 or (left[r] == 0 and (f[3] != k or m >= 2 * f[4])):
                     _fit(older[r, u], newer[r, u], m, k, heavy, light, work, f)
-                ratio = level * _rarity(x, older[r, u], newer[r, u], f, m, left[r] == 0) / q
+                ratio = level * (_rarity(x, older[r, u], newer[r, u], f, m, left[r] == 0) / q) ** _STEEP
                 hot = ratio <= level  # as rare as the budget allows, or rarer
                 out[0, i, j] = min(max(1.0 - ratio, 0.0), 1.0)
                 out[3, i, j] = -math.log10(max(ratio, 1e-300))
