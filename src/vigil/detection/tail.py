@@ -49,7 +49,9 @@ __all__ = ["TailCalibration"]
 
 _FEWEST = 8  # samples of a side before its own tail scores it
 _STEEP = 2.0  # the score falls with the square of p / q: ordinary samples score about 0
-_FIT = 6  # per side: k-th largest, mean excess, Pareto index, k, the sample count of the fit, Weibull shape
+# per side: k-th largest, mean excess, Pareto index, k, the sample count of the fit, Weibull shape,
+# and the last edge with the budget it was drawn for
+_FIT = 8
 
 
 class TailCalibration:
@@ -212,18 +214,18 @@ def _fit(older, newer, n, k, heavy, light, work, fit):  # type: ignore[no-untype
             xi /= k - 1
         elif shape > light:  # lighter than exponential, such as a Gaussian's (shape 2)
             weibull = min(shape, 2.0)
-    fit[0], fit[1], fit[2], fit[3], fit[4], fit[5] = xk, beta, xi, k, n, weibull
+    fit[0], fit[1], fit[2], fit[3], fit[4], fit[5], fit[6] = xk, beta, xi, k, n, weibull, -1.0
 
 
 @njit(cache=True, nogil=True)
 def _rarity(x, older, newer, fit, n, seen_too):  # type: ignore[no-untyped-def]
     """The probability of a raw score of `x` or more, from the fitted tail (and the values seen)."""
-    xk, beta, xi, k, weibull = fit[0], fit[1], fit[2], fit[3], fit[5]
+    xk, beta, xi, k, fitted, weibull = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5]
     if x <= xk:
-        return k / n
-    p = math.exp(-math.log(n / k) * (x / xk) ** weibull) if weibull > 0 else (k / n) * math.exp(-(x - xk) / beta)
+        return k / fitted
+    p = math.exp(-math.log(fitted / k) * (x / xk) ** weibull) if weibull > 0 else (k / fitted) * math.exp(-(x - xk) / beta)
     if xi > 0 and xk > 0:
-        p = max(p, (k / n) * (x / xk) ** (-1.0 / xi))
+        p = max(p, (k / fitted) * (x / xk) ** (-1.0 / xi))
     if not seen_too:
         return p
     seen = 0
@@ -236,11 +238,20 @@ def _rarity(x, older, newer, fit, n, seen_too):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _edge(fit, n, q):  # type: ignore[no-untyped-def]
-    """The raw score whose fitted probability is the budget `q`."""
-    xk, beta, xi, k, weibull = fit[0], fit[1], fit[2], fit[3], fit[5]
+def _edge(fit, q):  # type: ignore[no-untyped-def]
+    """The raw score whose fitted probability is the budget `q` (kept in `fit` until the next fit)."""
+    xk, beta, xi, k, n, weibull = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5]
     if k == 0:
         return math.nan
+    if fit[6] == q:
+        return fit[7]
+    fit[6] = q
+    fit[7] = _drawn(xk, beta, xi, k, n, weibull, q)
+    return fit[7]
+
+
+@njit(cache=True, nogil=True)
+def _drawn(xk, beta, xi, k, n, weibull, q):  # type: ignore[no-untyped-def]
     ratio = k / (n * q)
     if ratio <= 1:
         return xk
@@ -273,16 +284,16 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
                 m = count[r, u]
                 k = min(top, max(3, m // 8))
                 f = fit[r, u]
-                if f[3] == 0 or (left[r] == 0 and (f[3] != k or m >= 2 * f[4])):
+                if f[3] == 0 or (left[r] == 0 and m >= 2 * f[4]):
                     _fit(older[r, u], newer[r, u], m, k, heavy, light, work, f)
                 ratio = level * (_rarity(x, older[r, u], newer[r, u], f, m, left[r] == 0) / q) ** _STEEP
                 hot = ratio <= level  # as rare as the budget allows, or rarer
                 out[0, i, j] = min(max(1.0 - ratio, 0.0), 1.0)
                 out[3, i, j] = -math.log10(max(ratio, 1e-300))
-                edge = _edge(f, m, q * widen)
+                edge = _edge(f, q * widen)
                 edge_other = edge
                 if sided and fit[r, 1 - u, 3] > 0:
-                    edge_other = _edge(fit[r, 1 - u], count[r, 1 - u], q * widen)
+                    edge_other = _edge(fit[r, 1 - u], q * widen)
                 out[1, i, j], out[2, i, j] = (edge_other, edge) if u == 1 else (edge, edge_other)
             if hold > 0 and hot:
                 if left[r] == 0:
