@@ -3,8 +3,8 @@
 One Prometheus serves the module. It is backfilled with ten minutes of calm history (so a
 new Vigil is warm at its first fetch) and scrapes a target whose values a driver thread
 changes four times a second: noise around 50 for every series ``vt_value{t=...}``, and a
-spike to 500 when a test asks for one. Each test watches its own series, so the tests do
-not see each other's spikes. Receivers are real HTTP servers on loopback (`HookServer`),
+spike to 500 when a test asks for one. Each test watches its own series (two, where it needs
+two incidents), so the tests do not see each other's spikes. Receivers are real HTTP servers on loopback (`HookServer`),
 and Alertmanager is the real binary. Nothing is mocked and nothing is skipped.
 
 What is checked: an anomaly reaches a webhook through Alertmanager as firing, then as
@@ -39,7 +39,9 @@ from support.receivers import AlertmanagerServer, HookServer, amtool_binary
 from support.servers import MetricsTarget, PrometheusServer, free_port, openmetrics, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-SERIES = ("am", "down", "restart")
+# the tests that need two incidents put them on two series of their query: the calibration
+# learns an incident, so a repeat of the same size on one series is not rare (docs/detectors.md)
+SERIES = ("am", "down", "down2", "restart", "restart2")
 FAST = {
     "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
     "calibration_min_samples": 10,
@@ -106,7 +108,7 @@ def vigil_config(prom_url: str, series: str, receivers: list[dict[str, Any]], **
         "detection": FAST,
         "prometheus": {
             "url": prom_url, "lookback": "10m", "delay": "0s", "timeout": "2s",
-            "queries": [{"name": series, "query": f'vt_value{{t="{series}"}}', "step": "1s"}],
+            "queries": [{"name": series, "query": f'vt_value{{t=~"{series}.*"}}', "step": "1s"}],
         },
         "notify": {"receivers": receivers, **notify},
     }
@@ -285,8 +287,8 @@ def test_a_receiver_down_for_30_s_gets_every_event_once_back(stack: dict[str, An
         vigil.start()
         down_since = time.monotonic()
         wait_until(lambda: vigil.get("/readyz").status_code == 200, 30, 0.1, "Vigil ready")
-        for n in (1, 2):
-            stack["driver"].spike("down", 3.0)
+        for n, series in ((1, "down"), (2, "down2")):
+            stack["driver"].spike(series, 3.0)
             wait_until(lambda n=n: len([e for e in spike_events(vigil) if e["state"] == "resolved"]) == n,
                        30, 0.2, f"spike {n} detected and resolved")
         pending = notifications(vigil, state="pending")
@@ -328,10 +330,12 @@ def test_vigil_killed_while_the_receiver_is_down_still_sends_every_event_once(
         (first,) = spike_events(vigil)
         vigil.kill()  # SIGKILL: no snapshot, no goodbye
 
-        stack["driver"].spike("restart", 3.0)  # while Vigil is down
+        stack["driver"].spike("restart2", 3.0)  # while Vigil is down
         prom = stack["prom"]
-        wait_until(lambda: prom.query('max_over_time(vt_value{t="restart"}[2s]) > 400'), 15, 0.2, "spike 2 in Prometheus")
-        wait_until(lambda: not prom.query('max_over_time(vt_value{t="restart"}[4s]) > 400'), 15, 0.2, "spike 2 over")
+        wait_until(lambda: prom.query('max_over_time(vt_value{t="restart2"}[2s]) > 400'), 15, 0.2,
+                   "spike 2 in Prometheus")
+        wait_until(lambda: not prom.query('max_over_time(vt_value{t="restart2"}[4s]) > 400'), 15, 0.2,
+                   "spike 2 over")
 
         vigil.start()
         wait_until(lambda: len([e for e in spike_events(vigil) if e["state"] == "resolved"]) == 2, 30, 0.2,
@@ -356,8 +360,9 @@ def test_vigil_killed_while_the_receiver_is_down_still_sends_every_event_once(
 def spiky_csv(path: Path) -> Path:
     rng = np.random.default_rng(5)
     v = 50 + rng.normal(0, 1, 3000)
-    spikes = np.arange(200, 3000, 60)  # ten seconds of calm at speed 20, then a spike every 3 s,
-    v[spikes] = 50 + 100 * 1.5 ** np.arange(spikes.size)  # each half again as large as the last: each is news
+    # ten seconds of calm at speed 20, then a spike, and a dip 3 s later: each is news (a
+    # side's tail has not seen the other's incident); the loops after the first repeat them
+    v[200], v[260] = 150.0, -50.0
     path.write_text("timestamp,value\n" + "".join(f"{1_700_000_000 + i},{x:.3f}\n" for i, x in enumerate(v)))
     return path
 
@@ -365,7 +370,7 @@ def spiky_csv(path: Path) -> Path:
 def tick_pace(directory: Path, receivers: list[dict[str, Any]], window: float = 5.0) -> tuple[float, float, Any]:
     """Ticks per second of a replayed query over `window` s, and the share of ticks over 0.25 s."""
     config = {
-        "data_dir": "data", "host": {"enabled": False}, "detection": FAST,
+        "data_dir": "data", "host": {"enabled": False}, "detection": {**FAST, "direction": "both"},
         "replay": [{"name": "spiky", "path": str(spiky_csv(directory.parent / f"{directory.name}.csv")),
                     "speed": 20, "loop": True}],
         "notify": {"receivers": receivers, "backoff": "100ms", "max_backoff": "1s", "max_attempts": 1000},

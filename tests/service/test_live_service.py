@@ -2,8 +2,10 @@
 
 One Prometheus scrapes the demo app every second; Vigil reads `demo_cpu_utilization` from
 it at a 1 s step. The tests run in order on that one stack: a calm stretch raises nothing,
-an injected spike becomes an event and `vigil_anomaly 1`, Prometheus goes away for 20 s
-and comes back, and Vigil killed with SIGKILL in the middle of an anomaly resumes it.
+an injected spike becomes an event and `vigil_anomaly 1`. On stacks of their own, whose
+series has seen no incident yet (the calibration learns incidents, so a repeat is not
+rare): Prometheus goes away for 20 s and comes back, and Vigil killed with SIGKILL in the
+middle of an anomaly resumes it.
 """
 
 from __future__ import annotations
@@ -148,8 +150,8 @@ def test_injected_spike_becomes_an_event_within_three_polls(stack: dict[str, Any
     del demo
 
 
-def test_prometheus_down_for_twenty_seconds_then_back(stack: dict[str, Any]) -> None:
-    vigil, prom, demo = stack["vigil"], stack["prom"], stack["demo"]
+def test_prometheus_down_for_twenty_seconds_then_back(fresh_stack: dict[str, Any]) -> None:
+    vigil, prom, demo = fresh_stack["vigil"], fresh_stack["prom"], fresh_stack["demo"]
     n_events = len(_events(vigil))
     prom.stop()
     down_until = time.monotonic() + 20
@@ -167,12 +169,9 @@ def test_prometheus_down_for_twenty_seconds_then_back(stack: dict[str, Any]) -> 
     prom.start(same_port=True)
     wait_until(lambda: vigil.get("/readyz").status_code == 200, 90, 0.5, "/readyz after Prometheus is back")
     wait_until(lambda: _has_data(prom.url), 30, 0.2, "fresh data in Prometheus")
-    upper = _series(vigil)["upper"]
-    # larger and longer than the first test's spike, which the calibration has learned
     demo.inject("spike", magnitude=80, duration=20)
     wait_until(lambda: len(_events(vigil)) > n_events, 30, 0.2, "detection after Prometheus came back")
     assert vigil.alive()
-    del upper
 
 
 def test_sigkill_during_an_anomaly_resumes_the_same_event(fresh_stack: dict[str, Any]) -> None:
@@ -195,7 +194,7 @@ def test_sigkill_during_an_anomaly_resumes_the_same_event(fresh_stack: dict[str,
     time.sleep(3)  # a few polls after the restart, spike still going on
     events = _events(vigil)
     new_ids = {e["id"] for e in events} - ids_before
-    assert new_ids == {event["id"]}, f"expected the same event to go on, got {new_ids}"
+    assert new_ids == {event["id"]}, f"expected the same event to go on, got {events}"
     took = vigil.stop()
     assert took < 5.0, f"SIGTERM took {took:.1f} s"
     assert "Traceback" not in vigil.log()
