@@ -151,3 +151,19 @@ def test_a_byte_on_a_series_of_zeros_is_not_an_incident_but_a_jump_of_a_flat_gau
     r = p.update(np.arange(3), 60.0 * np.broadcast_to(np.arange(3000.0), x.shape), x)
     assert not r.hot[0].any()
     assert r.hot[1, 2500] and r.hot[2, 2500]
+
+
+def test_a_step_or_a_ramp_is_one_event_and_only_a_tenfold_worse_sample_escalates() -> None:
+    """Surprise past the edge grows with the deviation, not the tail's probability: no second page."""
+    rng = np.random.default_rng(11)
+    x = 50 + rng.normal(0, 1, (3, 2000))
+    x[0, 1500:1506] += 40  # a step of six samples
+    x[1, 1500:1510] += np.linspace(10, 60, 10)  # a ramp
+    x[2, 1500:1506] += 40
+    x[2, 1503] += 4000  # a hundred times further out, inside the incident: a new one
+    p = build_pipeline()
+    p.resize(3)
+    r = p.update(np.arange(3), 15.0 * np.broadcast_to(np.arange(2000.0), x.shape), x)
+    opened = r.opened[:, 1400:]
+    assert opened[0].sum() == 1 and opened[1].sum() == 1, opened.sum(axis=1)
+    assert opened[2].sum() == 2 and r.escalated[2, 1503]
