@@ -74,17 +74,21 @@ def test_values_a_discrete_series_has_shown_are_not_rare_and_the_next_one_up_is_
     assert float(np.mean(c.score[0, 2000:] >= DEFAULT_THRESHOLD)) < 1e-3
 
 
-def test_an_incident_is_held_against_the_tail_of_before_it_and_learned_when_it_is_over() -> None:
+def test_an_incident_is_held_kept_apart_from_normal_behaviour_and_a_pattern_once_it_recurs() -> None:
     rng = np.random.default_rng(7)
     raw = np.abs(rng.normal(size=(1, 3000)))
     raw[0, 2000:2005] = 30.0  # a plateau of five samples
-    raw[0, 2500] = 30.0  # the same again, after the hold: part of the tail now... if it recurs
+    raw[0, 2500] = 30.0  # the same again, after the hold: still news
+    raw[0, 2800] = 29.0  # a third time, no larger: a pattern of this series now
     cal = TailCalibration(hold=20)
-    c = cal.update(cal.new_state(1), np.array([0]), raw, budget=np.array([1e-5]))
+    st = cal.new_state(1)
+    c = cal.update(st, np.array([0]), raw, budget=np.array([1e-5]))
     assert (c.score[0, 2000:2005] >= DEFAULT_THRESHOLD).all() and c.holding[0, 2000:2025].all()
     assert not c.holding[0, 2030:2500].any()
-    again = c.score[0, 2500]
-    assert again < c.score[0, 2000]  # learned: less rare than the first time
+    assert c.score[0, 2500] >= DEFAULT_THRESHOLD
+    assert c.score[0, 2800] < DEFAULT_THRESHOLD
+    assert float(st["newer"][0, 0, 0]) < 30.0, "an incident's samples are not normal behaviour"
+    assert sorted(st["incidents"][0, 0].ravel().tolist())[-2:] == [30.0, 30.0]
 
 
 def test_a_side_with_few_samples_is_scored_on_the_other_and_nothing_divides_by_zero() -> None:

@@ -6,10 +6,10 @@ detectors (the default ensemble), each member's raw score is calibrated on its o
 anomaly score is the highest member score, and the band is the narrowest the members
 agree on, so a sample is anomalous when it is outside any member's calibrated band.
 
-Hold: for `hold` samples after a sample scores at or above `HOLD_LEVEL`, the series'
-scores are capped at that level. An incident that keeps growing (a ramp, a burst) is then
-one detection in the score, as it is one event, which does not resolve while the hold (or
-a member calibration's own) lasts. A sample far worse than the incident going on (two
+Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
+above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
+growing (a ramp, a burst) is then one detection in the score, as it is one event, which
+does not resolve while the hold (or a member calibration's own) lasts. A sample far worse than the incident going on (two
 decades of surprise past its peak) escalates: a new detection, and a new event.
 """
 
@@ -34,13 +34,15 @@ from vigil.errors import ConfigError, StateError
 from vigil.snapshot import count, entry, from_blob, refuse, to_blob
 from vigil.state import Field, FloatArray, RowState
 
-__all__ = ["HOLD_LEVEL", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
+__all__ = ["HOLD_LEVEL", "HOLD_LONGEST", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
 _FORMAT = 3
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
 HOLD_LEVEL = DEFAULT_THRESHOLD
+# The longest hold in time: on an hourly series, 20 samples would hold the next day's incident
+HOLD_LONGEST = 3600.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,9 @@ class Pipeline:
         step = self.cadence_state["step"][rows]
         # the budget per sample of each member: its share of one false alarm per `false_alarms` seconds
         budget = np.where(step > 0, step, 1.0) / self.settings.false_alarms / len(self.members)
+        # a hold is `hold` samples, at most `HOLD_LONGEST` seconds of the series' own step
+        holds = np.minimum(self.hold, np.maximum(1, np.round(HOLD_LONGEST / np.where(step > 0, step, 1.0))))
+        holds = np.where(self.hold > 0, holds, 0).astype(np.int64)
         shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
         holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on
@@ -193,7 +198,10 @@ class Pipeline:
                 ) from exc
             with np.errstate(invalid="ignore"):
                 below = observed < s.expected  # False where there is no expected value
-            c = cal.update(self.calibration_states[m], rows, s.raw, below, budget)
+            if isinstance(cal, TailCalibration):
+                c = cal.update(self.calibration_states[m], rows, s.raw, below, budget, holds)
+            else:
+                c = cal.update(self.calibration_states[m], rows, s.raw, below, budget)
             scores[m] = c.score
             holding |= c.holding
             surprise = np.fmax(surprise, c.surprise)
@@ -209,7 +217,7 @@ class Pipeline:
             score = self._gate(observed, expected, resolution, score)
         escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
         if self.hold:
-            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], self.hold,
+            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], holds,
                           HOLD_LEVEL, holding, escalated)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
@@ -310,7 +318,7 @@ def _null_record(det: Detector) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hold(rows, score, surprise, left, peak, hold, level, holding, escalated):  # type: ignore[no-untyped-def]
+def _hold(rows, score, surprise, left, peak, holds, level, holding, escalated):  # type: ignore[no-untyped-def]
     """Cap scores at `level` for `hold` samples after one reaches it. A sample that goes
     `ESCALATION` decades of surprise past the peak of the incident going on (a hold here or
     in a member's calibration, marked in `holding`) is marked `escalated`: a new detection,
@@ -318,6 +326,7 @@ def _hold(rows, score, surprise, left, peak, hold, level, holding, escalated):  
     out = score.copy()
     for i in range(rows.shape[0]):
         r = rows[i]
+        hold = holds[i]
         k = left[r]
         for j in range(score.shape[1]):
             s = score[i, j]

@@ -22,15 +22,18 @@ with the mean excess of the larger ones, or, where a Weibull fit of those order 
 says the tail is heavier than exponential (shape below `heavy`), the larger of that and a
 Pareto tail with Hill's index. Ties of a discrete series widen the mean excess by half the
 spacing of its values, and a value the history has shown n times has at least the
-probability n / N. Every raw score is learned, the rare ones too: a deviation that keeps
-coming back is not rare. With a `hold`, an incident is learned when it is over: from a
-sample as rare as the budget until `hold` samples in a row are not (at most 5 times
-`hold`), the samples are scored against the tail of before it, and the event it opened
-stays open.
+probability n / N. Without a `hold` every raw score is learned, the rare ones too: a
+deviation that keeps coming back is not rare. With a `hold`, an incident is kept apart
+from normal behaviour: from a sample as rare as the budget until `hold` samples in a row
+are not (at most 5 times `hold`), the samples are scored against the tail of before it,
+the event it opened stays open, and none of them enters the tail; only the incident's
+peak is kept, among the last incidents' peaks. An incident as large as one seen before is
+still news; as large as two or more (n of them), it is a pattern of the series, with at
+least the probability (n - 1) / N. A shift that lasts past the hold is learned.
 
 Cost per sample: a few operations, and a refit of a side's tail (of order `top`) only when
-a sample enters its top values or its sample count doubles. State: 4 counters and
-``4 * top`` float32 per series.
+a sample enters its top values or its sample count doubles. State: 4 counters, ``4 * top``
+float32 and 18 float32 of incidents per series.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ _STEEP = 2.0  # the score falls with the square of p / q: ordinary samples score
 # per side: k-th largest, mean excess, Pareto index, k, the sample count of the fit, Weibull shape,
 # and the last edge with the budget it was drawn for
 _FIT = 8
+_INCIDENTS = 4  # incident peaks kept per side and block
 
 
 class TailCalibration:
@@ -134,6 +138,8 @@ class TailCalibration:
             "fit": Field((2, _FIT), np.float64, 0.0),  # k = 0: to be fitted
             "left": Field((), np.int64, 0),  # samples of the hold still to come
             "age": Field((), np.int64, 0),  # samples since the hold began
+            "peak": Field((2,), np.float32, 0.0),  # the largest raw score of the hold, per side
+            "incidents": Field((2, 2, _INCIDENTS), np.float32, 0.0),  # peaks of held incidents: side, block
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -141,9 +147,10 @@ class TailCalibration:
 
     def update(
         self, state: RowState, rows: np.ndarray, raw: FloatArray, below: np.ndarray | None = None,
-        budget: FloatArray | None = None,
+        budget: FloatArray | None = None, holds: np.ndarray | None = None,
     ) -> Calibrated:
-        """Score and learn a block of raw scores; `budget` is each row's probability per sample."""
+        """Score and learn a block of raw scores; `budget` is each row's probability per sample,
+        `holds` each row's hold in samples (by default `hold`)."""
         raw = np.ascontiguousarray(raw, dtype=np.float64)
         rows = np.ascontiguousarray(rows, dtype=np.intp)
         side = np.zeros(raw.shape, dtype=np.bool_) if below is None or not self.sided else below
@@ -151,10 +158,12 @@ class TailCalibration:
             budget = np.full(rows.shape[0], 1.0 - self.threshold)
         out = np.full((5, *raw.shape), np.nan)
         out[4] = 0.0
+        if holds is None or self.hold == 0:
+            holds = np.full(rows.shape[0], self.hold)
         _tail(
             rows, raw, np.ascontiguousarray(side, dtype=np.bool_), np.ascontiguousarray(budget, dtype=np.float64),
             state["count"], state["block"], state["older"], state["newer"], state["fit"], state["left"], state["age"],
-            self.hold,
+            state["peak"], state["incidents"], np.ascontiguousarray(holds, dtype=np.int64),
             self.memory // 2, self.min_samples, self.level, ((1.0 - self.threshold) / (1.0 - self.level)) ** (1.0 / _STEEP),
             self.heavy,
             self.light, self.sided, out,
@@ -218,7 +227,7 @@ def _fit(older, newer, n, k, heavy, light, work, fit):  # type: ignore[no-untype
 
 
 @njit(cache=True, nogil=True)
-def _rarity(x, older, newer, fit, n, seen_too):  # type: ignore[no-untyped-def]
+def _rarity(x, older, newer, incidents, fit, n, seen_too):  # type: ignore[no-untyped-def]
     """The probability of a raw score of `x` or more, from the fitted tail (and the values seen)."""
     xk, beta, xi, k, fitted, weibull = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5]
     if x <= xk:
@@ -234,7 +243,13 @@ def _rarity(x, older, newer, fit, n, seen_too):  # type: ignore[no-untyped-def]
     a = 0
     while a < newer.shape[0] and newer[a] >= x:
         a += 1
-    return max(p, (seen + a) / n)
+    again = -1  # one incident as large is news; two or more are a pattern
+    for b in range(2):
+        c = 0
+        while c < incidents.shape[1] and incidents[b, c] >= x:
+            c += 1
+        again += c
+    return max(p, (seen + a + max(again, 0)) / n)
 
 
 @njit(cache=True, nogil=True)
@@ -264,7 +279,7 @@ def _drawn(xk, beta, xi, k, n, weibull, q):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, hold, half, min_samples,  # type: ignore[no-untyped-def]
+def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, peak, incidents, holds, half, min_samples,  # type: ignore[no-untyped-def]
           level, widen, heavy, light, sided, out):
     level = 1.0 - level
     top = older.shape[2]
@@ -272,6 +287,7 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
     for i in range(rows.shape[0]):
         r = rows[i]
         q = budget[i] * (0.5 if sided else 1.0)
+        hold = holds[i]
         for j in range(raw.shape[1]):
             x = raw[i, j]
             if math.isnan(x):
@@ -286,7 +302,7 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
                 f = fit[r, u]
                 if f[3] == 0 or (left[r] == 0 and m >= 2 * f[4]):
                     _fit(older[r, u], newer[r, u], m, k, heavy, light, work, f)
-                ratio = level * (_rarity(x, older[r, u], newer[r, u], f, m, left[r] == 0) / q) ** _STEEP
+                ratio = level * (_rarity(x, older[r, u], newer[r, u], incidents[r, u], f, m, left[r] == 0) / q) ** _STEEP
                 hot = ratio <= level  # as rare as the budget allows, or rarer
                 out[0, i, j] = min(max(1.0 - ratio, 0.0), 1.0)
                 edge = _edge(f, q * widen)
@@ -304,22 +320,27 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
                     age[r] = 0
                 if left[r] == 0 or age[r] < 5 * hold:
                     left[r] = hold + 1  # this sample and the `hold` after it
-            if x > newer[r, s, top - 1]:
-                _insert(newer[r, s], x)
-                if x > fit[r, s, 0] and left[r] == 0:
-                    fit[r, s, 3] = 0.0  # the largest values changed: fit again
-            if left[r] > 0:
+            if left[r] > 0:  # an incident is not normal behaviour: its peak is kept apart, once
+                peak[r, s] = max(peak[r, s], x)
                 out[4, i, j] = 1.0
                 left[r] -= 1
                 age[r] += 1
-                if left[r] == 0:  # the incident is over: its values count from now on
-                    fit[r, 0, 3] = 0.0
-                    fit[r, 1, 3] = 0.0
+                if left[r] == 0:
+                    for v in range(2):
+                        if peak[r, v] > 0:
+                            _insert(incidents[r, v, 1], peak[r, v])
+                        peak[r, v] = 0.0
+            elif x > newer[r, s, top - 1]:
+                _insert(newer[r, s], x)
+                if x > fit[r, s, 0]:
+                    fit[r, s, 3] = 0.0  # the largest values changed: fit again
             count[r, s] = n + 1
             block[r, s] += 1
             if block[r, s] >= half:  # the older block is forgotten; the newer one becomes it
                 older[r, s, :] = newer[r, s, :]
                 newer[r, s, :] = 0.0
+                incidents[r, s, 0, :] = incidents[r, s, 1, :]
+                incidents[r, s, 1, :] = 0.0
                 count[r, s] = block[r, s]
                 block[r, s] = 0
                 fit[r, s, 3] = 0.0
