@@ -39,8 +39,8 @@ from support.receivers import AlertmanagerServer, HookServer, amtool_binary
 from support.servers import MetricsTarget, PrometheusServer, free_port, openmetrics, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-# the tests that need two incidents put them on two series of their query: the calibration
-# learns an incident, so a repeat of the same size on one series is not rare (docs/detectors.md)
+# the tests that need two incidents put them on two series of their query, each its series' first
+# (once two earlier incidents were as large, an incident is a pattern; docs/detectors.md)
 SERIES = ("am", "down", "down2", "restart", "restart2")
 FAST = {
     "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
