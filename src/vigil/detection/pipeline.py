@@ -9,8 +9,9 @@ agree on, so a sample is anomalous when it is outside any member's calibrated ba
 Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
 above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
-does not resolve while the hold (or a member calibration's own) lasts. A sample far worse than the incident going on (two
-decades of surprise past its peak) escalates: a new detection, and a new event.
+does not resolve while the hold (or a member calibration's own) lasts. A sample far worse
+than the incident going on (two decades of surprise past its peak) escalates: a new
+detection, and a new event.
 """
 
 from __future__ import annotations
@@ -177,11 +178,11 @@ class Pipeline:
 
         resolution = self.cadence.update(self.cadence_state, rows, t, observed)
         step = self.cadence_state["step"][rows]
+        interval = np.where(step > 0, step, 1.0)
         # the budget per sample of each member: its share of one false alarm per `false_alarms` seconds
-        budget = np.where(step > 0, step, 1.0) / self.settings.false_alarms / len(self.members)
+        budget = interval / self.settings.false_alarms / len(self.members)
         # a hold is `hold` samples, at most `HOLD_LONGEST` seconds of the series' own step
-        holds = np.minimum(self.hold, np.maximum(1, np.round(HOLD_LONGEST / np.where(step > 0, step, 1.0))))
-        holds = np.where(self.hold > 0, holds, 0).astype(np.int64)
+        holds = np.minimum(self.hold, np.maximum(1, np.round(HOLD_LONGEST / interval))).astype(np.int64)
         shape = (len(self.members), *observed.shape)
         scores, expected, lower, upper = (np.full(shape, np.nan) for _ in range(4))
         holding = np.zeros(observed.shape, dtype=np.bool_)  # the sample is in a hold: its incident goes on

@@ -306,11 +306,12 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
                 hot = ratio <= level  # as rare as the budget allows, or rarer
                 out[0, i, j] = min(max(1.0 - ratio, 0.0), 1.0)
                 edge = _edge(f, q * widen)
-                out[3, i, j] = -math.log10(max(ratio, 1e-300))
                 if hot and edge > 0 and x > edge:
                     # past the edge, surprise grows by two decades for every tenfold deviation,
                     # not with the tail's probability: an incident that ramps up stays one
                     out[3, i, j] = -math.log10(level) + _STEEP * math.log10(x / edge)
+                else:
+                    out[3, i, j] = -math.log10(max(ratio, 1e-300))
                 edge_other = edge
                 if sided and fit[r, 1 - u, 3] > 0:
                     edge_other = _edge(fit[r, 1 - u], q * widen)
