@@ -238,3 +238,18 @@ def test_the_pipeline_calibrates_as_the_detector_declares(name: str) -> None:
         assert cal.prior == 0.0
     else:  # a new series' record: the raw score of a 4-sigma deviation on noise
         assert float(np.asarray(cdf(np.array([cal.prior])))[0]) == pytest.approx(math.erf(4 / math.sqrt(2)), abs=1e-9)
+
+
+@pytest.mark.parametrize("recent_median", [True, False])
+def test_shift_sees_a_sustained_change_and_not_one_outlier_among_its_recent_samples(recent_median: bool) -> None:
+    x = 100 + np.random.default_rng(3).normal(0, 1, (3, 600))
+    x[1, 500] += 200  # one outlier: a spike, which level sees
+    x[2, 500:] += 3  # a sustained change of 3 sigma
+    d = build_detector("shift", {"recent_median": recent_median})
+    s = d.update(d.new_state(3), np.arange(3), x)
+    calm = float(np.nanmax(s.raw[0, 300:]))
+    assert s.raw[2, 519] > 2 * calm
+    if recent_median:  # the default
+        assert np.nanmax(s.raw[1, 500:520]) < 2 * calm
+    else:  # the mean of 20 moves by 10 sigma with the outlier
+        assert np.nanmax(s.raw[1, 500:520]) > 5 * calm

@@ -37,7 +37,7 @@ from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "HOLD_LONGEST", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
-_FORMAT = 4
+_FORMAT = 5
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
