@@ -39,6 +39,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("false_alarms 4/year", {"false_alarms": "4/year"}),
     ("no hold", {"hold": 0}),
     ("calibration memory 16,384", {"calibration_window": 16384}),
+    ("shift on the mean of 20", {"params": {"shift": {"recent_median": False}}}),
     ("level alone", {"detector": "level"}),
     ("seasonal alone", {"detector": "seasonal"}),
     ("spike alone", {"detector": "spike"}),
