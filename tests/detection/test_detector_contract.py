@@ -253,3 +253,14 @@ def test_shift_sees_a_sustained_change_and_not_one_outlier_among_its_recent_samp
         assert np.nanmax(s.raw[1, 500:520]) < 2 * calm
     else:  # the mean of 20 moves by 10 sigma with the outlier
         assert np.nanmax(s.raw[1, 500:520]) > 5 * calm
+
+
+def test_volatility_sees_noise_double_and_not_one_outlier() -> None:
+    x = 100 + np.random.default_rng(4).normal(0, 1, (3, 1200))
+    x[1, 1000] += 200  # one outlier: two large steps
+    x[2, 1000:] = 100 + 2 * (x[2, 1000:] - 100)  # noise that doubles
+    d = build_detector("volatility")
+    s = d.update(d.new_state(3), np.arange(3), x)
+    calm = float(np.nanmax(s.raw[0, 700:]))
+    assert np.nanmax(s.raw[1, 1000:1050]) < 2 * calm
+    assert s.raw[2, 1049] > 2 * calm

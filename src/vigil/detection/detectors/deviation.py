@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detection.detectors.base import ABS_FLOOR, StepDetector, add_step, step_scale
+from vigil.detection.detectors.base import ABS_FLOOR, STEP_CLIP, STEP_CLIP_AFTER, StepDetector, add_step, step_scale
 from vigil.errors import ConfigError
 from vigil.state import Field, IntArray, RowState
 
@@ -210,6 +210,9 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
                 if not math.isfinite(seen):
                     continue
                 v = abs(v - seen)
+                in_base = min(max(cnt - recent, 0), window)
+                if in_base > STEP_CLIP_AFTER and bs > 0:  # one outlier is two large steps, not noisier noise
+                    v = min(v, STEP_CLIP * bs / in_base)
             v = np.float32(v)  # as the ring keeps it, so the running sums match the ring
             # buf[p] is the oldest sample; the newest recent ones end just before p
             oldest = buf[p]
@@ -271,7 +274,8 @@ class Volatility(Deviation):
     With ``q = (mean |step| recent + e) / (mean |step| baseline + e)``, ``e`` a thousandth
     of the baseline, ``raw = max(q, 1 / q) - 1``: noise that doubles or halves (a flapping
     service, a metric that went flat) counts as much however large the series' values
-    are. No band.
+    are. A step counts at most `STEP_CLIP` times the baseline's mean step: one outlier
+    (two large steps) is a spike, not noisier noise. No band.
     """
 
     name: ClassVar[str] = "volatility"
