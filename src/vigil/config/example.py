@@ -30,8 +30,8 @@ limits:
   evict_after: 1h                 # forget series that stopped reporting
   history_points: {lim.history_points}            # recent points kept per series for the API
 detection:                        # defaults for every query; a query may override keys
-  detector: {d.detector}               # default (= ensemble: level, seasonal, shift, volatility), or one of them, spike, ewma, zscore, iforest
-  params: {{}}                      # example: {{level: {{window: 500}}, seasonal: {{bins: 288}}}}
+  detector: {d.detector}               # default (= ensemble: level, shift, volatility), or one of them, spike, seasonal, ewma, zscore, iforest
+  params: {{}}                      # example: {{level: {{window: 500}}, shift: {{recent: 30}}}}
   false_alarms: "{rate_text(d.false_alarms)}"         # per series on normal behaviour, at any sample interval
   calibrate: {str(d.calibrate).lower()}
   calibration: {d.calibration}               # tail (rarity against false_alarms) or record

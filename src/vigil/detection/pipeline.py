@@ -226,7 +226,7 @@ class Pipeline:
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
-        # a seasonal member has no opinion for its first season; the others carry the series till then
+        # a member with no opinion yet (seasonal in its first season) leaves the series to the others
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
         hot, anomalous, opened, events = self.decision.update(

@@ -41,7 +41,7 @@ DETECTORS: dict[str, type[Any]] = {
 }
 
 # What `vigil run` uses when nothing is configured: `default` and `ensemble` both mean this.
-DEFAULT_MEMBERS: tuple[str, ...] = ("level", "seasonal", "shift", "volatility")
+DEFAULT_MEMBERS: tuple[str, ...] = ("level", "shift", "volatility")
 
 
 def build_detector(name: str, params: dict[str, Any] | None = None) -> Detector:
