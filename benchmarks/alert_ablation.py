@@ -1,6 +1,7 @@
 """What each choice of the default is worth for the people on call: the default, then one change at a time.
 
-Every variant is a ``detection:`` section a user could write. Each is scored on the alerts
+Every variant is a ``detection:`` section a user could write, or other members for the
+default (``members``, a change of `DEFAULT_MEMBERS` no config can make). Each is scored on the alerts
 `vigil run` would send, on every suite, with the halves apart (choices were made on the
 first half of each and are checked on the second):
 
@@ -18,7 +19,9 @@ Writes the table into BENCHMARKS.md (section alert-ablation).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from vigil.bench.nab_run import prepare_corpus, run_detector
 from vigil.bench.nab_scorer import score_corpus
 from vigil.bench.noise_run import run_noise
 from vigil.config import Detection
+from vigil.detection import pipeline
 
 # (label, detection settings): the default first, then one change each
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
@@ -40,12 +44,25 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("no hold", {"hold": 0}),
     ("calibration memory 16,384", {"calibration_window": 16384}),
     ("shift on the mean of 20", {"params": {"shift": {"recent_median": False}}}),
+    ("members with seasonal (issue 7's four)", {"members": ("level", "seasonal", "shift", "volatility")}),
+    ("members level and shift", {"members": ("level", "shift")}),
     ("level alone", {"detector": "level"}),
     ("seasonal alone", {"detector": "seasonal"}),
     ("spike alone", {"detector": "spike"}),
     ("zscore alone", {"detector": "zscore"}),
 ]
 PARTS = ("odd", "even")
+
+
+@contextlib.contextmanager
+def members(names: tuple[str, ...] | None) -> Iterator[None]:
+    """The default's members for the duration (None: as shipped)."""
+    shipped = pipeline.DEFAULT_MEMBERS
+    pipeline.DEFAULT_MEMBERS = names or shipped
+    try:
+        yield
+    finally:
+        pipeline.DEFAULT_MEMBERS = shipped
 
 
 def events(corpus: LabelledCorpus, settings: Detection) -> tuple[list[str], Any]:
@@ -72,15 +89,18 @@ def main() -> None:
     prepared = prepare_corpus(nab.files)
     rows = []
     for label, change in VARIANTS:
+        change = dict(change)
+        names = change.pop("members", None)
         settings = Detection.model_validate(change)
-        cmd_halves, _ = events(cmd, settings)
-        nab_halves, run = events(nab, settings)
+        with members(names):
+            cmd_halves, _ = events(cmd, settings)
+            nab_halves, run = events(nab, settings)
+            noise = run_noise(15.0, seeds=args.seeds, settings=settings)
         standard = []
         for part in PARTS:
             idx = half([f.name for f in nab.files], part)
             flags = [run.alerts[i].astype(float) for i in idx]
             standard.append(f"{score_corpus([prepared[i] for i in idx], flags, 'standard', threshold=1.0).normalised:.1f}")
-        noise = run_noise(15.0, seeds=args.seeds, settings=settings)
         worst = [noise.largest(part)[1].rate for part in ("choose", "check")]
         rows.append([label, *cmd_halves, *nab_halves, *standard, *(f"{w:.3f}" for w in worst)])
         print(" | ".join(rows[-1]), flush=True)
