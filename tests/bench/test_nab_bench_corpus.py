@@ -63,13 +63,15 @@ def test_no_look_ahead_on_corpus_files(nab_dir: Path) -> None:
         np.testing.assert_array_equal(before.scores[1 - k], after.scores[1 - k])
 
 
-# What the record calibration (issue 7's default, NAB's operating point) keeps scoring on NAB
-# v1.1 (swept, as NAB publishes): Numenta HTM's published standard score, and the floors of
-# issue 7 for the other two profiles.
-FLOOR = {"standard": 70.5, "reward_low_FP_rate": 63.0, "reward_low_FN_rate": 75.0}
+# What the record calibration (NAB's operating point) keeps scoring on NAB v1.1, swept as NAB
+# publishes. With issue 7's members it scored 71.8 / 64.0 / 76.6, above Numenta HTM (70.5);
+# with the members issue 12 chose for the people on call (seasonal out, shift on a median) it
+# scores 67.8 / 60.1 / 72.5, below Numenta HTM and CAD OSE (69.9), above the other published
+# detectors (earthgecko Skyline 58.2). The floors catch a fall from there.
+FLOOR = {"standard": 66.0, "reward_low_FP_rate": 58.0, "reward_low_FN_rate": 70.0}
 
 
-def test_the_record_calibration_scores_above_numenta_htm_and_the_default_pages_far_less(nab_dir: Path) -> None:
+def test_the_record_calibration_keeps_its_nab_score_and_the_default_pages_far_less(nab_dir: Path) -> None:
     files = load_corpus(nab_dir)
     prepared = [prepare(len(f), f.windows) for f in files]
     record = run_detector(files, "record")

@@ -264,3 +264,14 @@ def test_volatility_sees_noise_double_and_not_one_outlier() -> None:
     calm = float(np.nanmax(s.raw[0, 700:]))
     assert np.nanmax(s.raw[1, 1000:1050]) < 2 * calm
     assert s.raw[2, 1049] > 2 * calm
+
+
+def test_a_spike_that_leaves_shift_s_recent_samples_does_not_move_its_baseline() -> None:
+    """Once a spike's samples would enter the baseline (20 samples on), a mean of 200 would
+    move by 3 x 450 / 200 and open a shift of its own, the wrong way."""
+    x = 50 + np.random.default_rng(5).normal(0, 1, (2, 600))
+    x[1, 500:503] = 500.0
+    d = build_detector("shift")
+    s = d.update(d.new_state(2), np.arange(2), x)
+    calm = float(np.nanmax(s.raw[0, 300:]))
+    assert np.nanmax(s.raw[1, 500:600]) < 2 * calm

@@ -3,12 +3,13 @@
 raw = |mean of the last `recent` samples - baseline of the `window` samples before them| / scale
 
 The baseline is their mean, or their median (`level`: one outlier in the window does not
-move it); the recent samples' mean may be their median too (`shift`: one outlier among
-them is a spike, not a shift; on Student-t(3) noise at 15 s the mean opened 0.10 false
-events per series-day, the median 0.07). `scale` is the mean absolute step of the series' first 100 samples (running
-until they are in), then frozen: the raw score stays in the series' own units, so its
-calibration (against the series' own largest recent deviations) sees changes of spread
-as they are, instead of normalising them away. The registered settings differ in what
+move it). With `recent_median` (`shift`) the recent samples' median stands for them, and
+it is what enters the baseline in place of each sample: one outlier among them is a
+spike, not a shift, now and when it would have reached the baseline. `scale` is the mean
+absolute step of the series' first 100 samples (running until they are in), then frozen:
+the raw score stays in the series' own units, so its calibration (against the series' own
+largest recent deviations) sees changes of spread as they are, instead of normalising them
+away. The registered settings differ in what
 they notice first: `spike` a sample far from the last 10, `level` a sample far from the
 median of the last 100, `shift` the last 20 samples' median far from the 200 before them.
 """
@@ -44,8 +45,9 @@ class Deviation(StepDetector):
     median
         Use the median of the window as the baseline instead of its mean.
     recent_median
-        Compare the median of the `recent` samples instead of their mean: one outlier
-        among them (a spike, which `level` sees) does not make a shift.
+        Compare the median of the `recent` samples instead of their mean, and let that
+        median, not the sample, enter the baseline: one outlier among them (a spike,
+        which `level` sees) does not make a shift, then or 20 samples later.
 
     With ``recent == 1`` the detector reports the baseline as the expected value and
     ``± scale`` as its band (the calibration widens it to the threshold); with a longer
@@ -115,11 +117,6 @@ class Deviation(StepDetector):
         if self.recent_median:
             f["recent_sorted"] = Field((self.recent,), np.float32, np.nan)  # the recent samples in order
         return f
-
-    @property
-    def _recent_median(self) -> bool:
-        import os
-        return self.recent > 1 and not self._of_steps and os.environ.get("SHIFTMED") == "1"
 
     def _update(
         self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None, out: np.ndarray
@@ -216,19 +213,25 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
             v = np.float32(v)  # as the ring keeps it, so the running sums match the ring
             # buf[p] is the oldest sample; the newest recent ones end just before p
             oldest = buf[p]
-            leaving_recent = buf[(p + window) % size]  # moves from recent into the baseline
+            slot = (p + window) % size
+            leaving_recent = buf[slot]  # moves from recent into the baseline
+            entering = leaving_recent
+            if recent_median and cnt >= recent:
+                # the baseline takes the recent samples' median in its place: a spike never reaches it
+                entering = np.float32(_median(rsorted[r], recent))
             if cnt >= size:
                 bs -= oldest
             if cnt >= recent:
-                bs += leaving_recent
+                bs += entering
                 rs -= leaving_recent
+                buf[slot] = entering
             if median:
                 held = min(max(cnt - recent, 0), window)  # samples in the baseline before this one
                 if cnt >= size:
                     _remove(ordered[r], held, oldest)
                     held -= 1
                 if cnt >= recent:
-                    _insert(ordered[r], held, leaving_recent)
+                    _insert(ordered[r], held, entering)
             if recent_median:
                 held_r = min(cnt, recent)
                 if cnt >= recent:
