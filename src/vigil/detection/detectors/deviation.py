@@ -9,9 +9,9 @@ spike, not a shift, now and when it would have reached the baseline. `scale` is 
 absolute step of the series' first 100 samples (running until they are in), then frozen:
 the raw score stays in the series' own units, so its calibration (against the series' own
 largest recent deviations) sees changes of spread as they are, instead of normalising them
-away. The registered settings differ in what
-they notice first: `spike` a sample far from the last 10, `level` a sample far from the
-median of the last 100, `shift` the last 20 samples' median far from the 200 before them.
+away. The registered settings differ in what they notice first: `spike` a sample far from
+the last 10, `level` a sample far from the median of the last 100, `shift` the last 20
+samples' median far from the 200 before them.
 """
 
 from __future__ import annotations
@@ -135,10 +135,8 @@ class Spike(Deviation):
 
     name: ClassVar[str] = "spike"
 
-    def __init__(
-        self, window: int = 10, recent: int = 1, warmup: int = 30, median: bool = False, recent_median: bool = False
-    ) -> None:
-        super().__init__(window, recent, warmup, median, recent_median)
+    def __init__(self, window: int = 10, recent: int = 1, warmup: int = 30, median: bool = False) -> None:
+        super().__init__(window, recent, warmup, median)
 
 
 class Level(Deviation):
@@ -146,10 +144,8 @@ class Level(Deviation):
 
     name: ClassVar[str] = "level"
 
-    def __init__(
-        self, window: int = 100, recent: int = 1, warmup: int = 30, median: bool = True, recent_median: bool = False
-    ) -> None:
-        super().__init__(window, recent, warmup, median, recent_median)
+    def __init__(self, window: int = 100, recent: int = 1, warmup: int = 30, median: bool = True) -> None:
+        super().__init__(window, recent, warmup, median)
 
 
 class Shift(Deviation):
@@ -200,6 +196,7 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
             v = x[i, j]
             if not math.isfinite(v):
                 continue
+            held = min(max(cnt - recent, 0), window)  # samples in the baseline before this one
             if of_steps:
                 # the ring holds the sizes of the steps between samples
                 seen = prev
@@ -207,9 +204,8 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
                 if not math.isfinite(seen):
                     continue
                 v = abs(v - seen)
-                in_base = min(max(cnt - recent, 0), window)
-                if in_base > STEP_CLIP_AFTER and bs > 0:  # one outlier is two large steps, not noisier noise
-                    v = min(v, STEP_CLIP * bs / in_base)
+                if held > STEP_CLIP_AFTER and bs > 0:  # one outlier is two large steps, not noisier noise
+                    v = min(v, STEP_CLIP * bs / held)
             v = np.float32(v)  # as the ring keeps it, so the running sums match the ring
             # buf[p] is the oldest sample; the newest recent ones end just before p
             oldest = buf[p]
@@ -226,7 +222,6 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
                 rs -= leaving_recent
                 buf[slot] = entering
             if median:
-                held = min(max(cnt - recent, 0), window)  # samples in the baseline before this one
                 if cnt >= size:
                     _remove(ordered[r], held, oldest)
                     held -= 1
