@@ -7,7 +7,8 @@
      │    ├── SourceUnavailable   down, refusing, timing out, or answering 5xx
      │    └── QueryRejected       the server refused the query itself (bad PromQL)
      ├── NotifyError        a notification could not be delivered
-     └── StateError         a saved state cannot be read or does not fit
+     ├── StateError         a saved state cannot be read or does not fit
+     └── StoreError         the store in data_dir cannot be written now (disk full, read-only)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConfigError", "DataError", "NotifyError", "QueryRejected", "SourceError", "SourceUnavailable",
-    "StateError", "VigilError", "redact",
+    "StateError", "StoreError", "VigilError", "redact",
 ]
 
 
@@ -50,6 +51,11 @@ class NotifyError(VigilError):
 
 class StateError(VigilError):
     """A saved state cannot be read or does not match the configuration."""
+
+
+class StoreError(VigilError):
+    """A write to the store failed (disk full, read-only, I/O error); nothing of it was kept, so it
+    can be retried whole."""
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

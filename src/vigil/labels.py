@@ -19,15 +19,35 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import re
 
 __all__ = ["event_id", "exposition_labels", "series_id", "series_key"]
 
 
 def series_key(labels: dict[str, str]) -> str:
-    """A canonical text form of a label set: ``name{a="1",b="2"}`` with sorted labels."""
+    """A canonical text form of a label set: ``name{a="1",b="2"}`` with sorted labels.
+
+    Values are escaped as in Prometheus's text format, and a name that is not a plain
+    Prometheus name is quoted the same way (as Prometheus 3 writes UTF-8 names), so two
+    different label sets never share a key:
+
+    >>> series_key({"a": 'x",b="y'}) != series_key({"a": "x", "b": "y"})
+    True
+    >>> print(series_key({"__name__": "up", 'a="1",b': "2"}))
+    up{"a=\\"1\\",b"="2"}
+    """
     name = labels.get("__name__", "")
-    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    if not _PLAIN_METRIC.fullmatch(name):
+        name = f'"{_escape(name)}"'
+    inner = ",".join(
+        f'{k if _PLAIN_LABEL.fullmatch(k) else chr(34) + _escape(k) + chr(34)}="{_escape(v)}"'
+        for k, v in sorted(labels.items()) if k != "__name__"
+    )
     return f"{name}{{{inner}}}"
+
+
+_PLAIN_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*|")
+_PLAIN_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def series_id(query: str, key: str) -> str:

@@ -35,6 +35,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "vigil_series": ("gauge", "Series held, per query."),
     "vigil_series_refused_total": ("counter", "New series refused because the query's series cap was hit."),
     "vigil_series_evicted_total": ("counter", "Series forgotten after they stopped reporting."),
+    "vigil_store_errors_total": ("counter", "Writes to the store in data_dir that failed (disk full, read-only), by what."),
     "vigil_series_not_owned": (
         "gauge", "Series of the query's latest fetch left to other shards, per query (only when sharded).",
     ),
@@ -74,6 +75,7 @@ class Metrics:
         self.series = Gauge("vigil_series", desc("vigil_series"), ["query"], registry=r)
         self.refused = Counter("vigil_series_refused", desc("vigil_series_refused_total"), ["query"], registry=r)
         self.evicted = Counter("vigil_series_evicted", desc("vigil_series_evicted_total"), ["query"], registry=r)
+        self.store_errors = Counter("vigil_store_errors", desc("vigil_store_errors_total"), ["what"], registry=r)
         self.tick = Histogram(
             "vigil_tick_duration_seconds", desc("vigil_tick_duration_seconds"), ["query"], registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),

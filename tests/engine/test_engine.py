@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,17 @@ def test_an_empty_fetch_is_a_successful_fetch(tmp_path: Path) -> None:
 # -- the series cap ------------------------------------------------------------------------
 
 
+def test_label_values_that_look_like_more_labels_are_a_series_of_their_own(tmp_path: Path) -> None:
+    tricky = {"__name__": "up", "a": 'x",b="y'}
+    plain = {"__name__": "up", "a": "x", "b": "y"}
+    q = make_query()
+    engine = make_engine(tmp_path, q)
+    tick(engine, "q", [batch(tricky, [1], [1.0]), batch(plain, [1], [2.0])], at=T0)
+    assert len(q.table) == 2
+    assert q.table.history(row_of(q, tricky))["value"] == [1.0]
+    assert q.table.history(row_of(q, plain))["value"] == [2.0]
+
+
 def test_series_cap_refuses_new_series_and_counts_them(tmp_path: Path) -> None:
     q = make_query(limits=Limits(max_series_per_query=2))
     engine = make_engine(tmp_path, q)
@@ -322,10 +334,59 @@ def test_eviction_frees_the_row_and_resolves_its_open_event(tmp_path: Path) -> N
     assert not q.table.state["anomalous"][web2]
 
 
+def test_by_default_a_series_absent_for_ten_steps_is_forgotten(tmp_path: Path) -> None:
+    """Label churn: a query whose series change every fetch holds about ten steps of them, not a day's."""
+    q = make_query(limits=Limits(max_series_per_query=50))
+    engine = make_engine(tmp_path, q)
+    for i in range(200):  # a new series at every fetch, each seen once
+        at = T0 + i * STEP
+        tick(engine, "q", [batch({"__name__": "req", "pod": f"p{i}"}, [at], [1.0])], at=at)
+        asyncio.run(engine.housekeeping(at))
+    assert len(q.table) <= 10 + 60 / STEP  # 10 steps, and an eviction pass at most every 5 steps
+    assert metric(engine, "vigil_series_refused_total", query="q") is None  # the cap was never reached
+    assert metric(engine, "vigil_series_evicted_total", query="q") >= 180
+
+
+def test_an_outage_of_the_source_forgets_no_series(tmp_path: Path) -> None:
+    """Silence counts from the last successful fetch: while the source is down, nothing is evicted."""
+    q = make_query()
+    engine = make_engine(tmp_path, q)
+    t, v = calm(50)
+    tick(engine, "q", [batch(WEB1, t, v)], at=T0)
+    for k in range(1, 40):  # 10 minutes down, four times the eviction delay
+        tick(engine, "q", SourceUnavailable("connection refused"), at=T0 + k * STEP)
+        asyncio.run(engine.housekeeping(T0 + k * STEP))
+    assert len(q.table) == 1
+    tick(engine, "q", [batch(WEB1, [t[-1] + STEP], [50.0])], at=T0 + 40 * STEP)  # back, with the series
+    asyncio.run(engine.housekeeping(T0 + 41 * STEP))
+    assert len(q.table) == 1 and metric(engine, "vigil_series_evicted_total", query="q") is None
+
+
+def test_refused_series_make_the_query_degraded_but_ready(tmp_path: Path) -> None:
+    q = make_query(limits=Limits(max_series_per_query=1))
+    engine = make_engine(tmp_path, q)
+    tick(engine, "q", [batch(WEB1, [T0], [1]), batch(WEB2, [T0], [2])], at=T0)
+    ready, reasons = engine.ready()
+    assert ready
+    assert reasons["q"].startswith("degraded: 1 series refused") and "limits.max_series_per_query" in reasons["q"]
+    tick(engine, "q", [batch(WEB1, [T0 + STEP], [1])], at=T0 + STEP)  # the other series went away
+    assert engine.ready() == (True, {})
+
+
+def test_series_the_source_leaves_out_for_its_own_cap_are_counted_as_refused(tmp_path: Path) -> None:
+    q = make_query()
+    engine = make_engine(tmp_path, q)
+    q.source.capped_series = 7  # type: ignore[attr-defined]  # as PrometheusSource reports its max_series cut
+    tick(engine, "q", [batch(WEB1, [T0], [1])], at=T0)
+    assert metric(engine, "vigil_series_refused_total", query="q") == 7
+    assert "7 series refused" in engine.ready()[1]["q"]
+
+
 def test_a_reused_row_starts_cold(tmp_path: Path) -> None:
     q = make_query(limits=Limits.model_validate({"evict_after": "1m"}))
     engine = make_engine(tmp_path, q)
     tick(engine, "q", [spike_batches(WEB2)], at=T0)
+    tick(engine, "q", [], at=T0 + 120)  # the source answers without it
     asyncio.run(engine.housekeeping(T0 + 120))
     assert len(q.table) == 0
 
@@ -581,28 +642,27 @@ def test_backoff_is_capped(tmp_path: Path) -> None:
 def test_one_broken_query_does_not_stop_the_loop(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A query whose ingest raises is logged and retried; the others keep ticking."""
-    clock = Clock()
+    """A query whose ingest raises is logged and retried on its own schedule; the others keep ticking."""
     n_ticks = 6
+    interval = 0.05
 
     class Good(FakeSource):
         stop: asyncio.Event
 
         async def fetch(self, now: float) -> list[SeriesBatch]:
-            clock.t += self.interval  # time passes while fetching
             if len(self.calls) + 1 >= n_ticks:
                 self.stop.set()
             await super().fetch(now)
             return [batch(WEB1, [now], [50.0])]
 
-    broken = FakeSource("broken")
-    broken.replies = [[batch(WEB2, [1.0, 2.0], [1.0])] for _ in range(100)]  # t and v do not match
-    good = Good("good")
+    broken = FakeSource("broken", interval)
+    broken.replies = [[batch(WEB2, [1.0, 2.0], [1.0])] for _ in range(1000)]  # t and v do not match
+    good = Good("good", interval)
     queries = [
         Query(broken, Detection(), Limits(), "broken"),
         Query(good, Detection(), Limits(), "good"),
     ]
-    engine = make_engine(tmp_path, *queries, clock=clock)
+    engine = Engine(Config(data_dir=tmp_path), queries, Store(tmp_path), Metrics(), clock=time.time)
 
     async def main() -> None:
         good.stop = asyncio.Event()
@@ -612,11 +672,44 @@ def test_one_broken_query_does_not_stop_the_loop(
         asyncio.run(main())
 
     assert len(good.calls) == n_ticks
-    assert len(broken.calls) >= n_ticks - 1  # retried on its own schedule all along
+    assert len(broken.calls) >= 2  # retried all along
     assert len(engine.queries["good"].table.history(0)["t"]) == n_ticks
     assert "query broken: processing samples failed" in caplog.text
     ready, reasons = engine.ready()
     assert not ready and "internal error" in reasons["broken"] and "good" not in reasons
-    assert metric(engine, "vigil_source_errors_total", query="broken", kind="internal") >= n_ticks - 1
+    assert metric(engine, "vigil_source_errors_total", query="broken", kind="internal") == len(broken.calls)
     assert good.closed and broken.closed  # sources are closed at stop
     assert engine.store.load_snapshot("query:good") is not None  # state saved at stop
+
+
+def test_a_source_that_hangs_delays_no_other_query(tmp_path: Path) -> None:
+    """Each query ticks on its own schedule: one whose fetch never returns leaves the others on time."""
+    interval = 0.05
+
+    class Hanging(FakeSource):
+        async def fetch(self, now: float) -> list[SeriesBatch]:
+            self.calls.append(now)
+            await asyncio.Event().wait()  # never answers (the engine's own timeout is 30 s)
+            return []
+
+    class Counting(FakeSource):
+        stop: asyncio.Event
+
+        async def fetch(self, now: float) -> list[SeriesBatch]:
+            await super().fetch(now)
+            if len(self.calls) >= 10:
+                self.stop.set()
+            return [batch(WEB1, [now], [50.0])]
+
+    hanging, counting = Hanging("hanging", interval), Counting("counting", interval)
+    queries = [Query(hanging, Detection(), Limits(), "hanging"), Query(counting, Detection(), Limits(), "counting")]
+    engine = Engine(Config(data_dir=tmp_path), queries, Store(tmp_path), Metrics(), clock=time.time)
+
+    async def main() -> None:
+        counting.stop = asyncio.Event()
+        await asyncio.wait_for(engine.run(counting.stop), timeout=20)
+
+    asyncio.run(main())
+    assert len(hanging.calls) == 1  # still waiting on its first answer when the run stopped
+    assert len(counting.calls) >= 10
+    assert engine.store.load_snapshot("query:counting") is not None  # the hung fetch did not block the final save

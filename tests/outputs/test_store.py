@@ -222,10 +222,10 @@ def test_data_dir_that_is_a_file_is_a_state_error(tmp_path: Path) -> None:
     message = str(info.value)
     assert "cannot open the store" in message
     assert str(tmp_path / "file" / "vigil.db") in message
-    assert "check that data_dir is writable" in message
+    assert "check that data_dir is a folder writable" in message
 
 
 def test_data_dir_under_a_file_is_a_state_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(StateError, match="check that data_dir is writable"):
+    with pytest.raises(StateError, match="check that data_dir is a folder writable"):
         Store(tmp_path / "file" / "sub")

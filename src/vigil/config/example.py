@@ -27,7 +27,7 @@ data_dir: vigil-data              # events and detector state (SQLite)
 snapshot_every: 1m                # state snapshot interval (also saved at shutdown)
 limits:
   max_series_per_query: {lim.max_series_per_query}
-  evict_after: 1h                 # forget series that stopped reporting
+  # evict_after: 10m              # forget series absent this long (default: 10 steps of their query)
   history_points: {lim.history_points}            # recent points kept per series for the API
 detection:                        # defaults for every query; a query may override keys
   detector: {d.detector}               # default (= ensemble: level, shift, volatility), or one of them, spike, seasonal, ewma, zscore, iforest

@@ -22,6 +22,10 @@ from vigil.sharding import check_spec
 __all__ = ["Config", "Limits", "Server", "messages"]
 
 
+# A series silent for this many steps of its query is forgotten, unless limits.evict_after says otherwise.
+EVICT_STEPS = 10
+
+
 class Server(Model):
     listen: Listen = "127.0.0.1:8080"
     token: Secret | None = None
@@ -39,8 +43,12 @@ class Server(Model):
 
 class Limits(Model):
     max_series_per_query: int = Field(10000, ge=1)
-    evict_after: Duration = 3600.0
+    evict_after: Duration | None = None  # None: EVICT_STEPS steps of the series' query
     history_points: int = Field(120, ge=10, le=100000)
+
+    def evict_after_for(self, step: float) -> float:
+        """Seconds of silence after which a series of a query with this step is forgotten."""
+        return self.evict_after if self.evict_after is not None else EVICT_STEPS * step
 
 
 ShardSpec = Annotated[str, BeforeValidator(check_spec)]

@@ -119,6 +119,7 @@ class Query:
         self.last_error: str | None = None
         self._labels_cache: dict[int, str] = {}
         self._capped = False
+        self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
 
     @property
     def interval(self) -> float:
@@ -233,14 +234,15 @@ class Query:
             self.table.history(row), shard,
         )
 
-    def evict(self, now: float) -> tuple[list[EventRecord], int]:
-        """Forget series silent for longer than `evict_after`; their open events resolve."""
+    def evict(self, after: float) -> tuple[list[EventRecord], int]:
+        """Forget series that were in no fetch for `after` seconds before the last successful
+        one (an outage of the source forgets nothing); their open events resolve."""
         with self.lock:
             seen = self.table.state["last_seen"]
             rows = self.table.active_rows()
-            if not rows.size:
+            if not rows.size or self.last_ok is None:
                 return [], 0
-            old = rows[seen[rows] < now - self.limits.evict_after]
+            old = rows[seen[rows] < self.last_ok - after]
             return self._forget(old), int(old.size)
 
     def drop_not_owned(self) -> tuple[list[EventRecord], int]:

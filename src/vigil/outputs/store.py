@@ -9,20 +9,21 @@ parts, written in one transaction so a crash leaves either the old snapshot or t
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from vigil.engine.query import EventRecord
-from vigil.errors import StateError
+from vigil.errors import StateError, StoreError
 from vigil.outputs.event import event_doc
 
-__all__ = ["Store", "where"]
+__all__ = ["Store", "trouble", "where"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -58,21 +59,43 @@ def where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
     return " AND ".join(["1 = 1", *(sql for sql, _ in used)]), [value for _, value in used]
 
 
+def trouble(path: Path, exc: BaseException) -> str:
+    """What went wrong with the store at `path`, and what to do about it, in one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    lowered = text.lower()
+    if "full" in lowered or getattr(exc, "errno", None) == errno.ENOSPC:
+        return f"{path}: {text}; free space on the disk of data_dir (Vigil retries by itself)"
+    if "malformed" in lowered or "not a database" in lowered or type(exc) is sqlite3.DatabaseError:
+        return (
+            f"{path} is damaged ({text}); move it aside (for example to vigil.db.damaged) and start again: "
+            "Vigil starts with an empty store and relearns"
+        )
+    if isinstance(exc, OSError) or any(w in lowered for w in ("readonly", "read-only", "permission", "unable to open")):
+        return f"{path}: {text}; check that data_dir is a folder writable by the user running Vigil, or point it elsewhere"
+    return f"{path}: {text}"
+
+
 class Store:
-    """Thread-safe access to `vigil.db` in `data_dir` (created if missing)."""
+    """Thread-safe access to `vigil.db` in `data_dir` (created if missing).
+
+    A write that fails (disk full, read-only, I/O error) is rolled back whole and raises
+    `StoreError`, so the caller can retry it whole; a store that cannot be opened or is
+    damaged raises `StateError` at start, saying why and what to do.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "vigil.db"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            problem = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {' '.join(problem.split())}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(
-                f"cannot open the store {self.path} ({exc}); check that data_dir is writable"
-            ) from exc
+            raise StateError(f"cannot open the store: {trouble(self.path, exc)}") from None
         self._lock = threading.Lock()
         self._hooks: list[Callable[[sqlite3.Connection, list[dict[str, Any]]], None]] = []
 
@@ -82,18 +105,23 @@ class Store:
 
     @contextmanager
     def connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """The connection, under the store's lock; in one transaction when `write`."""
+        """The connection, under the store's lock; in one transaction when `write`, which a
+        failed write (`StoreError`) leaves as if it had not begun."""
         with self._lock:
             if not write:
                 yield self._db
                 return
-            self._db.execute("BEGIN")
             try:
+                self._db.execute("BEGIN")
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:  # SQLite may have rolled back already (a full disk at COMMIT)
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error | OSError):
+                    raise StoreError(f"cannot write to the store: {trouble(self.path, exc)}") from None
                 raise
-            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -173,28 +201,26 @@ class Store:
         """
         now = time.time()
         parts = parts or {}
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for name, data in blobs.items():
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now)
-                    )
-                    self._db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
-                    for i, buf in enumerate(parts.get(name, ())):
-                        self._db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES (?, ?, ?)", (name, i, buf))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self.connection(write=True) as db:
+            for name, data in blobs.items():
+                db.execute("INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now))
+                db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
+                for i, buf in enumerate(parts.get(name, ())):
+                    db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES (?, ?, ?)", (name, i, buf))
 
     def load_snapshot(self, name: str) -> bytes | None:
-        with self._lock:
-            row = self._db.execute("SELECT data FROM snapshots WHERE name = ?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        row = self._read("SELECT data FROM snapshots WHERE name = ?", (name,))
+        return None if not row else bytes(row[0][0])
 
     def load_snapshot_parts(self, name: str) -> list[bytearray]:
         """The large buffers of a snapshot, in order, as writable buffers."""
-        with self._lock:
-            rows = self._db.execute("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,)).fetchall()
+        rows = self._read("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,))
         return [bytearray(r[0]) for r in rows]
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """Rows of a read of saved state; StateError, saying why, if the store cannot give them."""
+        try:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read saved state: {trouble(self.path, exc)}") from None

@@ -60,7 +60,7 @@ def build_sources(config: Config, shard: Shard | None = None) -> list[tuple[Sour
             source = PrometheusSource(
                 q.name, p.url, q.query, q.step, lookback=p.lookback, auth=auth, timeout=p.timeout,
                 max_series=q.max_series or config.limits.max_series_per_query, counter=q.counter, delay=p.delay,
-                owns=owns,
+                forget_after=config.limits.evict_after_for(q.step), owns=owns,
             )
             out.append((source, q.detection, f"prometheus.queries[{i}]"))
     for i, r in enumerate(config.replay):
