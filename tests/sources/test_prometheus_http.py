@@ -353,8 +353,10 @@ def test_cap_keeps_the_first_series_logs_once_and_rearms(caplog: pytest.LogCaptu
         got = run(handler, body, max_series=2)
     assert got == [(["a", "b"], 2), (["a", "b"], 2), (["a", "b"], 0), (["a", "b"], 3)]
     assert [r.getMessage() for r in caplog.records] == [
-        "query 'q' returned 4 series; max_series is 2, so 2 are left out (the first 2 by labels are kept)",
-        "query 'q' returned 5 series; max_series is 2, so 3 are left out (the first 2 by labels are kept)",
+        "query 'q' returned 4 series; max_series is 2, so 2 new ones are left out while the 2 held keep their "
+        "place (a series absent for 86400s is forgotten and frees its place)",
+        "query 'q' returned 5 series; max_series is 2, so 3 new ones are left out while the 2 held keep their "
+        "place (a series absent for 86400s is forgotten and frees its place)",
     ]
 
 

@@ -300,13 +300,9 @@ class PrometheusSource(Source):
         self.capped_series = dropped
         if dropped and not self._cap_warned:
             log.warning(
-                "query %r returned %d series; max_series is %d, so %d are left out "
-                "(the first %d by labels are kept)",
-                self.name,
-                len(raw),
-                self.max_series,
-                dropped,
-                self.max_series,
+                "query %r returned %d series; max_series is %d, so %d new ones are left out while the %d held "
+                "keep their place (a series absent for %gs is forgotten and frees its place)",
+                self.name, len(raw), self.max_series, dropped, len(self._series), self.forget_after,
             )
         self._cap_warned = dropped > 0
         return batches
