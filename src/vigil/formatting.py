@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["UNKNOWN", "iso", "iso_times", "json_number", "number_text", "score_text"]
+__all__ = ["UNKNOWN", "iso", "iso_times", "json_number", "json_numbers", "number_text", "score_text"]
 
 UNKNOWN = "?"
 _SCORE_STEP = Decimal("0.000001")
@@ -72,7 +72,24 @@ def json_number(x: object) -> float | None:
     (97.199996948, 0.9999996, None)
     """
     value = _finite(x)
-    return None if value is None else round(value, 9)
+    return None if value is None else json_numbers([value])[0]
+
+
+def json_numbers(values: npt.ArrayLike) -> list[float | None]:
+    """`json_number` of each value of an array, at numpy's speed (a page of sparklines has thousands).
+
+    Values from a million up are kept as they are: float64 has no ninth decimal to round there.
+
+    >>> json_numbers(np.array([1 / 3, np.nan, 2.5e9 + 0.1, -np.inf], dtype=np.float64))
+    [0.333333333, None, 2500000000.1, None]
+    """
+    a = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        a = np.where(np.abs(a) < 1e6, np.round(a, 9), a)
+    out: list[float | None] = a.tolist()
+    for i in np.flatnonzero(~np.isfinite(a)).tolist():
+        out[i] = None
+    return out
 
 
 def number_text(x: object) -> str:

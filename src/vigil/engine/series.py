@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from vigil.errors import StateError
-from vigil.formatting import json_number
+from vigil.formatting import json_numbers
 from vigil.labels import series_id, series_key
 from vigil.snapshot import count, entry, from_blob, refuse, to_blob
 from vigil.state import Field, RowState
@@ -140,17 +140,20 @@ class SeriesTable:
                 s[name][r] = values[name][ok, j]
             s["last_t"][r] = t[ok, j]
 
-    def history(self, row: int, since: float | None = None) -> dict[str, list[float | None]]:
-        """The row's recent points, oldest first, as JSON numbers (`json_number`: NaN as None)."""
+    def history(self, row: int, since: float | None = None, last: int | None = None) -> dict[str, list[float | None]]:
+        """The row's recent points (the `last` ones, or those from `since` on), oldest first, as JSON
+        numbers (`json_number`: NaN as None)."""
         s = self.state
         n, pos, h = int(s["hist_len"][row]), int(s["hist_pos"][row]), self.history_points
+        if last is not None:
+            n = min(n, max(last, 0))
         order = (np.arange(pos - n, pos) % h) if n else np.array([], dtype=np.intp)
         t = s["hist_t"][row, order]
         keep = slice(None) if since is None else t >= since
         out: dict[str, list[float | None]] = {}
         for name in HISTORY:
-            arr = (t if name == "t" else s[f"hist_{name}"][row, order].astype(np.float64))[keep]
-            out[name] = list(map(json_number, arr.tolist()))
+            arr = t if name == "t" else s[f"hist_{name}"][row, order]
+            out[name] = json_numbers(arr[keep])
         return out
 
     def payload(self) -> dict[str, Any]:

@@ -123,8 +123,7 @@ def event_spans(events: Iterable[dict[str, Any]]) -> list[tuple[float, float]]:
 
 def sparklines(parts: Parts, picks: Sequence[Pick], n: int) -> list[Sparkline]:
     """The last `n` points of each picked series, with one store query per query for their events."""
-    points = [p.q.table.history(p.row) for p in picks]
-    points = [{k: v[-n:] for k, v in pts.items()} for pts in points]
+    points = [p.q.table.history(p.row, last=n) for p in picks]
     spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for name in {p.q.name for p in picks}:
         mine = [(p, pts) for p, pts in zip(picks, points, strict=True) if p.q.name == name]
