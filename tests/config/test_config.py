@@ -259,7 +259,7 @@ def test_every_field_error_is_listed_at_once(tmp_path: Path) -> None:
               step: '15'
         """,
     )
-    assert "7 error(s)" in message
+    assert "7 errors:" in message
     for part in (
         "server.listen is 'localhost'",
         "server.bogus is not a known key",
