@@ -152,14 +152,12 @@ if LIBYAML:
             _Bounded.__init__(self)
 
 
-def _loader(text: str, libyaml: bool) -> _Bounded:
-    return _LibyamlLoader(text) if libyaml and LIBYAML else _PythonLoader(text)
-
-
 def parse_yaml(text: str, where: str, libyaml: bool = LIBYAML) -> Any:
     """The data of the one YAML document in `text`; one-line ConfigError naming `where` if refused.
 
-    `libyaml`: take the events from libyaml (the default when PyYAML has it).
+    `libyaml`: take the events from libyaml (the default when PyYAML has it). Text that
+    is not YAML is read again with PyYAML's parser, so that the message, its line and
+    column are the same whichever parser is installed.
     """
     bad = Reader.NON_PRINTABLE.search(text)
     if bad is not None:
@@ -167,17 +165,26 @@ def parse_yaml(text: str, where: str, libyaml: bool = LIBYAML) -> Any:
             f"{where}: {_place_in(text, bad.start())}: the character #x{ord(bad.group()):04x} is not allowed in YAML; "
             "remove it (is this a binary file?)"
         )
-    loader = _loader(text, libyaml)
+    if libyaml and LIBYAML:
+        try:
+            return _load(_LibyamlLoader(text), where)
+        except yaml.YAMLError:
+            pass
     try:
-        return loader.get_single_data()
-    except _Refused as exc:
-        raise ConfigError(f"{where}: {_place(exc.mark)}: {exc.problem}") from exc
+        return _load(_PythonLoader(text), where)
     except yaml.MarkedYAMLError as exc:
         at = f" at {_place(exc.problem_mark)}" if exc.problem_mark is not None else ""
         problem = ", ".join(part for part in (exc.context, exc.problem) if part)
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from exc
+
+
+def _load(loader: _Bounded, where: str) -> Any:
+    try:
+        return loader.get_single_data()
+    except _Refused as exc:
+        raise ConfigError(f"{where}: {_place(exc.mark)}: {exc.problem}") from exc
     finally:
         loader.dispose()
 
