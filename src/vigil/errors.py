@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = [
     "ConfigError", "DataError", "NotifyError", "QueryRejected", "SourceError", "SourceUnavailable",
-    "StateError", "StoreError", "VigilError", "redact",
+    "StateError", "StoreError", "VigilError", "redact", "redact_url",
 ]
 
 
@@ -68,3 +69,18 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+# scheme://user:password@ where the password runs to the last @ before the host's end (/ ? # or a space)
+_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#:]*:)[^\s/?#]*@")
+
+
+def redact_url(text: str) -> str:
+    """`text` with the password of every URL in it written ``***`` (the user name stays).
+
+    >>> redact_url("prometheus.url is 'http://vigil:s3cr@t@prom:x/api'; write a port")
+    "prometheus.url is 'http://vigil:***@prom:x/api'; write a port"
+    >>> redact_url("http://prom:9090/api?who=a@b")
+    'http://prom:9090/api?who=a@b'
+    """
+    return _PASSWORD.sub(r"\1***@", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,58 @@ def test_bad_config_is_one_clear_error_and_exit_2(tmp_path: Path, config: str, s
         assert result.stderr.startswith("error: ")
         assert says in result.stderr
         assert "Traceback" not in result.stderr + result.stdout
+
+
+LAUGHS = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)  # aliases of aliases: 9**10 strings once expanded
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        pytest.param(b"\xff\xd8\xff\xe0\x00\x10JFIF" * 64, "vigil.yml: not UTF-8 text (byte 0 is 0xff)", id="binary-file"),
+        pytest.param(b"a: &a [*a]\n", "vigil.yml: line 1, column 8: the alias *a is inside the value &a names", id="recursive-alias"),
+        pytest.param(
+            b"server: {listen: 127.0.0.1:99999}\n",
+            "vigil.yml: server.listen is '127.0.0.1:99999'; the port 99999 is not one from 1 to 65535",
+            id="port-over-65535",
+        ),
+        pytest.param(
+            b"server: {listen: 'nosuchhost.invalid:8080'}\n",
+            "vigil.yml: server.listen is 'nosuchhost.invalid:8080'; the host nosuchhost.invalid does not resolve",
+            id="host-unresolvable",
+        ),
+        pytest.param(LAUGHS.encode(), "vigil.yml: line 5, column 35: the file holds more than 50,000 values", id="billion-laughs"),
+        pytest.param(
+            b"prometheus: {url: 'http://vigil:hunter2@prom:notaport', queries: [{name: a, query: up}]}\n",
+            "vigil.yml: prometheus.url is 'http://vigil:***@prom:notaport'; the port 'notaport' is not a number",
+            id="password-in-a-bad-url",
+        ),
+    ],
+)
+def test_a_hostile_config_file_stops_run_at_once_with_one_line(tmp_path: Path, content: bytes, says: str) -> None:
+    (tmp_path / "vigil.yml").write_bytes(content)
+    began = time.monotonic()
+    result = vigil("run", "--config", "vigil.yml", cwd=tmp_path, timeout=30)
+    took = time.monotonic() - began
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {says}") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout == "" and "hunter2" not in result.stderr
+    assert took < 15, f"{took:.1f} s"  # the interpreter's start is most of it
+
+
+def test_a_port_in_use_stops_run_with_one_line_naming_the_key(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = vigil("run", "--listen", f"127.0.0.1:{port}", cwd=tmp_path, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"error: server.listen is '127.0.0.1:{port}'; cannot listen there (address already in use); "
+        "write a free port on an address of this machine, such as 127.0.0.1:8080\n"
+    )
 
 
 def test_promql_syntax_error_stops_the_start_with_prometheus_own_text(tmp_path: Path) -> None:

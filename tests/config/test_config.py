@@ -129,6 +129,22 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
             id="listen-port-not-a-number",
         ),
         pytest.param(
+            "server:\n  listen: 127.0.0.1:99999\n",
+            "server.listen is '127.0.0.1:99999'; the port 99999 is not one from 1 to 65535; write host:port",
+            id="listen-port-over-65535",
+        ),
+        pytest.param(
+            "server:\n  listen: 127.0.0.1:0\n",
+            "server.listen is '127.0.0.1:0'; the port 0 is not one from 1 to 65535",
+            id="listen-port-zero",
+        ),
+        pytest.param(
+            "server:\n  listen: nosuchhost.invalid:8080\n",
+            "server.listen is 'nosuchhost.invalid:8080'; the host nosuchhost.invalid does not resolve to an address; "
+            "write an address of this machine, such as 127.0.0.1 or 0.0.0.0",
+            id="listen-host-unresolvable",
+        ),
+        pytest.param(
             "server:\n  lisen: 127.0.0.1:8080\n",
             "server.lisen is not a known key; check its spelling",
             id="unknown-nested-key",
@@ -147,6 +163,28 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
             "prometheus:\n  url: ftp://example.org\n  queries: [{name: a, query: up}]\n",
             "prometheus.url is 'ftp://example.org'; write a URL starting with http://",
             id="url-wrong-scheme",
+        ),
+        pytest.param(
+            "prometheus:\n  url: http://prom:notaport\n  queries: [{name: a, query: up}]\n",
+            "prometheus.url is 'http://prom:notaport'; the port 'notaport' is not a number from 1 to 65535; "
+            "write a URL such as http://127.0.0.1:9090",
+            id="url-port-not-a-number",
+        ),
+        pytest.param(
+            "prometheus:\n  url: http://prom:65536\n  queries: [{name: a, query: up}]\n",
+            "prometheus.url is 'http://prom:65536'; the port '65536' is not a number from 1 to 65535",
+            id="url-port-over-65535",
+        ),
+        pytest.param(
+            "prometheus:\n  url: 'http://:9090'\n  queries: [{name: a, query: up}]\n",
+            "prometheus.url is 'http://:9090'; the URL has no host; write http(s)://host[:port][/prefix]",
+            id="url-without-host",
+        ),
+        pytest.param(
+            "notify:\n  external_url: https://vigil:pw@vigil.example.org\n",
+            "notify.external_url is 'https://vigil:***@vigil.example.org'; the URL holds user:password@, "
+            "which every link would show; write it without",
+            id="link-url-with-credentials",
         ),
         pytest.param(
             "prometheus:\n  url: http://x:9090\n",
@@ -259,7 +297,7 @@ def test_every_field_error_is_listed_at_once(tmp_path: Path) -> None:
               step: '15'
         """,
     )
-    assert "7 error(s)" in message
+    assert "7 errors:" in message
     for part in (
         "server.listen is 'localhost'",
         "server.bogus is not a known key",
@@ -436,6 +474,32 @@ def test_a_badly_written_secret_is_not_echoed_in_the_error(
     message = errors_of(tmp_path, text)
     assert secret not in message
     assert "token" in message
+
+
+QUERY = "  queries: [{name: a, query: up}]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        pytest.param("prometheus:\n  url: http://vigil:hunter2@prom:notaport\n" + QUERY, "prometheus.url", id="bad-port"),
+        pytest.param("prometheus:\n  url: 'http://vigil:hun@ter2@prom:x'\n" + QUERY, "prometheus.url", id="password-with-at"),
+        pytest.param("prometheus:\n  url: htp://vigil:hunter2@prom:9090\n" + QUERY, "prometheus.url", id="bad-scheme"),
+        pytest.param("prometheus:\n  url: vigil:hunter2@prom:9090\n" + QUERY, "prometheus.url", id="no-scheme"),
+        pytest.param("prometheus: ['http://vigil:hunter2@prom:9090']\n", "prometheus", id="inside-a-list"),
+        pytest.param("notify:\n  external_url: http://vigil:hunter2@x:0\n", "notify.external_url", id="link-url"),
+        pytest.param(
+            "notify:\n  receivers: [{name: r, type: webhook, url: 'http://vigil:hunter2@hook:0/x'}]\n",
+            "notify.receivers[0].url",
+            id="receiver-url",
+        ),
+    ],
+)
+def test_a_password_in_a_url_is_never_shown(tmp_path: Path, text: str, key: str) -> None:
+    message = errors_of(tmp_path, text)
+    assert "hunter2" not in message and "ter2" not in message
+    assert f"{tmp_path / 'vigil.yml'}: {key}" in message
+    assert len(message.splitlines()) == 1
 
 
 def test_basic_auth_password_must_be_a_secret_reference(tmp_path: Path) -> None:

@@ -398,6 +398,34 @@ def test_credentials_echoed_by_a_server_are_redacted() -> None:
     assert "tok-123" not in str(caught.value) and "bad header Bearer ***" in str(caught.value)
 
 
+def test_a_url_password_echoed_by_a_server_is_redacted() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="upstream http://reader:hunter2@thanos:10902 refused the connection")
+
+    with pytest.raises(SourceUnavailable) as caught:
+        run(handler, fetch_at(1000))
+    assert "hunter2" not in str(caught.value) and "http://reader:***@thanos:10902 refused" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param("http://vigil:hunter2@prom.test:notaport", "'http://prom.test:notaport'", id="port-not-a-number"),
+        pytest.param("http://vigil:hunter2@prom.test:99999/x", "'http://prom.test:99999/x'", id="port-over-65535"),
+        pytest.param("http://vigil:hunter2@prom.test:0", "'http://prom.test:0'", id="port-zero"),
+        pytest.param("vigil:hunter2@prom.test:9090", "'prom.test:9090'", id="no-scheme"),
+        pytest.param("http://vigil:hunter2@[::1", "'http://[::1'", id="unclosed-bracket"),
+    ],
+)
+def test_a_url_it_cannot_use_is_a_config_error_without_its_credentials(url: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        PrometheusSource("q", url, "up", step=15)
+    message = str(caught.value)
+    assert message == (
+        f"prometheus source 'q': url is {shown}; write http(s)://host:port[/prefix] with a port from 1 to 65535"
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

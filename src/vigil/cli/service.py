@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from vigil.config import Config, Server, example_config, load_config
+from vigil.config import Config, Server, check_listen, example_config, load_config
 from vigil.errors import ConfigError
 from vigil.http.server import after_uvicorn
 
@@ -38,9 +37,10 @@ def override(
         config = config.model_copy(update={"shard": parse_shard(shard, where, hostname).text})
     if listen is not None:
         try:
-            server = Server.model_validate({**config.server.model_dump(exclude_unset=True), "listen": listen})
-        except ValidationError:
-            raise ConfigError(f"--listen is {listen!r}; write host:port, such as 127.0.0.1:8080") from None
+            check_listen(listen)
+        except ValueError as exc:
+            raise ConfigError(f"--listen is {listen!r}; {exc}") from None
+        server = Server.model_validate({**config.server.model_dump(exclude_unset=True), "listen": listen})
         config = config.model_copy(update={"server": server})
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})

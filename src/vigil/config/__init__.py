@@ -1,8 +1,9 @@
 """The configuration file (`vigil.yml`): its keys as frozen models, reading and checking it.
 
-`values` holds the value types (durations, names, URLs, secrets), `detection`, `sources`
-and `notify` the keys of each part, `model` the whole `Config`; `load` reads a file into
-it with every error named at once, `example` renders the documented example from the
+`values` holds the value types (durations, names, URLs, listen addresses, secrets),
+`detection`, `sources` and `notify` the keys of each part, `model` the whole `Config`;
+`load` reads a file into it with every error named at once, through `safe_yaml`, which
+bounds what a hostile file can cost; `example` renders the documented example from the
 models' defaults.
 """
 
@@ -14,9 +15,9 @@ from vigil.config.load import load_config
 from vigil.config.model import Config, Limits, Server
 from vigil.config.notify import Notify, Receiver
 from vigil.config.sources import BasicAuth, HostSource, PrometheusQuery, PrometheusSource, ReplaySource
-from vigil.config.values import Secret, parse_duration
+from vigil.config.values import Secret, check_listen, parse_duration
 
 __all__ = [
     "BasicAuth", "Config", "Detection", "HostSource", "Limits", "Notify", "PrometheusQuery", "PrometheusSource",
-    "Receiver", "ReplaySource", "Secret", "Server", "example_config", "load_config", "parse_duration",
+    "Receiver", "ReplaySource", "Secret", "Server", "check_listen", "example_config", "load_config", "parse_duration",
 ]

@@ -1,17 +1,24 @@
-"""Reading `vigil.yml`: YAML to the validated `Config`, every error on one line naming its key."""
+"""Reading `vigil.yml`: YAML to the validated `Config`, every error on one line naming its key.
+
+The file is read as at most 1 MiB of UTF-8 text and parsed within bounds
+(`vigil.config.safe_yaml`), so no file, however hostile, costs more than a second or
+ends in a traceback.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from vigil.config.model import Config, messages
+from vigil.config.safe_yaml import parse_yaml
 from vigil.errors import ConfigError
 
-__all__ = ["load_config"]
+__all__ = ["MAX_BYTES", "load_config"]
+
+MAX_BYTES = 1024 * 1024
 
 
 def _resolve_paths(raw: Any, base: Path) -> None:
@@ -31,16 +38,7 @@ def load_config(path: Path | None) -> Config:
     """Read and validate `path` (None: the defaults, watching this host)."""
     if path is None:
         return Config()
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    raw = parse_yaml(_read_text(Path(path)), str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -49,5 +47,25 @@ def load_config(path: Path | None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        lines = "\n".join(f"  {m}" for m in messages(exc))
-        raise ConfigError(f"{path}: {len(exc.errors())} error(s):\n{lines}") from None
+        problems = [line.strip() for m in messages(exc) for line in m.splitlines()]
+        if len(problems) == 1:
+            raise ConfigError(f"{path}: {problems[0]}") from None
+        lines = "\n".join(f"  {m}" for m in problems)
+        raise ConfigError(f"{path}: {len(problems)} errors:\n{lines}") from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, at most `MAX_BYTES` of UTF-8."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than 1 MiB, too large for a config file; is it the right file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); give a YAML file saved as UTF-8"
+        ) from exc

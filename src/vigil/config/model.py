@@ -8,6 +8,7 @@ directory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from vigil.config.detection import Detection, merge
 from vigil.config.notify import Notify
 from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
 from vigil.config.values import Duration, Listen, Model, Secret
+from vigil.errors import redact_url
 from vigil.sharding import check_spec
 
 __all__ = ["Config", "Limits", "Server", "messages"]
@@ -110,6 +112,7 @@ class Config(Model):
 
 
 def messages(exc: ValidationError) -> list[str]:
+    """One line per error: the key, the value (never a secret or a URL's password) and what to write."""
     out = []
     for err in exc.errors():
         loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
@@ -124,8 +127,13 @@ def messages(exc: ValidationError) -> list[str]:
         else:
             shown = err.get("input")
             secret = err["loc"][-1:] == ("value",) or (err["loc"][:1] == ("notify",) and "url" in err["loc"])
-            if isinstance(shown, dict) or loc == "" or secret:  # Secret.value, receiver URLs: not shown
-                out.append(f"{loc or 'config'}: {msg}")
+            if isinstance(shown, dict) or loc == "" or secret or _bare_userinfo(shown):
+                out.append(f"{loc or 'config'}: {msg}")  # Secret.value, receiver URLs: not shown
             else:
                 out.append(f"{loc} is {shown!r}; {msg}")
-    return out
+    return [redact_url(line) for line in out]
+
+
+def _bare_userinfo(value: object) -> bool:
+    """Text such as ``user:password@host`` with no scheme, whose password `redact_url` cannot find."""
+    return isinstance(value, str) and "://" not in value and re.search(r":[^\s/]*@", value) is not None

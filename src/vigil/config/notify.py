@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from vigil.config.values import Duration, Model, Name, Secret, SecretUrl, Url
+from vigil.config.values import Duration, LinkUrl, Model, Name, Secret, SecretUrl
 
 __all__ = ["Notify", "Receiver"]
 
@@ -66,7 +66,7 @@ class Notify(Model):
     max_backoff: Duration = 300.0
     keep: Duration = 7 * 86400.0
     max_event_age: Duration = 3600.0
-    external_url: Url | None = None
+    external_url: LinkUrl | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Notify:

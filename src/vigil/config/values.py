@@ -2,23 +2,27 @@
 
 Durations are strings with a unit (``15s``, ``1m``, ``1h``, ``1d``). Secrets (tokens,
 passwords, webhook URLs) are given as ``{env: NAME}``, ``{file: PATH}`` or ``{value: ...}``
-and are never shown back: `Secret` prints as ``'***'``.
+and are never shown back: `Secret` prints as ``'***'``. A URL needs http(s), a host and
+no port or one from 1 to 65535; a listen address a port from 1 to 65535 and a host that
+resolves, checked when the file is read rather than when the server starts.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from vigil.errors import ConfigError
 
 __all__ = [
-    "Duration", "DurationOrZero", "Listen", "Model", "Name", "Rate", "Secret", "SecretUrl", "Url", "duration_text",
-    "parse_duration", "parse_rate", "rate_text",
+    "Duration", "DurationOrZero", "LinkUrl", "Listen", "Model", "Name", "Rate", "Secret", "SecretUrl", "Url", "check_listen",
+    "duration_text", "parse_duration", "parse_rate", "rate_text",
 ]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -121,18 +125,83 @@ def _pattern(regex: str, advice: str) -> BeforeValidator:
 
 
 Name = Annotated[str, _pattern(r"[a-zA-Z_][a-zA-Z0-9_:.-]{0,99}", "write a name of letters, digits and _ : . - such as api_latency")]
-Url = Annotated[str, _pattern(r"https?://\S+", "write a URL starting with http:// or https://, such as http://127.0.0.1:9090")]
-Listen = Annotated[str, _pattern(r"[^\s:]*:\d{1,5}", "write host:port, such as 127.0.0.1:8080 or 0.0.0.0:8080")]
+
+
+def _url_problem(value: str, secret: bool = False) -> str | None:
+    """What is wrong with an http(s) URL (its scheme, host or port) and what to write, or None.
+
+    With `secret`, the message quotes nothing of the URL.
+    """
+    if not re.fullmatch(r"https?://\S+", value):
+        return "write a URL starting with http:// or https://, such as http://127.0.0.1:9090"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # an unclosed [IPv6] bracket
+        return "the host cannot be read; write http(s)://host[:port][/prefix], such as http://127.0.0.1:9090"
+    if not host:
+        return "the URL has no host; write http(s)://host[:port][/prefix], such as http://127.0.0.1:9090"
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        shown = "" if secret else f" {port!r}"
+        return f"the port{shown} is not a number from 1 to 65535; write a URL such as http://127.0.0.1:9090"
+    return None
+
+
+def _url(value: Any) -> Any:
+    problem = _url_problem(value) if isinstance(value, str) else "write a URL such as http://127.0.0.1:9090"
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _link_url(value: Any) -> Any:
+    _url(value)
+    if "@" in urlsplit(value).netloc:
+        raise ValueError("the URL holds user:password@, which every link would show; write it without")
+    return value
+
+
+Url = Annotated[str, BeforeValidator(_url)]
+LinkUrl = Annotated[str, BeforeValidator(_link_url)]  # shown to the readers of links: no credentials
+
+
+def check_listen(value: Any) -> str:
+    """``host:port`` to serve on: a port from 1 to 65535 and a host that resolves (none: 127.0.0.1).
+
+    The ValueError says what is wrong and what to write, without the value.
+    """
+    match = re.fullmatch(r"([^\s:]*):([0-9]{1,5})", value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("write host:port, such as 127.0.0.1:8080 or 0.0.0.0:8080")
+    host, port = match.group(1), int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise ValueError(f"the port {port} is not one from 1 to 65535; write host:port, such as 127.0.0.1:8080")
+    if host and not _resolves(host):
+        raise ValueError(
+            f"the host {host} does not resolve to an address; write an address of this machine, "
+            "such as 127.0.0.1 or 0.0.0.0 (every interface)"
+        )
+    return match.group(0)
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (a label over 63 letters)
+        return False
+    return True
+
+
+Listen = Annotated[str, BeforeValidator(check_listen)]
 
 
 def _secret_or_url(value: Any) -> Any:
     """A plain URL is a `Secret` given by value; a mapping is a `Secret` (env, file or value)."""
     if isinstance(value, str):
-        if not re.fullmatch(r"https?://\S+", value):
-            raise ValueError(
-                "write a URL starting with http:// or https://, or {env: NAME}, {file: PATH} or {value: URL} "
-                "(the text given is not shown)"
-            )
+        problem = _url_problem(value, secret=True)
+        if problem is not None:
+            raise ValueError(f"{problem}; or {{env: NAME}}, {{file: PATH}} or {{value: URL}} (the text given is not shown)")
         return {"value": value}
     return value
 

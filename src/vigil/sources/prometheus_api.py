@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from vigil.errors import ConfigError, QueryRejected, SourceUnavailable, redact
+from vigil.errors import ConfigError, QueryRejected, SourceUnavailable, redact, redact_url
 
 __all__ = ["Auth", "PrometheusApi", "auth_headers", "seconds", "snippet", "split_credentials"]
 
@@ -98,7 +99,8 @@ class PrometheusApi:
         )
 
     def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
+        """`text` without the credentials, nor the password of any URL in it."""
+        return redact_url(redact(text, self._secrets))
 
     async def close(self) -> None:
         """Close the HTTP client if this object made it."""
@@ -129,15 +131,34 @@ def _error_text(body: object) -> str | None:
 
 
 def split_credentials(url: str, where: str) -> tuple[str, Auth]:
-    """The URL without user info, and that user info as basic auth (or None)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        raise ConfigError(f"{where}: url is {shown!r}; write http(s)://host:port[/prefix]")
+    """The URL without user info, and that user info as basic auth (or None).
+
+    ConfigError, showing the URL without its user info, unless the scheme is http(s) and
+    it has a host and no port or one from 1 to 65535.
+    """
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number from 0 to 65535, an unclosed [IPv6] bracket
+        usable = False
+    if not usable:
+        raise ConfigError(
+            f"{where}: url is {_without_userinfo(url)!r}; "
+            "write http(s)://host:port[/prefix] with a port from 1 to 65535"
+        )
     if "@" not in parts.netloc:
         return url, None
     clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     return clean, ("basic", unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without whatever comes before an @ in its host part (it may hold a password)."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return head + sep + host.rpartition("@")[2] + rest[len(host):]
 
 
 def auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], list[str]]:
