@@ -23,6 +23,7 @@ from vigil import __version__
 from vigil.config import Server
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
+from vigil.http.models import GUARDED
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
@@ -77,6 +78,7 @@ def create_app(parts: Parts) -> FastAPI:
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
     )
     app.middleware("http")(_guard(parts.config.server))
-    for router in (health_router(parts), series_router(parts), events_router(parts), page_router()):
-        app.include_router(router)
+    app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
+    for router in (series_router(parts), events_router(parts), page_router()):
+        app.include_router(router, responses=GUARDED)
     return app
