@@ -630,6 +630,14 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
     )  # within: routed
 
 
+@pytest.mark.parametrize("length", ["9" * 5000, "1e3", "-1", " 5"])
+def test_a_content_length_that_is_not_a_plain_number_is_413(tmp_path: Path, length: str) -> None:
+    client = TestClient(create_app(make_service(tmp_path)), base_url=LOCAL)
+    response = client.get("/api/v1/series", headers={"Content-Length": length})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body over 65536 bytes"}
+
+
 def test_more_requests_than_the_rate_limit_allows_get_429(tmp_path: Path) -> None:
     client = TestClient(create_app(make_service(tmp_path, Server(rate_limit=1.0))), base_url=LOCAL)
     codes = [client.get("/api/v1/series").status_code for _ in range(3)]

@@ -13,7 +13,7 @@ from vigil.outputs.exporter import iter_render
 
 __all__ = ["OPEN", "health_router"]
 
-OPEN = frozenset({"/healthz", "/readyz"})  # probes: never limited, never need the token
+OPEN = frozenset({"/healthz", "/readyz"})  # probes: never limited, never need the token, any Host
 
 
 def health_router(parts: Parts) -> APIRouter:

@@ -38,6 +38,11 @@ async def serve(service: Service) -> None:
     log.info(
         "vigil serving on http://%s:%d with %d queries%s", cfg.host, cfg.port, len(service.engine.queries), sharded
     )
+    if cfg.host == "0.0.0.0" and not cfg.allowed_hosts:
+        log.warning(
+            "server.listen is %s but server.allowed_hosts is empty: requests that name this machine other than "
+            "by localhost or %s get 421; list its names in server.allowed_hosts ('*' for any)", cfg.listen, cfg.host,
+        )
     try:
         await server.serve()
     finally:
