@@ -14,6 +14,7 @@ import uvicorn
 
 from vigil.errors import ConfigError
 from vigil.http import create_app
+from vigil.http.protocol import ReadDeadline
 from vigil.service.build import Service
 
 __all__ = ["serve"]
@@ -29,7 +30,7 @@ async def serve(service: Service) -> None:
     app = create_app(service)
     server = uvicorn.Server(
         uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                       timeout_graceful_shutdown=2, lifespan="off")
+                       timeout_graceful_shutdown=2, lifespan="off", http=ReadDeadline)
     )
     stop = asyncio.Event()
     engine_task = asyncio.create_task(service.engine.run(stop))
