@@ -213,6 +213,11 @@ def test_openapi_documents_every_refusal(stocked: TestClient) -> None:
     assert "404" in set(ops["/api/v1/series/{series_id}"]["responses"])
 
 
+def test_openapi_says_metrics_are_text(stocked: TestClient) -> None:
+    assert set(operations(stocked)["/metrics"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert stocked.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
 def junk() -> st.SearchStrategy[str]:
     """What a hostile client puts in a parameter: numbers past every range, odd words, any text."""
     numbers = st.integers(min_value=-(2**70), max_value=2**70).map(str)

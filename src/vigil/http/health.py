@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from vigil.http.listing import item, select
 from vigil.http.models import GUARDED, HealthReport, Status, refusals
@@ -32,7 +32,8 @@ def health_router(parts: Parts) -> APIRouter:
         return JSONResponse({"ready": ready, "reasons": reasons}, 200 if ready else 503)
 
     @router.get(
-        "/metrics", summary="Prometheus exposition of every series' results and Vigil's own health", responses=GUARDED
+        "/metrics", summary="Prometheus exposition of every series' results and Vigil's own health", responses=GUARDED,
+        response_class=PlainTextResponse,
     )
     def metrics() -> StreamingResponse:
         chunks = iter_render(parts.metrics, list(parts.engine.queries.values()))
