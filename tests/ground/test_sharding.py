@@ -388,7 +388,7 @@ def test_api_items_say_their_shard_only_when_sharded(tmp_path: Path) -> None:
         engine = sharded_engine(tmp_path / str(expected), shard)
         tick(engine, calm_batches(labels, n=5))
         service = Service(config=engine.config, engine=engine, store=engine.store, metrics=engine.metrics)
-        client = TestClient(create_app(service))
+        client = TestClient(create_app(service), base_url="http://localhost")
         for path in ("/check_health", "/api/v1/series"):
             items = client.get(path).json()["items"]
             assert len(items) == 9

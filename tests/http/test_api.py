@@ -51,6 +51,7 @@ WEB1 = {"__name__": "cpu_utilization", "instance": "web-1", "job": "node"}
 WEB2 = {"__name__": "cpu_utilization", "instance": "web-2", "job": "node"}
 WEB3 = {"__name__": "cpu_utilization", "instance": "web-3", "job": "node"}
 MEM1 = {"__name__": "memory_used_ratio", "instance": "web-1", "job": "node"}
+LOCAL = "http://localhost"  # TestClient's own host name, testserver, is not one the API answers to
 
 
 class FakeSource:
@@ -120,7 +121,7 @@ def service(tmp_path: Path) -> Service:
 
 @pytest.fixture
 def client(service: Service) -> TestClient:
-    return TestClient(create_app(service))
+    return TestClient(create_app(service), base_url=LOCAL)
 
 
 # -- probes --------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def client(service: Service) -> TestClient:
 
 def test_healthz_is_always_200(tmp_path: Path) -> None:
     service = make_service(tmp_path)
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url=LOCAL)
     assert client.get("/healthz").json() == {"status": "ok"}
     feed(service, "cpu", SourceUnavailable("connection refused"))
     response = client.get("/healthz")
@@ -137,7 +138,7 @@ def test_healthz_is_always_200(tmp_path: Path) -> None:
 
 def test_readyz_is_503_with_reasons_before_the_first_fetch_and_200_after(tmp_path: Path) -> None:
     service = make_service(tmp_path)
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url=LOCAL)
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {
@@ -154,7 +155,7 @@ def test_readyz_is_503_with_reasons_before_the_first_fetch_and_200_after(tmp_pat
 
 def test_readyz_names_a_failing_source(tmp_path: Path) -> None:
     service = make_service(tmp_path)
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url=LOCAL)
     feed(service, "cpu", [])
     feed(service, "mem", SourceUnavailable("prometheus at http://p:9090 answered 503"))
     response = client.get("/readyz")
@@ -174,7 +175,7 @@ def test_readyz_names_a_failing_source(tmp_path: Path) -> None:
 def test_check_health_is_200_when_every_series_is_ok(tmp_path: Path) -> None:
     service = make_service(tmp_path)
     fill(service, spike=False)
-    response = TestClient(create_app(service)).get(
+    response = TestClient(create_app(service), base_url=LOCAL).get(
         "/check_health", params={"label": "instance!=web-3"}
     )
     assert response.status_code == 200
@@ -274,7 +275,7 @@ def stocked(tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
         "c": put_event(service, "mem", MEM1, T0 + 500, T0 + 700),
         "d": put_event(service, "mem", {**MEM1, "instance": "web-3"}, T0 + 2000, T0 + 2100),
     }
-    return TestClient(create_app(service)), ids
+    return TestClient(create_app(service), base_url=LOCAL), ids
 
 
 def iso(ts: float) -> str:
@@ -354,7 +355,7 @@ def test_an_event_stored_before_peak_at_and_threshold_still_lists(tmp_path: Path
         "id": eid, "query": "cpu", "series_key": series_key(WEB2), "state": "firing", "started_ts": T0,
         "ended_ts": None, "peak_score": old["peak_score"], "event": old,
     }])
-    response = TestClient(create_app(service)).get("/api/v1/anomalies")
+    response = TestClient(create_app(service), base_url=LOCAL).get("/api/v1/anomalies")
     assert response.status_code == 200, response.text
     (item,) = response.json()["items"]
     assert item["id"] == eid and item["peak_at"] is None and item["threshold"] is None
@@ -554,7 +555,7 @@ def test_label_values_are_escaped(tmp_path: Path) -> None:
     service = make_service(tmp_path, names=("cpu",))
     odd = {"__name__": "cpu_utilization", "instance": 'we"b\\1\nx', "path": "C:\\temp\\"}
     feed(service, "cpu", [batch(odd, [T0], [1.0])])
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url=LOCAL)
     text = client.get("/metrics").text
     assert 'instance="we\\"b\\\\1\\nx"' in text
     assert 'path="C:\\\\temp\\\\"' in text
@@ -579,7 +580,7 @@ PROTECTED = [
 @pytest.fixture
 def guarded(tmp_path: Path) -> TestClient:
     service = make_service(tmp_path, Server(token=Secret(value="s3cret"), rate_limit=1000.0))
-    return TestClient(create_app(service))
+    return TestClient(create_app(service), base_url=LOCAL)
 
 
 @pytest.mark.parametrize("path", PROTECTED)
@@ -613,14 +614,14 @@ def test_probes_need_no_token(guarded: TestClient, path: str, code: int) -> None
 def test_token_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIGIL_TEST_TOKEN", "from-env")
     client = TestClient(
-        create_app(make_service(tmp_path, Server(token=Secret(env="VIGIL_TEST_TOKEN"))))
+        create_app(make_service(tmp_path, Server(token=Secret(env="VIGIL_TEST_TOKEN")))), base_url=LOCAL
     )
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer from-env"}).status_code == 200
 
 
 def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
-    client = TestClient(create_app(make_service(tmp_path, Server(max_request_bytes=1024))))
+    client = TestClient(create_app(make_service(tmp_path, Server(max_request_bytes=1024))), base_url=LOCAL)
     response = client.post("/api/v1/anomalies", content=b"x" * 1025)
     assert response.status_code == 413
     assert "1024 bytes" in response.json()["detail"]
@@ -629,8 +630,16 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
     )  # within: routed
 
 
+@pytest.mark.parametrize("length", ["9" * 5000, "1e3", "-1", " 5"])
+def test_a_content_length_that_is_not_a_plain_number_is_413(tmp_path: Path, length: str) -> None:
+    client = TestClient(create_app(make_service(tmp_path)), base_url=LOCAL)
+    response = client.get("/api/v1/series", headers={"Content-Length": length})
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body over 65536 bytes"}
+
+
 def test_more_requests_than_the_rate_limit_allows_get_429(tmp_path: Path) -> None:
-    client = TestClient(create_app(make_service(tmp_path, Server(rate_limit=1.0))))
+    client = TestClient(create_app(make_service(tmp_path, Server(rate_limit=1.0))), base_url=LOCAL)
     codes = [client.get("/api/v1/series").status_code for _ in range(3)]
     assert codes == [200, 200, 429]  # a burst of twice the rate, then refused
     assert client.get("/healthz").status_code == 200  # probes are never limited
@@ -642,8 +651,8 @@ def test_more_requests_than_the_rate_limit_allows_get_429(tmp_path: Path) -> Non
 
 def test_the_rate_limit_is_per_client(tmp_path: Path) -> None:
     app = create_app(make_service(tmp_path, Server(rate_limit=1.0)))
-    one = TestClient(app, client=("10.0.0.1", 40000))
-    other = TestClient(app, client=("10.0.0.2", 40000))
+    one = TestClient(app, client=("10.0.0.1", 40000), base_url=LOCAL)
+    other = TestClient(app, client=("10.0.0.2", 40000), base_url=LOCAL)
     assert [one.get("/api/v1/series").status_code for _ in range(3)] == [200, 200, 429]
     assert other.get("/api/v1/series").status_code == 200
 

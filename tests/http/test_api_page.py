@@ -13,7 +13,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
-from test_api import STEP, T0, WEB1, WEB2, TestClient, feed, fill, make_service
+from test_api import LOCAL, STEP, T0, WEB1, WEB2, TestClient, feed, fill, make_service
 
 from support.notifying import make_doc
 from vigil.config import Secret, Server
@@ -35,7 +35,7 @@ def service(tmp_path: Path) -> Service:
 
 @pytest.fixture
 def client(service: Service) -> TestClient:
-    return TestClient(create_app(service))
+    return TestClient(create_app(service), base_url=LOCAL)
 
 
 def series_of(client: TestClient, labels: dict[str, str]) -> dict[str, object]:
@@ -61,7 +61,7 @@ def test_summary_counts_series_states_events_and_sources(client: TestClient) -> 
 def test_summary_says_which_source_is_down_and_which_has_not_answered(tmp_path: Path) -> None:
     service = make_service(tmp_path)
     feed(service, "cpu", SourceUnavailable("prometheus at http://p:9090 refused the connection"))
-    body = TestClient(create_app(service)).get("/api/v1/summary").json()
+    body = TestClient(create_app(service), base_url=LOCAL).get("/api/v1/summary").json()
     assert body["series"] == 0
     assert body["sources"]["cpu"]["status"] == "failing"
     assert "refused the connection" in body["sources"]["cpu"]["detail"]
@@ -74,7 +74,7 @@ def test_events_older_than_an_hour_count_for_the_day_only(tmp_path: Path) -> Non
     service = make_service(tmp_path)
     old = make_doc(started=T0 + 3600 - 7200)  # the engine's clock is T0 + 1 h
     service.store.upsert_events([old])
-    body = TestClient(create_app(service)).get("/api/v1/summary").json()
+    body = TestClient(create_app(service), base_url=LOCAL).get("/api/v1/summary").json()
     assert (body["events_last_hour"], body["events_last_day"]) == (0, 1)
 
 
@@ -170,7 +170,7 @@ def test_delivery_says_queued_retrying_sent_or_dead(tmp_path: Path) -> None:
         db.execute("UPDATE outbox SET status = 'sent', attempts = 1 WHERE receiver = 'b'")
         db.execute("UPDATE outbox SET attempts = 3, last_error = '503' WHERE receiver = 'c'")
         db.execute("UPDATE outbox SET status = 'dead', attempts = 1 WHERE receiver = 'd'")
-    (event,) = TestClient(create_app(service)).get("/api/v1/anomalies").json()["items"]
+    (event,) = TestClient(create_app(service), base_url=LOCAL).get("/api/v1/anomalies").json()["items"]
     assert event["delivery"] == {
         "a": {"firing": "queued"}, "b": {"firing": "sent"}, "c": {"firing": "retrying"}, "d": {"firing": "dead"},
     }  # fmt: skip
@@ -202,7 +202,7 @@ def test_an_unknown_page_file_is_404(client: TestClient) -> None:
 
 
 def test_the_page_needs_no_token_but_its_data_does(tmp_path: Path) -> None:
-    client = TestClient(create_app(make_service(tmp_path, Server(token=Secret(value="s3cret"), rate_limit=1000.0))))
+    client = TestClient(create_app(make_service(tmp_path, Server(token=Secret(value="s3cret"), rate_limit=1000.0))), base_url=LOCAL)
     assert client.get("/").status_code == 200
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/api/v1/summary").status_code == 401

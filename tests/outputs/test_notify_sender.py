@@ -329,7 +329,7 @@ def test_secrets_never_reach_logs_errors_or_the_api(tmp_path: Path, caplog: pyte
                       outbox=h.outbox, sender=h.sender)
     from vigil.http.app import create_app
 
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url="http://localhost")
     bodies = [client.get(p).text for p in ("/api/v1/notifications", "/api/v1/anomalies", "/metrics", "/openapi.json")]
     page = client.get("/api/v1/notifications").json()
     assert page["receivers"] == {"teams": {"pending": 0, "sent": 0, "dead": 1}}
@@ -349,7 +349,7 @@ def test_the_notifications_endpoint_filters_by_state_and_receiver(tmp_path: Path
                       outbox=h.outbox)
     from vigil.http.app import create_app
 
-    client = TestClient(create_app(service))
+    client = TestClient(create_app(service), base_url="http://localhost")
     assert client.get("/api/v1/notifications", params={"state": "sent"}).json()["total"] == 2
     got = client.get("/api/v1/notifications", params={"state": "pending", "receiver": "b", "limit": 1}).json()
     assert got["total"] == 2 and len(got["items"]) == 1 and got["items"][0]["next_attempt_at"].endswith("Z")

@@ -22,6 +22,7 @@ server:
   # token: {{env: VIGIL_TOKEN}}     # bearer token required on the API (env, file or value)
   max_request_bytes: {srv.max_request_bytes}
   rate_limit: {srv.rate_limit}               # requests per second per client
+  allowed_hosts: {srv.allowed_hosts}               # Host names answered besides localhost and listen's host; "*": any
 data_dir: vigil-data              # events and detector state (SQLite)
 # shard: auto/3                   # example: this replica's share of the series, i/N or auto/N
 snapshot_every: 1m                # state snapshot interval (also saved at shutdown)

@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from vigil.config.detection import Detection, merge
 from vigil.config.notify import Notify
 from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
-from vigil.config.values import Duration, Listen, Model, Secret
+from vigil.config.values import Duration, Listen, Model, Secret, _pattern
 from vigil.errors import redact_url
 from vigil.sharding import check_spec
 
@@ -33,6 +33,10 @@ class Server(Model):
     token: Secret | None = None
     max_request_bytes: int = Field(65536, ge=1024)
     rate_limit: float = Field(50.0, gt=0, description="requests per second per client")
+    allowed_hosts: list[Annotated[str, _pattern(
+        r"\*|[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]",
+        "write a host name without a port, such as vigil.example.org, 10.0.0.5 or [::1], or '*' for any",
+    )]] = Field(default_factory=list, description="Host header names answered besides loopback and listen's host")
 
     @property
     def host(self) -> str:

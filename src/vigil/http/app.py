@@ -1,12 +1,14 @@
-"""The HTTP app: the routers of each area behind one guard (body size, rate, token).
+"""The HTTP app: the routers of each area behind one guard (body size, Host, rate, token).
 
 `create_app(parts)` builds the FastAPI app from the running parts (`Parts`). Every
-endpoint but /healthz, /readyz and the page (``/`` and its files under ``/static/``, which
-hold no data) needs the bearer token when one is configured; request bodies are capped;
-each client gets a token bucket of `rate_limit` requests per second. Invalid parameters
-get a 4xx whose `detail` says what was wrong. The OpenAPI document is at /openapi.json
-(the interactive docs pages are off: they load scripts from a CDN), a JSON index of the
-endpoints at /api/v1.
+endpoint but /healthz and /readyz answers only requests whose Host header names this
+server: a loopback name, the host of `server.listen`, or one of `server.allowed_hosts`
+(so a web page cannot read a loopback API through DNS rebinding). Every endpoint but the
+probes and the page (``/`` and its files under ``/static/``, which hold no data) needs the
+bearer token when one is configured; request bodies are capped; each client gets a token
+bucket of `rate_limit` requests per second. Invalid parameters get a 4xx whose `detail`
+says what was wrong. The OpenAPI document is at /openapi.json (the interactive docs pages
+are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from vigil import __version__
 from vigil.config import Server
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
+from vigil.http.models import GUARDED
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
 
 __all__ = ["create_app"]
+
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -38,18 +43,50 @@ class _Bucket:
     at: float = field(default_factory=time.monotonic)
 
 
+def _host_name(host: str) -> str:
+    """A Host header or an allowed host, as compared: ``Vigil.Example:8080`` -> ``vigil.example``, ``[::1]:80`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0].lower()
+    return host.partition(":")[0].rstrip(".").lower()
+
+
+def _answered_hosts(cfg: Server) -> frozenset[str] | None:
+    """The host names the API answers to; None: any."""
+    names = {_host_name(h) for h in (*_LOOPBACK, cfg.host, *cfg.allowed_hosts)}
+    return None if "*" in names else frozenset(names)
+
+
+def _wrong_host(request: Request, answered: frozenset[str] | None) -> Response | None:
+    given = request.headers.get("host", "")
+    if answered is None or _host_name(given) in answered:
+        return None
+    shown = repr(given if len(given) <= 80 else given[:80] + "...")
+    detail = f"Host {shown} is not a name of this server; add it to server.allowed_hosts in the config ('*' for any)"
+    return JSONResponse({"detail": detail}, 421)
+
+
+def _body_too_large(length: str | None, limit: int) -> bool:
+    """Whether a Content-Length is over `limit` bytes or not a plain number (``²``, a 5,000-digit one)."""
+    if length is None:
+        return False
+    return not (length.isascii() and length.isdigit()) or len(length) > 18 or int(length) > limit
+
+
 def _guard(cfg: Server) -> Callable[[Request, Handler], Awaitable[Response]]:
-    """The middleware every request goes through: body size, then rate, then the token."""
+    """The middleware every request goes through: body size, then Host, rate and token."""
     token = cfg.token.get() if cfg.token else None
+    answered = _answered_hosts(cfg)
     buckets: dict[str, _Bucket] = {}
 
     async def guard(request: Request, call_next: Handler) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > cfg.max_request_bytes):
+        if _body_too_large(request.headers.get("content-length"), cfg.max_request_bytes):
             return JSONResponse({"detail": f"request body over {cfg.max_request_bytes} bytes"}, 413)
         path = request.url.path
         if path in OPEN:
             return await call_next(request)
+        refused = _wrong_host(request, answered)
+        if refused is not None:
+            return refused
         client = request.client.host if request.client else "?"
         now = time.monotonic()
         b = buckets.setdefault(client, _Bucket(tokens=2 * cfg.rate_limit))
@@ -77,6 +114,7 @@ def create_app(parts: Parts) -> FastAPI:
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
     )
     app.middleware("http")(_guard(parts.config.server))
-    for router in (health_router(parts), series_router(parts), events_router(parts), page_router()):
-        app.include_router(router)
+    app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
+    for router in (series_router(parts), events_router(parts), page_router()):
+        app.include_router(router, responses=GUARDED)
     return app

@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from vigil.http.listing import event_text, iso, with_delivery, words
-from vigil.http.models import EventPage, NotificationPage
-from vigil.http.params import parse_matchers, parse_time
+from vigil.http.models import EventPage, NotificationPage, refusals
+from vigil.http.params import MAX_NAME, MAX_SEARCH, MAX_TIME, Labels, Offset, parse_matchers, parse_time
 from vigil.http.parts import Parts
 
 __all__ = ["events_router"]
@@ -17,16 +17,21 @@ __all__ = ["events_router"]
 def events_router(parts: Parts) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/api/v1/anomalies", response_model=EventPage, summary="Anomaly events, newest first")
+    @router.get(
+        "/api/v1/anomalies", response_model=EventPage, summary="Anomaly events, newest first", responses=refusals(400)
+    )
     def anomalies(
-        start: str | None = Query(None, description="events still open at or ended after this time"),
-        end: str | None = Query(None, description="events started at or before this time"),
+        start: str | None = Query(None, max_length=MAX_TIME,
+                                  description="events still open at or ended after this time: Unix seconds or RFC 3339"),
+        end: str | None = Query(None, max_length=MAX_TIME,
+                                description="events started at or before this time: Unix seconds or RFC 3339"),
         state: Literal["firing", "resolved"] | None = None,
-        query: str | None = None,
-        label: list[str] = Query(default=[]),
-        search: str | None = Query(None, description="words that must all appear in the summary, query or labels"),
+        query: str | None = Query(None, max_length=MAX_NAME, description="only this query's events"),
+        label: Labels = (),
+        search: str | None = Query(None, max_length=MAX_SEARCH,
+                                   description="words that must all appear in the summary, query or labels"),
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
     ) -> EventPage:
         t0, t1 = parse_time(start, "start"), parse_time(end, "end")
         if t0 is not None and t1 is not None and t0 > t1:
@@ -49,9 +54,9 @@ def events_router(parts: Parts) -> APIRouter:
     )
     def notifications(
         state: Literal["pending", "sent", "dead"] | None = Query(None, description="delivery status"),
-        receiver: str | None = None,
+        receiver: str | None = Query(None, max_length=MAX_NAME, description="only this receiver's messages"),
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
     ) -> NotificationPage:
         if parts.outbox is None:
             return NotificationPage(total=0, offset=offset, receivers={}, items=[])

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from vigil.outputs.event import EventDocument
 
 __all__ = [
-    "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "SeriesDetail", "SeriesItem",
-    "SeriesPage", "SourceStatus", "Sparkline", "Status", "Summary",
+    "GUARDED", "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "Problem", "SeriesDetail",
+    "SeriesItem", "SeriesPage", "SourceStatus", "Sparkline", "Status", "Summary", "refusals",
 ]
 
 Status = Literal["ok", "anomalous", "warming_up"]
@@ -119,3 +119,27 @@ class Summary(BaseModel):
     history_points: int
     sources: dict[str, SourceStatus]
     notifications: dict[str, dict[str, int]] = Field(description="receiver -> pending / sent / dead -> messages")
+
+
+class Problem(BaseModel):
+    """A refused request."""
+
+    detail: str = Field(description="what was wrong and what to write instead")
+
+
+_REFUSALS = {
+    400: "a parameter is malformed or out of range; detail says what to write",
+    401: "missing or wrong bearer token (server.token is set)",
+    404: "no such item; detail says where to list them",
+    413: "request body over server.max_request_bytes",
+    421: "the Host header names a host this server does not answer to (server.allowed_hosts)",
+    429: "more requests than server.rate_limit allows; retry after Retry-After seconds",
+}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these refusals, each a `Problem`."""
+    return {code: {"model": Problem, "description": _REFUSALS[code]} for code in codes}
+
+
+GUARDED = refusals(401, 413, 421, 429)  # what the guard in front of every endpoint but the probes may answer

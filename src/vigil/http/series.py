@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from vigil import __version__
 from vigil.config import parse_duration
@@ -22,8 +22,17 @@ from vigil.http.listing import (
     statuses_of,
     with_delivery,
 )
-from vigil.http.models import STATUSES, SeriesDetail, SeriesPage, SourceStatus, Sparkline, Status, Summary
-from vigil.http.params import parse_matchers, parse_time
+from vigil.http.models import (
+    STATUSES,
+    SeriesDetail,
+    SeriesPage,
+    SourceStatus,
+    Sparkline,
+    Status,
+    Summary,
+    refusals,
+)
+from vigil.http.params import MAX_NAME, MAX_SEARCH, MAX_TIME, Labels, Offset, parse_matchers, parse_time
 from vigil.http.parts import Parts
 
 __all__ = ["series_router"]
@@ -63,14 +72,15 @@ def series_router(parts: Parts) -> APIRouter:
             notifications={} if parts.outbox is None else parts.outbox.counts(),
         )
 
-    @router.get("/api/v1/series", response_model=SeriesPage, summary="Series, anomalous first")
+    @router.get("/api/v1/series", response_model=SeriesPage, summary="Series, anomalous first", responses=refusals(400))
     def series(
-        query: str | None = None,
-        label: list[str] = Query(default=[]),
+        query: str | None = Query(None, max_length=MAX_NAME, description="only this query's series"),
+        label: Labels = (),
         status: Status | None = None,
-        search: str | None = Query(None, description="words that must all appear in the query name or the labels"),
+        search: str | None = Query(None, max_length=MAX_SEARCH,
+                                   description="words that must all appear in the query name or the labels"),
         limit: int = Query(100, ge=1, le=10000),
-        offset: int = Query(0, ge=0),
+        offset: Offset = 0,
         sparkline: int = Query(0, ge=0, le=1000, description="add each item's last N points (0: none)"),
     ) -> SeriesPage:
         picks = select(parts, query, parse_matchers(label), status, search)
@@ -79,11 +89,15 @@ def series_router(parts: Parts) -> APIRouter:
         items = [item(p, line) for p, line in zip(page, lines, strict=True)]
         return SeriesPage(total=len(picks), offset=offset, items=items)
 
-    @router.get("/api/v1/series/{series_id}", response_model=SeriesDetail, summary="Recent points with bands, and events")
+    @router.get(
+        "/api/v1/series/{series_id}", response_model=SeriesDetail, summary="Recent points with bands, and events",
+        responses=refusals(400, 404),
+    )
     def series_detail(
-        series_id: str,
-        since: str | None = None,
-        window: str | None = Query(None, description="only the points this long before the latest one: 15m, 1h"),
+        series_id: str = Path(max_length=MAX_NAME, description="a series' id, as /api/v1/series lists them"),
+        since: str | None = Query(None, max_length=MAX_TIME, description="only points at or after: Unix seconds or RFC 3339"),
+        window: str | None = Query(None, max_length=MAX_TIME,
+                                   description="only the points this long before the latest one: 15m, 1h"),
     ) -> SeriesDetail:
         since_ts = parse_time(since, "since")
         try:

@@ -20,6 +20,7 @@ import uvicorn
 from vigil.config import Server
 from vigil.errors import ConfigError
 from vigil.http import create_app
+from vigil.http.protocol import ReadDeadline
 from vigil.service.build import Service
 
 __all__ = ["serve"]
@@ -45,7 +46,7 @@ async def _serve(service: Service, sockets: list[socket.socket]) -> None:
     app = create_app(service)
     server = uvicorn.Server(
         uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                       timeout_graceful_shutdown=2, lifespan="off")
+                       timeout_graceful_shutdown=2, lifespan="off", http=ReadDeadline)
     )
     stop = asyncio.Event()
     engine_task = asyncio.create_task(service.engine.run(stop))
@@ -54,6 +55,11 @@ async def _serve(service: Service, sockets: list[socket.socket]) -> None:
     log.info(
         "vigil serving on http://%s:%d with %d queries%s", cfg.host, cfg.port, len(service.engine.queries), sharded
     )
+    if cfg.host == "0.0.0.0" and not cfg.allowed_hosts:
+        log.warning(
+            "server.listen is %s but server.allowed_hosts is empty: requests that name this machine other than "
+            "by localhost or %s get 421; list its names in server.allowed_hosts ('*' for any)", cfg.listen, cfg.host,
+        )
     try:
         await server.serve(sockets)
     finally:
