@@ -362,6 +362,18 @@ def test_an_outage_of_the_source_forgets_no_series(tmp_path: Path) -> None:
     assert len(q.table) == 1 and metric(engine, "vigil_series_evicted_total", query="q") is None
 
 
+def test_a_source_that_answers_nothing_forgets_no_series(tmp_path: Path) -> None:
+    """A replay that reached its end (or a query whose series all vanished) keeps what it showed."""
+    q = make_query()
+    engine = make_engine(tmp_path, q)
+    t, v = calm(50)
+    tick(engine, "q", [batch(WEB1, t, v)], at=T0)
+    for k in range(1, 40):
+        tick(engine, "q", [], at=T0 + k * STEP)
+        asyncio.run(engine.housekeeping(T0 + k * STEP))
+    assert len(q.table) == 1 and engine.ready() == (True, {})
+
+
 def test_refused_series_make_the_query_degraded_but_ready(tmp_path: Path) -> None:
     q = make_query(limits=Limits(max_series_per_query=1))
     engine = make_engine(tmp_path, q)
@@ -386,9 +398,9 @@ def test_a_reused_row_starts_cold(tmp_path: Path) -> None:
     q = make_query(limits=Limits.model_validate({"evict_after": "1m"}))
     engine = make_engine(tmp_path, q)
     tick(engine, "q", [spike_batches(WEB2)], at=T0)
-    tick(engine, "q", [], at=T0 + 120)  # the source answers without it
+    tick(engine, "q", [batch(WEB1, [T0 + 120], [1.0])], at=T0 + 120)  # the source answers without it
     asyncio.run(engine.housekeeping(T0 + 120))
-    assert len(q.table) == 0
+    assert len(q.table) == 1
 
     t, v = calm(40, start=T0 + 10_000, seed=9, level=500.0)
     tick(engine, "q", [batch(WEB3, t, v)], at=T0 + 10_000)

@@ -64,6 +64,7 @@ class Engine:
         self._unsaved: list[EventRecord] = []  # events the store has not taken yet, oldest first
         self._saving = asyncio.Lock()
         self.store_error: str | None = None  # why the last write to the store failed; None once one succeeds
+        self._writes = 0  # event writes the store took
         self._store_failures = 0
         for q in queries:
             metrics.source_up.labels(q.name).set(0)
@@ -120,6 +121,11 @@ class Engine:
                 for e in q.pipeline.open_events():
                     out.add(event_id(q.name, q.table.keys[e.row] or "", e.started_at))
         return out
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a query's series or results change or events are stored (the API caches on it)."""
+        return self._writes + sum(q.version for q in self.queries.values())
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Ready when every query's last fetch succeeded and the store takes writes; with the
@@ -223,6 +229,7 @@ class Engine:
                 self._store_failed(exc, "events")
                 return
             self._unsaved.clear()
+            self._writes += 1
             self._store_ok()
 
     async def save_state(self) -> bool:

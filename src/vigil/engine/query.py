@@ -120,6 +120,8 @@ class Query:
         self._labels_cache: dict[int, str] = {}
         self._capped = False
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
+        self.version = 0  # changes with every change of the series or their results
+        self.last_data: float | None = None  # when a fetch last brought new points
 
     @property
     def interval(self) -> float:
@@ -140,7 +142,10 @@ class Query:
     def ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
         """Score and learn new samples."""
         with self.lock:
-            return self._ingest(batches, now)
+            try:
+                return self._ingest(batches, now)
+            finally:
+                self.version += 1
 
     def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
         if not batches:
@@ -191,6 +196,7 @@ class Query:
                 self.table.state["last_seen"][row] = now
         if not keep_rows:
             return Ingested(refused=refused, not_owned=not_owned)
+        self.last_data = now
 
         records: list[EventRecord] = []
         times = np.unique(np.concatenate(keep_t))
@@ -235,14 +241,15 @@ class Query:
         )
 
     def evict(self, after: float) -> tuple[list[EventRecord], int]:
-        """Forget series that were in no fetch for `after` seconds before the last successful
-        one (an outage of the source forgets nothing); their open events resolve."""
+        """Forget series that brought no points for `after` seconds before the last fetch that
+        brought any (a source that is down, or answers nothing, forgets nothing: a replay that
+        ended keeps its series); their open events resolve."""
         with self.lock:
             seen = self.table.state["last_seen"]
             rows = self.table.active_rows()
-            if not rows.size or self.last_ok is None:
+            if not rows.size or self.last_data is None:
                 return [], 0
-            old = rows[seen[rows] < self.last_ok - after]
+            old = rows[seen[rows] < self.last_data - after]
             return self._forget(old), int(old.size)
 
     def drop_not_owned(self) -> tuple[list[EventRecord], int]:
@@ -264,6 +271,7 @@ class Query:
         for e in self.pipeline.open_events():
             if e.row in set(old.tolist()):
                 records.append(self._record(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
+        self.version += 1
         self.pipeline.reset(old)
         self.table.remove(old)
         for r in old.tolist():
@@ -302,6 +310,7 @@ class Query:
             except (KeyError, IndexError, TypeError, ValueError) as exc:  # decoded, but not a query's state
                 raise refuse(what, f"{type(exc).__name__}: {exc}") from None
             self.table = table
+            self.version += 1
             self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
 

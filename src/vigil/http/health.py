@@ -52,9 +52,9 @@ def health_router(parts: Parts) -> APIRouter:
         offset: Offset = 0,
     ) -> JSONResponse:
         everything = select(parts, query, parse_matchers(label), None)
-        anomalous = sum(p.status == "anomalous" for p in everything)
-        warming = sum(p.status == "warming_up" for p in everything)
-        shown = [p for p in everything if status is None or p.status == status]
+        anomalous = everything.count("anomalous")
+        warming = everything.count("warming_up")
+        shown = everything.with_status(status)
         _, reasons = parts.engine.ready()
         report = HealthReport(
             status="anomalous" if anomalous else "ok", series=len(everything), anomalous=anomalous,

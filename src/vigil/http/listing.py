@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from vigil.labels import series_id, series_key
 from vigil.outputs.notify.outbox import statuses
 
 __all__ = [
-    "Pick", "event_spans", "event_text", "iso", "item", "point_marks", "select", "sparklines", "statuses_of", "with_delivery",
+    "Pick", "Selection", "event_spans", "event_text", "iso", "item", "point_marks", "select", "sparklines", "statuses_of", "with_delivery",
     "words",
 ]
 
@@ -58,28 +58,75 @@ class Pick:
     status: Status
 
 
+class Selection(Sequence[Pick]):
+    """The series a listing chose, in order, as arrays: only the slices asked for become `Pick`s.
+
+    Order: anomalous first, then warming up, then ok; within each, by score, highest first;
+    then by query (in the config's order) and by the order Vigil first saw the series.
+    """
+
+    def __init__(self, queries: list[EngineQuery], which: np.ndarray, rows: np.ndarray, ranks: np.ndarray) -> None:
+        self._queries, self._which, self._rows, self._ranks = queries, which, rows, ranks
+
+    def __len__(self) -> int:
+        return int(self._rows.size)
+
+    @overload
+    def __getitem__(self, index: int) -> Pick: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Pick]: ...
+
+    def __getitem__(self, index: int | slice) -> Pick | list[Pick]:
+        if isinstance(index, slice):
+            return [self._pick(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self._pick(index % len(self))
+
+    def _pick(self, i: int) -> Pick:
+        return Pick(self._queries[int(self._which[i])], int(self._rows[i]), STATUSES[int(self._ranks[i])])
+
+    def count(self, value: Any) -> int:
+        """How many have this status (`Sequence.count` of a status name)."""
+        return int((self._ranks == STATUSES.index(value)).sum()) if value in STATUSES else 0
+
+    def with_status(self, status: str | None) -> Selection:
+        if status is None:
+            return self
+        keep = self._ranks == STATUSES.index(status)
+        return Selection(self._queries, self._which[keep], self._rows[keep], self._ranks[keep])
+
+
 def select(parts: Parts, query: str | None, matchers: list[Matcher],
-           status: str | None, search: str | None = None) -> list[Pick]:
-    """The series that pass the filters, anomalous first, then by score (highest first)."""
+           status: str | None, search: str | None = None) -> Selection:
+    """The series that pass the filters, in a listing's order (`Selection`)."""
     wanted = words(search)
-    keyed: list[tuple[int, float, str, str, Pick]] = []
-    for q in parts.engine.queries.values():
+    queries = list(parts.engine.queries.values())
+    which, rows, ranks, scores = [], [], [], []
+    for i, q in enumerate(queries):
         if query is not None and q.name != query:
             continue
-        rows = q.table.active_rows()
-        ranks = statuses_of(q, rows)
-        scores = np.nan_to_num(q.table.state["score"][rows], nan=0.0)
-        for row, rank, score in zip(rows.tolist(), ranks.tolist(), scores.tolist(), strict=True):
-            st = STATUSES[rank]
-            if status is not None and st != status:
-                continue
-            if matchers and not all(m(q.table.labels[row] or {}) for m in matchers):
-                continue
-            if wanted and not all(w in _search_text(q, row) for w in wanted):
-                continue
-            keyed.append((rank, -score, q.name, q.table.ids[row] or "", Pick(q, row, st)))
-    keyed.sort(key=lambda k: k[:4])
-    return [k[4] for k in keyed]
+        r = q.table.active_rows()
+        rank = statuses_of(q, r)
+        keep = np.ones(r.size, dtype=np.bool_) if status is None else rank == STATUSES.index(status)
+        if matchers or wanted:  # label filters are per series, in Python: only when asked for
+            labels = q.table.labels
+            keep &= np.array([
+                bool(k) and all(m(labels[row] or {}) for m in matchers)
+                and (not wanted or all(w in _search_text(q, row) for w in wanted))
+                for row, k in zip(r.tolist(), keep.tolist(), strict=True)
+            ], dtype=np.bool_)
+        which.append(np.full(int(keep.sum()), i, dtype=np.intp))
+        rows.append(r[keep])
+        ranks.append(rank[keep])
+        scores.append(np.nan_to_num(q.table.state["score"][r[keep]], nan=0.0))
+    if not rows:
+        empty = np.zeros(0, dtype=np.intp)
+        return Selection(queries, empty, empty, empty)
+    w, r, k, sc = (np.concatenate(a) for a in (which, rows, ranks, scores))
+    order = np.lexsort((r, w, -sc, k))
+    return Selection(queries, w[order], r[order], k[order])
 
 
 def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from vigil import __version__
 from vigil.config import parse_duration
+from vigil.http.cache import AnswerCache
 from vigil.http.listing import (
     Pick,
     event_spans,
@@ -40,6 +41,7 @@ __all__ = ["series_router"]
 
 def series_router(parts: Parts) -> APIRouter:
     router = APIRouter()
+    answers = AnswerCache()
 
     @router.get("/api/v1/summary", response_model=Summary, summary="Counts for the page's health summary")
     def summary() -> Summary:
@@ -82,12 +84,18 @@ def series_router(parts: Parts) -> APIRouter:
         limit: int = Query(100, ge=1, le=10000),
         offset: Offset = 0,
         sparkline: int = Query(0, ge=0, le=1000, description="add each item's last N points (0: none)"),
-    ) -> SeriesPage:
-        picks = select(parts, query, parse_matchers(label), status, search)
-        page = picks[offset : offset + limit]
-        lines: Sequence[Sparkline | None] = sparklines(parts, page, sparkline) if sparkline else [None] * len(page)
-        items = [item(p, line) for p, line in zip(page, lines, strict=True)]
-        return SeriesPage(total=len(picks), offset=offset, items=items)
+    ) -> Response:
+        matchers = parse_matchers(label)
+
+        def answer() -> bytes:
+            picks = select(parts, query, matchers, status, search)
+            page = picks[offset : offset + limit]
+            lines: Sequence[Sparkline | None] = sparklines(parts, page, sparkline) if sparkline else [None] * len(page)
+            items = [item(p, line) for p, line in zip(page, lines, strict=True)]
+            return SeriesPage(total=len(picks), offset=offset, items=items).model_dump_json().encode()
+
+        key = (query, tuple(label), status, search, limit, offset, sparkline)
+        return Response(answers.get(key, parts.engine.generation, answer), media_type="application/json")
 
     @router.get(
         "/api/v1/series/{series_id}", response_model=SeriesDetail, summary="Recent points with bands, and events",
