@@ -114,6 +114,11 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
             id="duration-no-unit",
         ),
         pytest.param(
+            f"snapshot_every: {'9' * 400}s\n",
+            f"snapshot_every is '{'9' * 400}s'; write a duration such as '15s'",
+            id="duration-beyond-a-float",
+        ),
+        pytest.param(
             "host:\n  interval: 5 seconds\n",
             "host.interval is '5 seconds'; write a duration such as '15s'",
             id="duration-spelled-out",

@@ -9,6 +9,7 @@ resolves, checked when the file is read rather than when the server starts.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -33,8 +34,9 @@ def parse_duration(value: Any) -> float:
     """``'15s'`` -> 15.0; a bare number or another unit is an error that says what to write."""
     if isinstance(value, str):
         match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else math.inf
+        if math.isfinite(seconds):  # 400 nines read as a float are infinite
+            return seconds
     raise ValueError("write a duration such as '15s', '1m', '1h' or '1d'")
 
 
