@@ -59,7 +59,7 @@ def parse_rate(value: Any) -> float:
     (2592000.0, 151200.0, '2/day')
     """
     match = _RATE.match(value) if isinstance(value, str) else None
-    if match and match.group(2) in _PER and float(match.group(1)) > 0:
+    if match and match.group(2) in _PER and 0 < float(match.group(1)) < math.inf:
         return _PER[match.group(2)] / float(match.group(1))
     raise ValueError("write a rate such as '1/month', '2/week' or '1/day' (minute, hour, day, week, month, year)")
 
