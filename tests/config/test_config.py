@@ -114,6 +114,16 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
             id="duration-no-unit",
         ),
         pytest.param(
+            f"snapshot_every: {'9' * 400}s\n",
+            f"snapshot_every is '{'9' * 400}s'; write a duration such as '15s'",
+            id="duration-beyond-a-float",
+        ),
+        pytest.param(
+            f"detection:\n  false_alarms: {'9' * 400}/day\n",
+            f"detection.false_alarms is '{'9' * 400}/day'; write a rate such as '1/month'",
+            id="rate-beyond-a-float",
+        ),
+        pytest.param(
             "host:\n  interval: 5 seconds\n",
             "host.interval is '5 seconds'; write a duration such as '15s'",
             id="duration-spelled-out",

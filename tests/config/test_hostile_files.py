@@ -88,7 +88,7 @@ def test_a_control_character_is_named_with_its_line_and_column(libyaml: bool) ->
         pytest.param("a: &a [*a]\n", "line 1, column 8: the alias *a is inside the value &a names", id="recursive-alias"),
         pytest.param(billion_laughs(), "the file holds more than 50,000 values", id="billion-laughs"),
         pytest.param("a: " + "[" * 5000 + "]" * 5000 + "\n", "values nest more than 32 levels deep", id="deep-nesting"),
-        pytest.param("a: 2001-13-45\n", "line 1, column 4: this value cannot be read (month must be", id="impossible-date"),
+        pytest.param("a: 2001-13-45\n", "line 1, column 4: this value cannot be read as a timestamp (month must be", id="impossible-date"),
     ],
 )
 def test_each_hostile_file_is_one_config_error_line_within_a_second(tmp_path: Path, text: str, says: str) -> None:
@@ -163,15 +163,25 @@ def test_an_alias_that_nests_past_the_bound_is_refused(libyaml: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        pytest.param("a: 2001-13-45\n", "(month must be in 1..12)", id="impossible-date"),
-        pytest.param("a: " + "1" * 5000 + "\n", "(Exceeds the limit (4300 digits) for integer string conversion", id="huge-int"),
-        pytest.param("a: !!int abc\n", "(invalid literal for int()", id="tagged-int"),
+        pytest.param("a: 2001-13-45\n", "as a timestamp (month must be in 1..12);", id="impossible-date"),
+        pytest.param(
+            "a: " + "1" * 5000 + "\n", "as an int (Exceeds the limit (4300 digits) for integer string conversion", id="huge-int"
+        ),
+        pytest.param("a: !!int abc\n", "as an int (invalid literal for int()", id="tagged-int"),
+        pytest.param("a: !!bool maybe\n", "as a bool;", id="tagged-bool"),
+        pytest.param("a: !!timestamp never\n", "as a timestamp;", id="tagged-timestamp"),
     ],
 )
 def test_a_value_that_cannot_be_built_says_where_and_to_quote_it(text: str, reason: str, libyaml: bool) -> None:
     message = refusal(text, libyaml)
     assert message.startswith("vigil.yml: line 1, column 4: this value cannot be read ")
     assert reason in message and message.endswith("; put it in quotes if it is text")
+
+
+@pytest.mark.parametrize("libyaml", PARSERS)
+def test_a_value_quoted_in_the_reason_has_no_url_password(libyaml: bool) -> None:
+    message = refusal("prometheus: {url: !!int '0xhttp://vigil:hunter2@prom:9090'}\n", libyaml)
+    assert "hunter2" not in message and "with base 16: 'http://vigil:***@prom:9090')" in message
 
 
 @pytest.mark.parametrize("libyaml", PARSERS)

@@ -31,7 +31,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from vigil.errors import ConfigError
+from vigil.errors import ConfigError, redact_url
 
 __all__ = ["LIBYAML", "MAX_DEPTH", "MAX_VALUES", "parse_yaml"]
 
@@ -131,8 +131,12 @@ class _Bounded(Composer, SafeConstructor, Resolver):
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as exc:  # a date such as 2001-13-45, an int too long to read
-            reason = str(exc).partition(";")[0]
-            raise _Refused(f"this value cannot be read ({reason}); put it in quotes if it is text", node.start_mark) from exc
+            reason = f" ({str(exc).partition(';')[0]})"
+        except (KeyError, AttributeError, TypeError):  # PyYAML's own slips: !!bool maybe, !!timestamp nope
+            reason = ""
+        kind = node.tag.rpartition(":")[2]
+        article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+        raise _Refused(f"this value cannot be read as {article} {kind}{reason}; put it in quotes if it is text", node.start_mark)
 
 
 class _PythonLoader(_Bounded, Reader, Scanner, Parser):
@@ -175,16 +179,16 @@ def parse_yaml(text: str, where: str, libyaml: bool = LIBYAML) -> Any:
     except yaml.MarkedYAMLError as exc:
         at = f" at {_place(exc.problem_mark)}" if exc.problem_mark is not None else ""
         problem = ", ".join(part for part in (exc.context, exc.problem) if part)
-        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from exc
+        raise ConfigError(redact_url(f"{where}: not valid YAML{at}: {problem}")) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise ConfigError(redact_url(f"{where}: not valid YAML: {' '.join(str(exc).split())}")) from exc
 
 
 def _load(loader: _Bounded, where: str) -> Any:
     try:
         return loader.get_single_data()
-    except _Refused as exc:
-        raise ConfigError(f"{where}: {_place(exc.mark)}: {exc.problem}") from exc
+    except _Refused as exc:  # the problem may quote the value, as in int()'s "invalid literal"
+        raise ConfigError(redact_url(f"{where}: {_place(exc.mark)}: {exc.problem}")) from exc
     finally:
         loader.dispose()
 

@@ -9,6 +9,7 @@ resolves, checked when the file is read rather than when the server starts.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -33,8 +34,9 @@ def parse_duration(value: Any) -> float:
     """``'15s'`` -> 15.0; a bare number or another unit is an error that says what to write."""
     if isinstance(value, str):
         match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = float(match.group(1)) * _UNITS[match.group(2)] if match else math.inf
+        if math.isfinite(seconds):  # 400 nines read as a float are infinite
+            return seconds
     raise ValueError("write a duration such as '15s', '1m', '1h' or '1d'")
 
 
@@ -57,7 +59,7 @@ def parse_rate(value: Any) -> float:
     (2592000.0, 151200.0, '2/day')
     """
     match = _RATE.match(value) if isinstance(value, str) else None
-    if match and match.group(2) in _PER and float(match.group(1)) > 0:
+    if match and match.group(2) in _PER and 0 < float(match.group(1)) < math.inf:
         return _PER[match.group(2)] / float(match.group(1))
     raise ValueError("write a rate such as '1/month', '2/week' or '1/day' (minute, hour, day, week, month, year)")
 

@@ -30,8 +30,7 @@ log = logging.getLogger("vigil")
 
 async def serve(service: Service) -> None:
     """Run the engine and the API until SIGTERM/SIGINT; save state before returning."""
-    cfg = service.config.server
-    sockets = listening_sockets(cfg)
+    sockets = listening_sockets(service.config.server)
     try:
         await _serve(service, sockets)
     finally:
