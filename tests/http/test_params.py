@@ -226,7 +226,9 @@ def junk() -> st.SearchStrategy[str]:
     return st.one_of(numbers, words, st.text(max_size=120))
 
 
-QUERIED = ["/api/v1/series", "/api/v1/anomalies", "/check_health", "/api/v1/notifications", "/api/v1/series/{series_id}"]
+QUERIED = [
+    "/api/v1/series", "/api/v1/anomalies", "/check_health", "/api/v1/notifications", "/api/v1/series/{series_id}",
+]
 
 
 @pytest.mark.parametrize("path", QUERIED)

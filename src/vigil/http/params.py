@@ -91,7 +91,9 @@ def _compile(raw: str, pattern: str) -> Callable[[str], object]:
     """The pattern's full-match function, or HTTP 400 that says why Prometheus would refuse it too."""
     where = f"label {_shown(raw)}"
     if len(pattern) > MAX_PATTERN:
-        raise HTTPException(400, f"{where}: the regular expression is {len(pattern)} characters; write at most {MAX_PATTERN}")
+        raise HTTPException(
+            400, f"{where}: the regular expression is {len(pattern)} characters; write at most {MAX_PATTERN}"
+        )
     huge = _repeat_over_limit(pattern)
     if huge is not None:
         raise HTTPException(400, f"{where}: repeat count {_shown(huge)} is over {MAX_REPEAT}; write at most "
@@ -103,8 +105,8 @@ def _compile(raw: str, pattern: str) -> Callable[[str], object]:
         if reason.startswith("pattern too large"):
             raise HTTPException(400, f"{where}: the regular expression is too large to run (over "
                                      f"{_REGEX_MEMORY >> 20} MiB compiled); write fewer or smaller repeats") from None
-        raise HTTPException(400, f"{where}: bad regular expression ({_printable(reason)}); write RE2 syntax, as Prometheus "
-                                 "does (github.com/google/re2/wiki/Syntax)") from None
+        raise HTTPException(400, f"{where}: bad regular expression ({_printable(reason)}); write RE2 syntax, as "
+                                 "Prometheus does (github.com/google/re2/wiki/Syntax)") from None
     return rx.fullmatch
 
 
