@@ -72,6 +72,7 @@ def test_a_catastrophic_regex_answers_right_without_backtracking(tmp_path: Path,
         pytest.param(r"job=~\Qa{99999999999}\E", {"job": "a{99999999999}"}, True, id="quoted-text-is-literal"),
         pytest.param("job=~x{099999999999}", {"job": "x{099999999999}"}, True, id="leading-zero-brace-is-literal"),
         pytest.param("job=a\nb", {"job": "a\nb"}, True, id="equal-value-with-newline"),
+        pytest.param("job=~.+", {"job": "\udc80"}, True, id="value-not-utf-8-as-json-can-give"),
     ],
 )  # fmt: skip
 def test_label_matchers_mean_what_they_mean_in_prometheus(matcher: str, labels: dict[str, str], hit: bool) -> None:
@@ -226,7 +227,9 @@ def junk() -> st.SearchStrategy[str]:
     return st.one_of(numbers, words, st.text(max_size=120))
 
 
-QUERIED = ["/api/v1/series", "/api/v1/anomalies", "/check_health", "/api/v1/notifications", "/api/v1/series/{series_id}"]
+QUERIED = [
+    "/api/v1/series", "/api/v1/anomalies", "/check_health", "/api/v1/notifications", "/api/v1/series/{series_id}",
+]
 
 
 @pytest.mark.parametrize("path", QUERIED)

@@ -153,7 +153,8 @@ def test_vigil_run_closes_a_request_never_finished_after_its_default_deadline(tm
             conn.sendall(b"GET /api/v1/series HTTP/1.1\r\nHost: localhost\r\n")
             answer = until_closed(conn)
         assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
-        assert answer.endswith(b"request not received whole within 10 s; send the request line, headers and body at once\n")
+        assert answer.endswith(b"\r\n\r\nrequest not received whole within 10 s; send the request line, headers and "
+                               b"body at once\n")
         assert vigil.get("/healthz").status_code == 200
         assert vigil.stop() < 5.0
     assert "Traceback" not in vigil.log()

@@ -44,7 +44,7 @@ class _Bucket:
 
 
 def _host_name(host: str) -> str:
-    """A Host header or an allowed host, as compared: ``Vigil.Example:8080`` -> ``vigil.example``, ``[::1]:80`` -> ``::1``."""
+    """A Host header or an allowed host as compared: ``Vigil.Example:8080`` -> ``vigil.example``, ``[::1]:80`` -> ``::1``."""
     if host.startswith("["):
         return host[1:].partition("]")[0].lower()
     return host.partition(":")[0].rstrip(".").lower()

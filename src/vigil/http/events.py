@@ -21,8 +21,9 @@ def events_router(parts: Parts) -> APIRouter:
         "/api/v1/anomalies", response_model=EventPage, summary="Anomaly events, newest first", responses=refusals(400)
     )
     def anomalies(
-        start: str | None = Query(None, max_length=MAX_TIME,
-                                  description="events still open at or ended after this time: Unix seconds or RFC 3339"),
+        start: str | None = Query(
+            None, max_length=MAX_TIME, description="events still open at or ended after this time: Unix seconds or RFC 3339"
+        ),
         end: str | None = Query(None, max_length=MAX_TIME,
                                 description="events started at or before this time: Unix seconds or RFC 3339"),
         state: Literal["firing", "resolved"] | None = None,

@@ -87,11 +87,13 @@ def _matcher(raw: str) -> Matcher:
     return _regex_matcher(name, _compile(raw, want), op == "=~")
 
 
-def _compile(raw: str, pattern: str) -> Callable[[str], object]:
+def _compile(raw: str, pattern: str) -> Callable[[bytes], object]:
     """The pattern's full-match function, or HTTP 400 that says why Prometheus would refuse it too."""
     where = f"label {_shown(raw)}"
     if len(pattern) > MAX_PATTERN:
-        raise HTTPException(400, f"{where}: the regular expression is {len(pattern)} characters; write at most {MAX_PATTERN}")
+        raise HTTPException(
+            400, f"{where}: the regular expression is {len(pattern)} characters; write at most {MAX_PATTERN}"
+        )
     huge = _repeat_over_limit(pattern)
     if huge is not None:
         raise HTTPException(400, f"{where}: repeat count {_shown(huge)} is over {MAX_REPEAT}; write at most "
@@ -103,8 +105,8 @@ def _compile(raw: str, pattern: str) -> Callable[[str], object]:
         if reason.startswith("pattern too large"):
             raise HTTPException(400, f"{where}: the regular expression is too large to run (over "
                                      f"{_REGEX_MEMORY >> 20} MiB compiled); write fewer or smaller repeats") from None
-        raise HTTPException(400, f"{where}: bad regular expression ({_printable(reason)}); write RE2 syntax, as Prometheus "
-                                 "does (github.com/google/re2/wiki/Syntax)") from None
+        raise HTTPException(400, f"{where}: bad regular expression ({_printable(reason)}); write RE2 syntax, as "
+                                 "Prometheus does (github.com/google/re2/wiki/Syntax)") from None
     return rx.fullmatch
 
 
@@ -161,14 +163,14 @@ def _after_class(pattern: str, i: int) -> int:
     return j + 1
 
 
-def _regex_matcher(name: str, fullmatch: Callable[[str], object], hit: bool) -> Matcher:
+def _regex_matcher(name: str, fullmatch: Callable[[bytes], object], hit: bool) -> Matcher:
     seen: dict[str, bool] = {}  # series share label values (job, __name__): each is matched once per request
 
     def match(labels: dict[str, str]) -> bool:
         value = labels.get(name, "")
         found = seen.get(value)
-        if found is None:
-            found = seen[value] = fullmatch(value) is not None
+        if found is None:  # RE2 reads UTF-8: given bytes, re2 skips mapping offsets back to characters
+            found = seen[value] = fullmatch(value.encode(errors="replace")) is not None
         return found == hit
 
     return match

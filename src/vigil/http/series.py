@@ -102,8 +102,12 @@ def series_router(parts: Parts) -> APIRouter:
         responses=refusals(400, 404),
     )
     def series_detail(
-        series_id: str = Path(max_length=MAX_NAME, description="a series' id, as /api/v1/series lists them"),
-        since: str | None = Query(None, max_length=MAX_TIME, description="only points at or after: Unix seconds or RFC 3339"),
+        series_id: str = Path(
+            min_length=1, max_length=MAX_NAME, description="a series' id, as /api/v1/series lists them"
+        ),
+        since: str | None = Query(
+            None, max_length=MAX_TIME, description="only points at or after: Unix seconds or RFC 3339"
+        ),
         window: str | None = Query(None, max_length=MAX_TIME,
                                    description="only the points this long before the latest one: 15m, 1h"),
     ) -> SeriesDetail:
