@@ -169,6 +169,33 @@ def test_readyz_names_a_failing_source(tmp_path: Path) -> None:
     }
 
 
+def test_a_query_refusing_series_is_degraded_everywhere_and_stays_ready(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path, server=Server(rate_limit=1000.0))
+    q = Query(FakeSource("cpu"), Detection(), Limits(max_series_per_query=1), "cpu")
+    store, metrics = Store(tmp_path), Metrics()
+    service = Service(config=config, engine=Engine(config, [q], store, metrics, clock=lambda: T0), store=store,
+                      metrics=metrics)
+    feed(service, "cpu", [batch(WEB1, [T0], [1.0]), batch(WEB2, [T0], [1.0])])
+    client = TestClient(create_app(service), base_url=LOCAL)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["reasons"]["cpu"].startswith("degraded: 1 series refused")
+    assert client.get("/check_health").json()["sources"]["cpu"].startswith("degraded: 1 series refused")
+    source = client.get("/api/v1/summary").json()["sources"]["cpu"]
+    assert source["status"] == "degraded" and "limits.max_series_per_query" in source["detail"]
+
+
+def test_the_listing_changes_as_soon_as_a_tick_lands(client: TestClient, service: Service) -> None:
+    """Answers are reused only while the engine's state is the same."""
+    first = client.get("/api/v1/series", params={"limit": 50, "sparkline": 5}).json()
+    assert client.get("/api/v1/series", params={"limit": 50, "sparkline": 5}).json() == first
+    web1 = next(i for i in first["items"] if i["labels"] == WEB1)
+    feed(service, "cpu", [batch(WEB1, [T0 + 200 * STEP], [51.0])])
+    again = client.get("/api/v1/series", params={"limit": 50, "sparkline": 5}).json()
+    now = next(i for i in again["items"] if i["labels"] == WEB1)
+    assert now["value"] == 51.0 and now["value"] != web1["value"]
+    assert now["sparkline"]["value"][-1] == 51.0 and now["sparkline"]["value"][:-1] == web1["sparkline"]["value"][1:]
+
+
 # -- /check_health -------------------------------------------------------------------------
 
 

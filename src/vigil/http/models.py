@@ -100,7 +100,7 @@ class NotificationPage(BaseModel):
 
 
 class SourceStatus(BaseModel):
-    status: Literal["ok", "failing", "waiting"]
+    status: Literal["ok", "failing", "waiting", "degraded"]
     detail: str
     series: int
     interval: float

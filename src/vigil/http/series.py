@@ -49,15 +49,18 @@ def series_router(parts: Parts) -> APIRouter:
         counts = dict.fromkeys(STATUSES, 0)
         sources = {}
         queries = list(parts.engine.queries.values())
+        _, reasons = parts.engine.ready()
         for q in queries:
             rows = q.table.active_rows()
             for rank, n in zip(*np.unique(statuses_of(q, rows), return_counts=True), strict=True):
                 counts[STATUSES[rank]] += int(n)
             if q.errors:
-                state: Literal["ok", "failing", "waiting"] = "failing"
+                state: Literal["ok", "failing", "waiting", "degraded"] = "failing"
                 detail = f"source failing: {q.last_error}"
             elif q.last_ok is None:
                 state, detail = "waiting", "no successful fetch yet"
+            elif q.refused_now:
+                state, detail = "degraded", reasons[q.name]
             else:
                 state, detail = "ok", "ok"
             sources[q.name] = SourceStatus(

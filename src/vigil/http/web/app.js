@@ -299,7 +299,7 @@ function overview(r) {
       card("Sources", failing.length ? `${failing.length} of ${Object.keys(sum.sources).length} not ok` : "all ok", null, failing.length ? "alarm" : ""),
     ]);
     sources.replaceChildren(...failing.map(([name, s]) => h("p", { class: `source-problem ${s.status}`, role: "status" },
-      h("strong", {}, s.status === "failing" ? `Source down: ${name}. ` : `Waiting for source ${name}. `), s.detail)));
+      h("strong", {}, { failing: `Source down: ${name}. `, degraded: `Source degraded: ${name}. ` }[s.status] ?? `Waiting for source ${name}. `), s.detail)));
     setOptions(query, [["", "Any query"], ...Object.keys(sum.sources).map((n) => [n, n])], state.query);
     return failing;
   }
