@@ -8,6 +8,7 @@ there is room: nothing lost.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from support.processes import VigilProcess
+from support.receivers import HookServer
 from support.servers import free_port, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpu_spike.csv"
@@ -58,12 +60,18 @@ def samples(v: VigilProcess, query: str) -> float:
 def test_a_full_disk_under_vigil_run_keeps_it_watching_says_why_and_loses_no_event(
     tmp_path: Path, tiny_disk: Path
 ) -> None:
+    with HookServer() as hook:
+        watch_through_a_full_disk(tmp_path, tiny_disk, hook)
+
+
+def watch_through_a_full_disk(tmp_path: Path, tiny_disk: Path, hook: HookServer) -> None:
     config = {
         "data_dir": str(tiny_disk / "data"),
         "snapshot_every": "1s",
         "host": {"enabled": True, "interval": "1s"},
         # a file minute every 10 ms: the spike comes about 15 s after the start
         "replay": [{"name": "seed", "path": str(EXAMPLE), "speed": 6000, "detection": {"detector": "ewma"}}],
+        "notify": {"receivers": [{"name": "hook", "type": "webhook", "url": f"{hook.url}/e", "queries": ["seed"]}]},
     }
     with VigilProcess(tmp_path, config) as v:
         v.start()
@@ -81,6 +89,8 @@ def test_a_full_disk_under_vigil_run_keeps_it_watching_says_why_and_loses_no_eve
         wait_until(lambda: v.get("/readyz").status_code == 200, 20, 0.2, "ready again once there is room")
         events = v.get("/api/v1/anomalies", query="seed").json()["items"]  # ... and not lost
         assert events and max(e["observed"] for e in events) > 80
+        spike = max(events, key=lambda e: e["observed"])
+        wait_until(lambda: any(spike["id"] in json.dumps(r.body) for r in hook.received), 20, 0.2, "the spike's notification")
         assert v.alive()
     assert "Traceback" not in v.log()
     assert v.log().count("database or disk is full") == 1  # said once, not at every retry

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from vigil.config import Notify
+from vigil.errors import StoreError
 from vigil.metrics import Metrics
 from vigil.outputs.notify.channels import BODIES
 from vigil.outputs.notify.content import series_link
@@ -209,7 +210,12 @@ class Sender:
                 if await self.step(t.name):
                     continue
                 nxt = await asyncio.to_thread(self.outbox.next_due, t.name)
-            except Exception:  # a bug or a store error: say it, wait, go on
+                t.store_trouble = None
+            except StoreError as exc:  # a full disk: said once, retried; the messages wait in the outbox
+                if str(exc) != t.store_trouble:
+                    log.warning("receiver %s: %s; delivery waits and retries", t.name, exc)
+                t.store_trouble = str(exc)
+            except Exception:  # a bug: say it, wait, go on
                 log.exception("receiver %s: delivery loop failed; retrying", t.name)
             wait = self.idle if nxt is None else min(max(nxt - self.clock(), 0.005), self.idle)
             if t.type == "alertmanager":

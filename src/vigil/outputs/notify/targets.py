@@ -41,6 +41,7 @@ class Target:
     wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     failing: bool = field(default=False, repr=False)
     next_repost: float = field(default=0.0, repr=False)
+    store_trouble: str | None = field(default=None, repr=False)  # why the outbox refused the last write
 
     def __repr__(self) -> str:  # never the URL or the headers
         return f"Target({self.name!r}, {self.type})"
