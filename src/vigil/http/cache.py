@@ -25,7 +25,8 @@ class AnswerCache:
         self._busy: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def _fresh(self, key: Hashable, generation: int) -> bytes | None:
+    def fresh(self, key: Hashable, generation: int) -> bytes | None:
+        """The answer to `key` if one was made at `generation`, else None."""
         with self._lock:
             hit = self._answers.get(key)
             if hit is None or hit[0] != generation:
@@ -35,13 +36,13 @@ class AnswerCache:
 
     def get(self, key: Hashable, generation: int, compute: Callable[[], bytes]) -> bytes:
         """The answer to `key` at `generation`, computed by `compute` if no one has yet."""
-        body = self._fresh(key, generation)
+        body = self.fresh(key, generation)
         if body is not None:
             return body
         with self._lock:
             busy = self._busy.setdefault(key, threading.Lock())
         with busy:
-            body = self._fresh(key, generation)
+            body = self.fresh(key, generation)
             if body is not None:
                 return body
             body = compute()

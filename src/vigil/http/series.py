@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from vigil import __version__
 from vigil.config import parse_duration
@@ -78,7 +79,7 @@ def series_router(parts: Parts) -> APIRouter:
         )
 
     @router.get("/api/v1/series", response_model=SeriesPage, summary="Series, anomalous first", responses=refusals(400))
-    def series(
+    async def series(
         query: str | None = Query(None, max_length=MAX_NAME, description="only this query's series"),
         label: Labels = (),
         status: Status | None = None,
@@ -98,7 +99,11 @@ def series_router(parts: Parts) -> APIRouter:
             return SeriesPage(total=len(picks), offset=offset, items=items).model_dump_json().encode()
 
         key = (query, tuple(label), status, search, limit, offset, sparkline)
-        return Response(answers.get(key, parts.engine.generation, answer), media_type="application/json")
+        generation = parts.engine.generation
+        body = answers.fresh(key, generation)  # on the event loop: no thread for an answer already made
+        if body is None:
+            body = await run_in_threadpool(answers.get, key, generation, answer)
+        return Response(body, media_type="application/json")
 
     @router.get(
         "/api/v1/series/{series_id}", response_model=SeriesDetail, summary="Recent points with bands, and events",
