@@ -219,6 +219,14 @@ def test_openapi_says_metrics_are_text(stocked: TestClient) -> None:
     assert stocked.get("/metrics").headers["content-type"].startswith("text/plain")
 
 
+def test_openapi_says_refusals_are_json_on_the_text_route_too(stocked: TestClient) -> None:
+    responses = operations(stocked)["/metrics"]["responses"]
+    for code in ("401", "413", "421", "429"):
+        assert responses[code]["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    refused = stocked.get("/metrics", headers={"Host": "elsewhere.example"})
+    assert refused.status_code == 421 and refused.headers["content-type"] == "application/json"
+
+
 def junk() -> st.SearchStrategy[str]:
     """What a hostile client puts in a parameter: numbers past every range, odd words, any text."""
     numbers = st.integers(min_value=-(2**70), max_value=2**70).map(str)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from vigil.http.listing import item, select
-from vigil.http.models import GUARDED, HealthReport, Status, refusals
+from vigil.http.models import GUARDED, GUARDED_TEXT, HealthReport, Readiness, Status, refusals
 from vigil.http.params import MAX_NAME, Labels, Offset, parse_matchers
 from vigil.http.parts import Parts
 from vigil.outputs.exporter import iter_render
@@ -24,16 +24,16 @@ def health_router(parts: Parts) -> APIRouter:
         return {"status": "ok"}
 
     @router.get(
-        "/readyz", summary="Every source answered its last fetch",
-        responses={**refusals(413), 503: {"description": "not ready"}},
+        "/readyz", summary="Every source answered its last fetch", response_model=Readiness,
+        responses={**refusals(413), 503: {"model": Readiness, "description": "not ready"}},
     )
     def readyz() -> JSONResponse:
         ready, reasons = parts.engine.ready()
         return JSONResponse({"ready": ready, "reasons": reasons}, 200 if ready else 503)
 
     @router.get(
-        "/metrics", summary="Prometheus exposition of every series' results and Vigil's own health", responses=GUARDED,
-        response_class=PlainTextResponse,
+        "/metrics", summary="Prometheus exposition of every series' results and Vigil's own health",
+        responses=GUARDED_TEXT, response_class=PlainTextResponse,
     )
     def metrics() -> StreamingResponse:
         chunks = iter_render(parts.metrics, list(parts.engine.queries.values()))
@@ -42,7 +42,9 @@ def health_router(parts: Parts) -> APIRouter:
     @router.get(
         "/check_health", response_model=HealthReport,
         summary="Per series: ok, anomalous or warming up, with the reason; 503 while any is anomalous",
-        responses={**GUARDED, **refusals(400), 503: {"description": "at least one series is anomalous"}},
+        responses={
+            **GUARDED, **refusals(400), 503: {"model": HealthReport, "description": "at least one series is anomalous"},
+        },
     )
     def check_health(
         query: str | None = Query(None, max_length=MAX_NAME, description="only this query's series"),

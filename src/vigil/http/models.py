@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 from vigil.outputs.event import EventDocument
 
 __all__ = [
-    "GUARDED", "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "Problem", "SeriesDetail",
-    "SeriesItem", "SeriesPage", "SourceStatus", "Sparkline", "Status", "Summary", "refusals",
+    "GUARDED", "GUARDED_TEXT", "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "Problem",
+    "Readiness", "SeriesDetail", "SeriesItem", "SeriesPage", "SourceStatus", "Sparkline", "Status", "Summary",
+    "refusals",
 ]
 
 Status = Literal["ok", "anomalous", "warming_up"]
@@ -50,6 +51,11 @@ class SeriesPage(BaseModel):
     total: int
     offset: int
     items: list[SeriesItem]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    reasons: dict[str, str] = Field(description="query (or store) -> why it is not ready, or degraded")
 
 
 class HealthReport(BaseModel):
@@ -137,9 +143,19 @@ _REFUSALS = {
 }
 
 
-def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` of these refusals, each a `Problem`."""
+def refusals(*codes: int, text_route: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these refusals, each a `Problem` in JSON.
+
+    `text_route`: for a route whose own answer is text (/metrics). FastAPI lists a response's
+    `model` under the route's media type, but a refusal is JSON on every route, so there
+    each names its content itself (`Problem` is among the schemas: the other routes list it).
+    """
+    if text_route:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        return {code: {"description": _REFUSALS[code], "content": content} for code in codes}
     return {code: {"model": Problem, "description": _REFUSALS[code]} for code in codes}
 
 
-GUARDED = refusals(401, 413, 421, 429)  # what the guard in front of every endpoint but the probes may answer
+_GUARD = (401, 413, 421, 429)  # what the guard in front of every endpoint but the probes may answer
+GUARDED = refusals(*_GUARD)
+GUARDED_TEXT = refusals(*_GUARD, text_route=True)
