@@ -42,7 +42,7 @@ from support.servers import free_port, wait_until  # noqa: E402
 STEP = 15.0
 CLIENTS = 20
 REQUEST = {"limit": 50, "sparkline": 60}
-LOOKBACK = "10m"  # the first fetch: 120 points per series
+LOOKBACK = "15m"  # the first fetch: 60 points per series, full sparklines
 
 
 def _serve_prometheus(port: int, n: int) -> None:

@@ -65,6 +65,7 @@ class Engine:
         self._saving = asyncio.Lock()
         self.store_error: str | None = None  # why the last write to the store failed; None once one succeeds
         self._writes = 0  # event writes the store took
+        self.busy = 0  # queries ticking now (the API paces itself meanwhile)
         self._store_failures = 0
         for q in queries:
             metrics.source_up.labels(q.name).set(0)
@@ -148,6 +149,13 @@ class Engine:
         return ready, reasons
 
     async def tick(self, q: Query) -> None:
+        self.busy += 1
+        try:
+            await self._tick(q)
+        finally:
+            self.busy -= 1
+
+    async def _tick(self, q: Query) -> None:
         now = self.clock()
         began = time.perf_counter()
         try:

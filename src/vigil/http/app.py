@@ -13,6 +13,7 @@ are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from vigil import __version__
 from vigil.config import Server
+from vigil.engine import Engine
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
 from vigil.http.models import GUARDED
@@ -33,6 +35,7 @@ from vigil.http.series import series_router
 __all__ = ["create_app"]
 
 _LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+PACE = 0.005  # seconds between the starts of two requests while a tick takes in samples
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -72,11 +75,14 @@ def _body_too_large(length: str | None, limit: int) -> bool:
     return not (length.isascii() and length.isdigit()) or len(length) > 18 or int(length) > limit
 
 
-def _guard(cfg: Server) -> Callable[[Request, Handler], Awaitable[Response]]:
-    """The middleware every request goes through: body size, then Host, rate and token."""
+def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitable[Response]]:
+    """The middleware every request goes through: body size, then Host, rate and token; while
+    a tick takes in samples, requests start at most one per `PACE` seconds, so that however
+    many clients load the API, the tick gets most of the interpreter and keeps its pace."""
     token = cfg.token.get() if cfg.token else None
     answered = _answered_hosts(cfg)
     buckets: dict[str, _Bucket] = {}
+    pace = asyncio.Lock()
 
     async def guard(request: Request, call_next: Handler) -> Response:
         if _body_too_large(request.headers.get("content-length"), cfg.max_request_bytes):
@@ -102,6 +108,9 @@ def _guard(cfg: Server) -> Callable[[Request, Handler], Awaitable[Response]]:
                 return JSONResponse(
                     {"detail": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": "Bearer"}
                 )
+        if engine.busy:
+            async with pace:
+                await asyncio.sleep(PACE)
         return await call_next(request)
 
     return guard
@@ -113,7 +122,7 @@ def create_app(parts: Parts) -> FastAPI:
         title="Vigil", version=__version__, docs_url=None, redoc_url=None,
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
     )
-    app.middleware("http")(_guard(parts.config.server))
+    app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
     for router in (series_router(parts), events_router(parts), page_router()):
         app.include_router(router, responses=GUARDED)
