@@ -684,6 +684,22 @@ def test_the_rate_limit_is_per_client(tmp_path: Path) -> None:
     assert other.get("/api/v1/series").status_code == 200
 
 
+def test_many_clients_cost_no_memory_and_a_limited_one_stays_limited(tmp_path: Path) -> None:
+    """The guard keeps a token bucket per client, but forgets full ones past 10,000 clients."""
+    import vigil.http.app as http_app
+
+    app = create_app(make_service(tmp_path, Server(rate_limit=1.0)))
+    greedy = TestClient(app, client=("10.0.0.1", 40000), base_url=LOCAL)
+    assert [greedy.get("/api/v1/series").status_code for _ in range(3)] == [200, 200, 429]
+    guard = next(m for m in app.user_middleware if m.kwargs.get("dispatch")).kwargs["dispatch"]
+    buckets = next(c.cell_contents for c in guard.__closure__ if isinstance(c.cell_contents, dict))
+    for i in range(http_app._MAX_CLIENTS + 50):  # a crowd, each seen once long ago: their buckets are full
+        buckets[f"crowd-{i}"] = http_app._Bucket(tokens=2.0, at=0.0)
+    assert TestClient(app, client=("10.0.0.3", 40000), base_url=LOCAL).get("/api/v1/series").status_code == 200
+    assert len(buckets) < 100  # the full ones were forgotten ...
+    assert greedy.get("/api/v1/series").status_code == 429  # ... the empty one was not
+
+
 # -- OpenAPI -------------------------------------------------------------------------------
 
 

@@ -75,6 +75,15 @@ def _body_too_large(length: str | None, limit: int) -> bool:
     return not (length.isascii() and length.isdigit()) or len(length) > 18 or int(length) > limit
 
 
+_MAX_CLIENTS = 10_000  # token buckets kept before the full ones are forgotten
+
+
+def _forget_full_buckets(buckets: dict[str, _Bucket], now: float, rate: float) -> None:
+    """Drop the buckets that have refilled (a new one starts full anyway): many clients cost no memory."""
+    for client in [c for c, b in buckets.items() if b.tokens + (now - b.at) * rate >= 2 * rate]:
+        del buckets[client]
+
+
 def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitable[Response]]:
     """The middleware every request goes through: body size, then Host, rate and token; while
     a tick takes in samples, requests start at most one per `PACE` seconds, so that however
@@ -95,6 +104,8 @@ def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitabl
             return refused
         client = request.client.host if request.client else "?"
         now = time.monotonic()
+        if len(buckets) >= _MAX_CLIENTS and client not in buckets:
+            _forget_full_buckets(buckets, now, cfg.rate_limit)
         b = buckets.setdefault(client, _Bucket(tokens=2 * cfg.rate_limit))
         b.tokens = min(2 * cfg.rate_limit, b.tokens + (now - b.at) * cfg.rate_limit)
         b.at = now
