@@ -164,8 +164,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 series for 30 s; print only")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the clients send (default 60)")
+    parser.add_argument("--series", type=int, action="append", help="only these sizes (repeatable); print only")
     args = parser.parse_args()
-    sizes, seconds = ([1_000], 30.0) if args.quick else ([10_000, 100_000], args.seconds)
+    sizes, seconds = ([1_000], 30.0) if args.quick else (args.series or [10_000, 100_000], args.seconds)
+    args.quick = args.quick or bool(args.series)
     targets = {10_000: 200.0, 100_000: 500.0}
     rows = []
     for n in sizes:

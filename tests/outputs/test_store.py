@@ -7,6 +7,7 @@ so what is stored is exactly what the engine would store.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,26 @@ def test_data_dir_under_a_file_is_a_state_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(StateError, match="check that data_dir is a folder writable"):
         Store(tmp_path / "file" / "sub")
+
+
+@pytest.mark.timeout(20)
+def test_reads_do_not_wait_for_a_write_in_progress(tmp_path: Path) -> None:
+    """A snapshot of many series takes seconds: the API's reads must not queue behind it."""
+    store = Store(tmp_path)
+    store.save_snapshots({"q": b"before"})
+    read_done = threading.Event()
+
+    def slow_write() -> None:
+        with store.connection(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES ('q', x'00', 0)")
+            assert read_done.wait(10), "the read waited for the write"  # the write ends only after the read
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    try:
+        assert store.load_snapshot("q") == b"before"  # the last commit, while the write is open
+        assert store.events() == ([], 0)
+    finally:
+        read_done.set()
+        writer.join()
+    assert store.load_snapshot("q") == b"\0"

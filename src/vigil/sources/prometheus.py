@@ -71,12 +71,14 @@ PrometheusSource(name='cpu', url='http://127.0.0.1:9090', query='up', step=15.0,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
@@ -254,7 +256,7 @@ class PrometheusSource(Source):
             chunk_end = min(end, chunk_start + span)
             await self._query_range(chunk_start, chunk_end, raw)
             chunk_start = chunk_end + step
-        return self._commit(raw, end)
+        return await asyncio.to_thread(self._commit, raw, end)
 
     async def close(self) -> None:
         """Close the HTTP client if the source created it."""
@@ -317,6 +319,11 @@ class PrometheusSource(Source):
             "step": seconds(self._step_ms),
         }
         body = await self._api.post("/api/v1/query_range", params)
+        # a worker thread: an answer of many series must not hold up the event loop (the API)
+        await asyncio.to_thread(self._take, body, raw)
+
+    def _take(self, body: dict[str, Any], raw: dict[str, _Raw]) -> None:
+        """Add the series of a query_range answer to `raw`."""
         try:
             data = body["data"]
             if data["resultType"] != "matrix":

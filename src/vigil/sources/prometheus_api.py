@@ -16,6 +16,7 @@ a token, the basic-auth header) is replaced by ``***``, also when the server ech
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -69,11 +70,8 @@ class PrometheusApi:
             raise self.unavailable(f"no answer within {self.timeout:g} s ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise self.unavailable(f"{type(exc).__name__}: {exc}") from exc
+        body = await asyncio.to_thread(_json_of, response)  # a large answer is decoded off the event loop
         text = response.text
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
         status = response.status_code
         error = _error_text(body)
         if status in (400, 422) and error is not None:
@@ -177,3 +175,11 @@ def auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], 
         f"{where}: auth of kind {kind!r} is not understood; "
         "write ('basic', user, password) or ('bearer', token)"
     )
+
+
+def _json_of(response: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(response.text)
+    except ValueError:
+        return None
