@@ -150,7 +150,7 @@ class Query:
     def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
         if not batches:
             return Ingested()
-        keys = [series_key(b.labels) for b in batches]
+        keys = [b.key or series_key(b.labels) for b in batches]
         not_owned = None
         if self.split and self.shard is not None:  # before any row is made for them
             index, owns = self.table.index, self.shard.owns_key

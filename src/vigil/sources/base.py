@@ -20,11 +20,13 @@ __all__ = ["SeriesBatch", "Source"]
 
 @dataclass(frozen=True)
 class SeriesBatch:
-    """New samples of one series: `labels` includes the metric name as ``__name__``."""
+    """New samples of one series: `labels` includes the metric name as ``__name__``; `key`,
+    when the source has it already, is `vigil.labels.series_key(labels)`."""
 
     labels: dict[str, str]
     t: np.ndarray  # float64 Unix seconds, increasing
     v: np.ndarray  # float64, NaN for a known gap
+    key: str | None = None
 
 
 class Source(Protocol):

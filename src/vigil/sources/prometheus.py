@@ -275,7 +275,7 @@ class PrometheusSource(Source):
             state = self._series.get(key)
             if state is None:
                 if self.owns is not None and not self.owns(key):  # another shard's: labels only
-                    batches.append(SeriesBatch(labels=raw[key].labels, t=_NO_POINTS, v=_NO_POINTS))
+                    batches.append(SeriesBatch(labels=raw[key].labels, t=_NO_POINTS, v=_NO_POINTS, key=key))
                     continue
                 if len(self._series) >= self.max_series:
                     dropped += 1
@@ -283,8 +283,8 @@ class PrometheusSource(Source):
                 state = self._series[key] = _Series(last_ms=-(2**62), seen_ms=end)
             state.seen_ms = end
             series = raw[key]
-            t_ms = np.concatenate(series.t_ms)
-            v = np.concatenate(series.v)
+            t_ms = series.t_ms[0] if len(series.t_ms) == 1 else np.concatenate(series.t_ms)
+            v = series.v[0] if len(series.v) == 1 else np.concatenate(series.v)
             if t_ms.size > 1 and np.any(np.diff(t_ms) <= 0):
                 t_ms, first = np.unique(t_ms, return_index=True)
                 v = v[first]
@@ -296,7 +296,7 @@ class PrometheusSource(Source):
                     t_ms, v = _counter_rate(state, t_ms, v)
             lagging = state.last_ms if lagging is None else min(lagging, state.last_ms)
             if t_ms.size:
-                batches.append(SeriesBatch(labels=series.labels, t=t_ms / 1000.0, v=v))
+                batches.append(SeriesBatch(labels=series.labels, t=t_ms / 1000.0, v=v, key=key))
         self._cursor = end
         self._lagging = lagging
         self.capped_series = dropped
