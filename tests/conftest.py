@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from support.disks import small_disk
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
@@ -90,3 +92,10 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, f"the page's scripts failed: {errors}"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs (`support.disks.small_disk`): root is needed to mount it, as CI has."""
+    with small_disk(tmp_path / "disk") as disk:
+        yield disk

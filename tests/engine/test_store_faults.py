@@ -8,16 +8,14 @@ mocked: the engine, its pipeline and SQLite run as in `vigil run`.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from support.disks import fill
 from vigil.config import Config, Detection, Limits
 from vigil.engine import Engine, Query
 from vigil.errors import StateError, StoreError
@@ -50,33 +48,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail("mounting a tmpfs for the full-disk tests needs root: run the test command as root (CI does)",
-                    pytrace=False)
-    where = tmp_path / "disk"
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], check=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write a file until the disk refuses more; return it."""
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
 
 
 def feed(engine: Engine, values: list[float]) -> None:

@@ -13,41 +13,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from support.disks import fill
 from support.processes import VigilProcess
 from support.receivers import HookServer
 from support.servers import free_port, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpu_spike.csv"
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.fail("mounting a tmpfs for the full-disk test needs root: run the test command as root (CI does)",
-                    pytrace=False)
-    where = tmp_path / "disk"
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], check=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 def samples(v: VigilProcess, query: str) -> float:
