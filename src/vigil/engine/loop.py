@@ -254,7 +254,7 @@ class Engine:
 
     def _store_failed(self, exc: StoreError, what: str) -> None:
         message = str(exc)
-        if message != self.store_error:
+        if self.store_error is None:  # once per spell, whichever write failed first
             log.error("%s; detection goes on and the write is retried", message)
         self.store_error = message
         self._store_failures += 1
