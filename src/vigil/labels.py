@@ -37,24 +37,17 @@ def series_key(labels: dict[str, str]) -> str:
     up{"a=\\"1\\",b"="2"}
     """
     name = labels.get("__name__", "")
-    items = sorted((k, v) for k, v in labels.items() if k != "__name__")
-    names, values = ",".join(k for k, _ in items), "".join(v for _, v in items)
-    if (
-        _PLAIN_METRIC.fullmatch(name) and _PLAIN_NAMES.fullmatch(names) and names.count(",") == len(items) - 1
-        and '"' not in values and "\\" not in values and "\n" not in values
-    ):  # the common case, at one check per label set: nothing to escape
-        return name + "{" + ",".join(f'{k}="{v}"' for k, v in items) + "}"
     if not _PLAIN_METRIC.fullmatch(name):
         name = f'"{_escape(name)}"'
     inner = ",".join(
-        f'{k if _PLAIN_LABEL.fullmatch(k) else chr(34) + _escape(k) + chr(34)}="{_escape(v)}"' for k, v in items
+        f'{k if _PLAIN_LABEL.fullmatch(k) else chr(34) + _escape(k) + chr(34)}="{_escape(v)}"'
+        for k, v in sorted(labels.items()) if k != "__name__"
     )
     return f"{name}{{{inner}}}"
 
 
 _PLAIN_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*|")
 _PLAIN_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_PLAIN_NAMES = re.compile(r"(?:[a-zA-Z_][a-zA-Z0-9_]*(?:,(?=.)|$))*")  # plain label names joined by commas
 
 
 def series_id(query: str, key: str) -> str:

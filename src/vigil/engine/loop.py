@@ -203,13 +203,13 @@ class Engine:
         q.next_due = now + q.interval
 
     def _evict_every(self) -> float:
-        return min([60.0, *(q.limits.evict_after_for(q.interval) / 2 for q in self.queries.values())])
+        return min([60.0, *(q.evict_after / 2 for q in self.queries.values())])
 
     async def housekeeping(self, now: float, force_snapshot: bool = False) -> None:
         if now >= self._next_evict:
             self._next_evict = now + self._evict_every()
             for q in self.queries.values():
-                records, n = await asyncio.to_thread(q.evict, q.limits.evict_after_for(q.interval))
+                records, n = await asyncio.to_thread(q.evict)
                 await self.save_events(records)
                 if n:
                     self.metrics.evicted.labels(q.name).inc(n)

@@ -240,8 +240,13 @@ class Query:
             self.table.history(row), shard,
         )
 
-    def evict(self, after: float) -> tuple[list[EventRecord], int]:
-        """Forget series that brought no points for `after` seconds before the last fetch that
+    @property
+    def evict_after(self) -> float:
+        """Seconds without points after which a series is forgotten (`Limits.evict_after_for` its step)."""
+        return self.limits.evict_after_for(self.interval)
+
+    def evict(self) -> tuple[list[EventRecord], int]:
+        """Forget series that brought no points for `evict_after` before the last fetch that
         brought any (a source that is down, or answers nothing, forgets nothing: a replay that
         ended keeps its series); their open events resolve."""
         with self.lock:
@@ -249,7 +254,7 @@ class Query:
             rows = self.table.active_rows()
             if not rows.size or self.last_data is None:
                 return [], 0
-            old = rows[seen[rows] < self.last_data - after]
+            old = rows[seen[rows] < self.last_data - self.evict_after]
             return self._forget(old), int(old.size)
 
     def drop_not_owned(self) -> tuple[list[EventRecord], int]:

@@ -109,8 +109,8 @@ class Store:
 
     @contextmanager
     def connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """The connection, under the store's lock; in one transaction when `write`, which a
-        failed write (`StoreError`) leaves as if it had not begun."""
+        """The reading connection, or with `write` the writing one in one transaction, which a
+        failed write (`StoreError`) leaves as if it had not begun; each under its own lock."""
         if not write:
             with self._read_lock:
                 yield self._reader
@@ -184,17 +184,17 @@ class Store:
         if series is not None:
             cond += f" AND series IN ({','.join('?' * len(series))})"
             args.extend(series)
-        with self._read_lock:
-            total = self._reader.execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0]  # noqa: S608
-            rows = self._reader.execute(
+        with self.connection() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0]  # noqa: S608
+            rows = db.execute(
                 f"SELECT doc FROM events WHERE {cond} ORDER BY started_at DESC, id LIMIT ? OFFSET ?",  # noqa: S608
                 [*args, limit, offset],
             ).fetchall()
         return [json.loads(r[0]) for r in rows], int(total)
 
     def count_since(self, since: float) -> int:
-        with self._read_lock:
-            return int(self._reader.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])
+        with self.connection() as db:
+            return int(db.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])
 
     def save_snapshots(
         self, blobs: dict[str, bytes], parts: dict[str, Sequence[memoryview | bytes]] | None = None
@@ -226,7 +226,7 @@ class Store:
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         """Rows of a read of saved state; StateError, saying why, if the store cannot give them."""
         try:
-            with self._read_lock:
-                return self._reader.execute(sql, args).fetchall()
+            with self.connection() as db:
+                return db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read saved state: {trouble(self.path, exc)}") from None
