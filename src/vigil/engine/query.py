@@ -26,10 +26,10 @@ from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
-from vigil.labels import exposition_labels, series_key
+from vigil.labels import exposition_labels
 from vigil.sharding import Shard
 from vigil.snapshot import decode, encode, entry, from_blob, refuse, to_blob
-from vigil.sources.base import SeriesBatch, Source
+from vigil.sources.base import Samples, SeriesBatch, Source
 from vigil.state import FloatArray
 
 __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
@@ -139,28 +139,27 @@ class Query:
             out.append(text)
         return out
 
-    def ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
-        """Score and learn new samples."""
+    def ingest(self, batches: Sequence[SeriesBatch], now: float) -> Ingested:
+        """Score and learn new samples (a source's `Samples`, or any batches)."""
         with self.lock:
             try:
-                return self._ingest(batches, now)
+                return self._ingest(Samples.from_batches(batches), now)
             finally:
                 self.version += 1
 
-    def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
-        if not batches:
+    def _ingest(self, samples: Samples, now: float) -> Ingested:
+        if not len(samples):
             return Ingested()
-        keys = [b.key or series_key(b.labels) for b in batches]
         not_owned = None
         if self.split and self.shard is not None:  # before any row is made for them
-            index, owns = self.table.index, self.shard.owns_key
+            index, owns, keys = self.table.index, self.shard.owns_key, samples.keys
             mine = [i for i, k in enumerate(keys) if k in index or owns(self.name, k)]
-            not_owned = len(batches) - len(mine)
+            not_owned = len(keys) - len(mine)
             if not_owned:
-                batches, keys = [batches[i] for i in mine], [keys[i] for i in mine]
-            if not batches:
+                samples = samples.take(mine)
+            if not len(samples):
                 return Ingested(not_owned=not_owned)
-        rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query, keys)
+        rows, refused = self.table.rows_for(samples.labels, self.limits.max_series_per_query, samples.keys)
         if refused and not self._capped:
             log.warning(
                 "query %s: %d series refused, the cap of %d series per query is reached "
@@ -170,51 +169,39 @@ class Query:
         self._capped = bool(refused)
         if self.table.state.n_rows > self.pipeline.n_rows:
             self.pipeline.resize(self.table.state.n_rows)
-        fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
-        if fresh:
-            self.pipeline.reset(np.array(fresh))
-            for r in fresh:
+        last_t = self.table.state["last_t"]
+        held = rows[rows >= 0]
+        fresh = np.unique(held[last_t[held] == -np.inf])
+        if fresh.size:
+            self.pipeline.reset(fresh)
+            for r in fresh.tolist():
                 self._labels_cache.pop(r, None)
 
-        keep_rows, keep_t, keep_v = [], [], []
-        last_t = self.table.state["last_t"]
-        for row, b in zip(rows.tolist(), batches, strict=True):
-            if row < 0 or not len(b.t):
-                continue
-            t, v = np.asarray(b.t, dtype=np.float64), np.asarray(b.v, dtype=np.float64)
-            new = t > last_t[row]  # drops duplicates of what was taken in and out-of-order points
-            t, v = t[new], v[new]
-            if t.size > 1:  # duplicates inside the batch: keep the last value of each time
-                order = np.argsort(t, kind="stable")
-                t, v = t[order], v[order]
-                last = np.append(t[1:] != t[:-1], True)
-                t, v = t[last], v[last]
-            if t.size:
-                keep_rows.append(row)
-                keep_t.append(t)
-                keep_v.append(v)
-                self.table.state["last_seen"][row] = now
-        if not keep_rows:
+        # every point with its row; drop refused series, what was taken in before and out-of-order points
+        row = np.repeat(rows, samples.counts())
+        keep = row >= 0
+        keep[keep] = samples.t[keep] > last_t[row[keep]]
+        row, t, v = row[keep], samples.t[keep], samples.v[keep]
+        by = np.lexsort((t, row))  # stable: of points at the same time, the last one given stays last
+        row, t, v = row[by], t[by], v[by]
+        last = np.append((row[1:] != row[:-1]) | (t[1:] != t[:-1]), True)  # the last value given for a time
+        row, t, v = row[last], t[last], v[last]
+        if not row.size:
             return Ingested(refused=refused, not_owned=not_owned)
+        self.table.state["last_seen"][row] = now
         self.last_data = now
 
         records: list[EventRecord] = []
-        times = np.unique(np.concatenate(keep_t))
+        times, column = np.unique(t, return_inverse=True)
         taken = invalid = 0
         for start in range(0, times.size, _CHUNK):
             grid = times[start : start + _CHUNK]
-            x = np.full((len(keep_rows), grid.size), np.nan)
+            inside = (column >= start) & (column < start + grid.size)
+            r, block_row = np.unique(row[inside], return_inverse=True)
+            x = np.full((r.size, grid.size), np.nan)
             present = np.zeros(x.shape, dtype=bool)
-            for i, (t, v) in enumerate(zip(keep_t, keep_v, strict=True)):
-                inside = (t >= grid[0]) & (t <= grid[-1])
-                idx = np.searchsorted(grid, t[inside])
-                x[i, idx] = v[inside]
-                present[i, idx] = True
-            active = present.any(axis=1)
-            if not active.any():
-                continue
-            r = np.array(keep_rows, dtype=np.intp)[active]
-            x, present = x[active], present[active]
+            x[block_row, column[inside] - start] = v[inside]
+            present[block_row, column[inside] - start] = True
             t_block = np.broadcast_to(grid, x.shape)
             res = self.pipeline.update(r, t_block, x)
             valid = present & ~res.invalid
