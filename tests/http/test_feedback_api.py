@@ -11,8 +11,8 @@ import math
 from typing import Any
 
 import pytest
-
 from test_api import LOCAL, TestClient, fill, make_service
+
 from vigil.config import Secret, Server
 from vigil.config.model import NamedToken
 from vigil.http.app import create_app

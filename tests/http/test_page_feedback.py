@@ -10,16 +10,15 @@ store's list of verdicts got.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from test_page_live import write_csv
 
 from support.chromium import screenshot
 from support.processes import VigilProcess
 from support.servers import wait_until
-from test_page_live import write_csv
 
 
 @pytest.fixture(scope="module")
