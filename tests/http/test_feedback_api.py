@@ -105,6 +105,8 @@ def test_an_unknown_event_is_404(api: tuple[TestClient, Service, str], method: s
         pytest.param({"verdict": "incident", "by": "me"}, "by is not a known key; send verdict and, if you like, note",
                      id="unknown-key"),
         pytest.param([1, 2], "the body is not a JSON object", id="a-list"),
+        pytest.param('{"verdict": "incident", "note": "\\ud800"}', "note: input should be a valid string, unable to parse raw data as a unicode string",
+                     id="lone-surrogate"),
         pytest.param("not json", "the body is not a JSON object", id="not-json"),
     ],
 )
@@ -113,10 +115,20 @@ def test_a_bad_body_gets_one_line_saying_what_to_send(
 ) -> None:
     client, service, event = api
     url = f"/api/v1/anomalies/{event}/feedback"
-    response = client.post(url, content=body) if isinstance(body, str) else client.post(url, json=body)
+    if isinstance(body, str):
+        response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+    else:
+        response = client.post(url, json=body)
     assert response.status_code == 422
     assert response.json()["detail"].startswith(detail)
     assert client.get("/api/v1/feedback").json()["total"] == 0
+
+
+def test_a_bad_parameter_of_the_list_says_which(api: tuple[TestClient, Service, str]) -> None:
+    client, _, _ = api
+    response = client.get("/api/v1/feedback", params={"limit": "0"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "limit is '0'; input should be greater than or equal to 1"
 
 
 def test_the_author_header_is_bounded_and_made_printable(api: tuple[TestClient, Service, str]) -> None:

@@ -58,18 +58,21 @@ class FeedbackPage(BaseModel):
 def _one_line(exc: RequestValidationError) -> str:
     """The first problem of a refused request, and what to write instead."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query", "header")]
-    where, kind, given = ".".join(loc), err.get("type", ""), err.get("input")
-    if kind == "json_invalid" or (kind == "missing" and not loc) or (kind == "model_attributes_type"):
+    origin, *path = [str(p) for p in err.get("loc", ())] or ["body"]
+    where, kind, given = ".".join(path), err.get("type", ""), err.get("input")
+    msg = str(err.get("msg", "not valid"))
+    if kind == "string_too_long" and isinstance(given, str):
+        return f"{where} is {len(given)} characters; write at most {err.get('ctx', {}).get('max_length')}"
+    if origin != "body":
+        return f"{where} is {str(given)[:80]!r}; {msg[:1].lower()}{msg[1:]}"
+    if kind in ("json_invalid", "model_attributes_type") or not path:
         return f"the body is not a JSON object; send one such as {_EXAMPLE}"
     if kind == "extra_forbidden":
         return f"{where} is not a known key; send verdict and, if you like, note, such as {_EXAMPLE}"
     if where == "verdict":
         shown = "missing" if kind == "missing" else f"{str(given)[:40]!r}"
         return f"verdict is {shown}; write one of {', '.join(VERDICTS)}"
-    if kind == "string_too_long" and isinstance(given, str):
-        return f"{where} is {len(given)} characters; write at most {err.get('ctx', {}).get('max_length')}"
-    return f"{where or 'the request'}: {err.get('msg', 'not valid')}; send a body such as {_EXAMPLE}"
+    return f"{where}: {msg[:1].lower()}{msg[1:]}; send a body such as {_EXAMPLE}"
 
 
 class _OneLineErrors(APIRoute):

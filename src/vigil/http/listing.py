@@ -192,7 +192,7 @@ def with_delivery(parts: Parts, items: list[dict[str, Any]]) -> list[dict[str, A
     verdicts = verdicts_in_force(parts.store, [e["id"] for e in items])
     items = [
         {**e, "series_id": series_id(e["query"], series_key(e["series"])),
-         **({"feedback": verdicts[e["id"]]} if e["id"] in verdicts else {})}
+         **({"feedback": verdicts[e["id"]].model_dump()} if e["id"] in verdicts else {})}
         for e in items
     ]
     if parts.outbox is None:
