@@ -124,6 +124,18 @@ def test_a_bad_body_gets_one_line_saying_what_to_send(
     assert client.get("/api/v1/feedback").json()["total"] == 0
 
 
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_a_body_another_site_could_send_without_asking_is_refused(
+    api: tuple[TestClient, Service, str], kind: str
+) -> None:
+    """A web page may POST these kinds across sites with no preflight; only JSON is read, so none marks an event."""
+    client, _, event = api
+    response = client.post(f"/api/v1/anomalies/{event}/feedback", content='{"verdict": "not_an_incident"}',
+                           headers={"Content-Type": kind})
+    assert response.status_code == 422
+    assert client.get("/api/v1/feedback").json()["total"] == 0
+
+
 def test_a_bad_parameter_of_the_list_says_which(api: tuple[TestClient, Service, str]) -> None:
     client, _, _ = api
     response = client.get("/api/v1/feedback", params={"limit": "0"})
