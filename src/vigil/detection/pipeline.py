@@ -11,7 +11,8 @@ above `HOLD_LEVEL`, the series' scores are capped at that level. An incident tha
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
 does not resolve while the hold (or a member calibration's own) lasts. A sample far worse
 than the incident going on (two decades of surprise past its peak) escalates: a new
-detection, and a new event.
+detection, and a new event. Before the hold, a deviation people marked "not an incident"
+on a series (`Pipeline.accept`, `vigil.detection.acceptance`) is kept below the threshold.
 """
 
 from __future__ import annotations
