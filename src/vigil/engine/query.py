@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vigil.config import Detection, Limits
+from vigil.detection.acceptance import Acceptance
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
 from vigil.engine.series import SeriesTable
@@ -122,6 +123,7 @@ class Query:
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
         self.version = 0  # changes with every change of the series or their results
         self.last_data: float | None = None  # when a fetch last brought new points
+        self.accepted: dict[str, Acceptance] = {}  # series key -> what people said was not an incident
 
     @property
     def interval(self) -> float:
@@ -176,6 +178,7 @@ class Query:
             self.pipeline.reset(fresh)
             for r in fresh.tolist():
                 self._labels_cache.pop(r, None)
+                self.pipeline.accept(r, self.accepted.get(self.table.keys[r] or ""))
 
         # every point with its row; drop refused series, what was taken in before and out-of-order points
         row = np.repeat(rows, samples.counts())
@@ -305,6 +308,24 @@ class Query:
             self.version += 1
             self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
+            for key, accepted in self.accepted.items():
+                self._put_acceptance(key, accepted)
+
+    def accept(self, key: str, accepted: Acceptance | None) -> None:
+        """Keep below the threshold, on series `key`, deviations up to `accepted` (None: none),
+        now and whenever the series comes back."""
+        with self.lock:
+            if accepted is None or accepted.empty:
+                self.accepted.pop(key, None)
+                accepted = None
+            else:
+                self.accepted[key] = accepted
+            self._put_acceptance(key, accepted)
+
+    def _put_acceptance(self, key: str, accepted: Acceptance | None) -> None:
+        row = self.table.index.get(key)
+        if row is not None and row < self.pipeline.n_rows:
+            self.pipeline.accept(row, accepted)
 
     def open_count(self) -> int:
         rows = self.table.active_rows()
