@@ -178,7 +178,9 @@ class Query:
             self.pipeline.reset(fresh)
             for r in fresh.tolist():
                 self._labels_cache.pop(r, None)
-                self.pipeline.accept(r, self.accepted.get(self.table.keys[r] or ""))
+                accepted = self.accepted.get(self.table.keys[r] or "") if self.accepted else None
+                if accepted is not None:  # reset accepts nothing
+                    self.pipeline.accept(r, accepted)
 
         # every point with its row; drop refused series, what was taken in before and out-of-order points
         row = np.repeat(rows, samples.counts())
