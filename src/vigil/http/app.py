@@ -8,7 +8,9 @@ probes and the page (``/`` and its files under ``/static/``, which hold no data)
 bearer token when one is configured; request bodies are capped; each client gets a token
 bucket of `rate_limit` requests per second. Invalid parameters get a 4xx whose `detail`
 says what was wrong. The OpenAPI document is at /openapi.json (the interactive docs pages
-are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1.
+are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1. The MCP
+server (`mcp_app`, on unless ``mcp.enabled`` is false) answers at /mcp behind the same
+guard; it speaks JSON-RPC, so it is not in the OpenAPI document. The app's lifespan runs it.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from vigil import __version__
 from vigil.config import Server
 from vigil.engine import Engine
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
+from vigil.http.mcp_app import MCP_PATH, McpEndpoint
 from vigil.http.models import GUARDED
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
@@ -127,14 +132,29 @@ def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitabl
     return guard
 
 
+def _lifespan(mcp: McpEndpoint | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
+        async with mcp.lifespan():
+            yield
+
+    return lifespan
+
+
 def create_app(parts: Parts) -> FastAPI:
-    """The API and the page over `parts`."""
+    """The API, the page and the MCP server over `parts`."""
+    mcp = McpEndpoint(parts) if parts.config.mcp.enabled else None
     app = FastAPI(
-        title="Vigil", version=__version__, docs_url=None, redoc_url=None,
+        title="Vigil", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(mcp),
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
     )
     app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
-    for router in (series_router(parts), events_router(parts), page_router()):
+    for router in (series_router(parts), events_router(parts), page_router(mcp is not None)):
         app.include_router(router, responses=GUARDED)
+    if mcp is not None:
+        app.router.routes.append(Route(MCP_PATH, mcp.asgi, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     return app

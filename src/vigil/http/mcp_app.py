@@ -1,0 +1,72 @@
+"""The MCP server of `vigil run`: the tools of `mcp_tools` on the official SDK, served at /mcp.
+
+`mcp_server` registers the read tools always and the write tools (`give_feedback`,
+`mute`) only when ``mcp.write`` is true and their function is wired in `FEATURES`.
+`McpEndpoint` serves it over streamable HTTP, stateless (each POST stands alone, so any
+replica or restart answers it) with JSON answers, behind the API's guard in
+`vigil.http.app` (Host allow-list, rate limit, bearer token, body size); the SDK's own Host
+check is off, as the guard does it, and it still refuses a POST that is not JSON, so a
+web page cannot post to it as a form. Its `lifespan` must run while it serves.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import ToolAnnotations
+
+from vigil import __version__
+from vigil.http.mcp_tools import Features, Tools
+from vigil.http.parts import Parts
+
+__all__ = ["FEATURES", "MCP_PATH", "McpEndpoint", "mcp_server"]
+
+MCP_PATH = "/mcp"
+FEATURES = Features()  # after merging feedback and mutes: Features(feedback=..., feedback_of=..., mute=...)
+
+_INSTRUCTIONS = """\
+Vigil watches metrics and learns each series' normal behaviour; an anomaly event opens when a \
+series leaves its expected band. Start with list_anomalies (state=firing for what is wrong now) \
+or summary; explain_anomaly says why one event fired; get_series shows a series' recent points \
+and band; list_series finds series by label."""
+
+_READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+
+
+def mcp_server(parts: Parts, features: Features = FEATURES) -> MCPServer:
+    """The MCP server over `parts`: read tools, and write tools when the config and `features` allow."""
+    server: MCPServer = MCPServer(
+        "vigil", title="Vigil", version=__version__, instructions=_INSTRUCTIONS, log_level="WARNING",
+    )
+    tools = Tools(parts, features)
+    for read in (tools.list_anomalies, tools.explain_anomaly, tools.get_series, tools.list_series, tools.summary):
+        server.add_tool(read, description=inspect.cleandoc(read.__doc__ or ""), annotations=_READ)
+    if parts.config.mcp.write:
+        for write, needs in ((tools.give_feedback, features.feedback), (tools.mute, features.mute)):
+            if needs is not None:
+                server.add_tool(write, description=inspect.cleandoc(write.__doc__ or ""), annotations=_WRITE)
+    return server
+
+
+class McpEndpoint:
+    """/mcp: `asgi` answers requests while `lifespan` runs (the SDK's session manager)."""
+
+    def __init__(self, parts: Parts, features: Features = FEATURES) -> None:
+        server = mcp_server(parts, features)
+        server.streamable_http_app(  # made for its session manager; its routes are not used: the API routes /mcp
+            json_response=True, stateless_http=True, max_request_body_size=parts.config.server.max_request_bytes,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self._manager = server.session_manager
+        self.asgi = StreamableHTTPASGIApp(self._manager)
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self._manager.run():
+            yield
