@@ -14,11 +14,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import ValidationError
 
 from vigil import __version__
 from vigil.http.mcp_tools import Features, Tools
@@ -39,9 +42,26 @@ _READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
+class _Server(MCPServer):
+    """The SDK's server, with arguments that fail a tool's schema refused in one line (pydantic's text is several)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            wrong = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.__cause__.errors()
+            )
+            raise ToolError(f"Error executing tool {name}: {wrong}") from exc.__cause__
+
+
 def mcp_server(parts: Parts, features: Features = FEATURES) -> MCPServer:
     """The MCP server over `parts`: read tools, and write tools when the config and `features` allow."""
-    server: MCPServer = MCPServer(
+    server: MCPServer = _Server(
         "vigil", title="Vigil", version=__version__, instructions=_INSTRUCTIONS, log_level="WARNING",
     )
     tools = Tools(parts, features)
