@@ -124,7 +124,11 @@ def run_schemathesis(directory: Path, location: str, *args: str) -> tuple[str, l
 
 
 def _operation(path: str) -> str:
-    return "/api/v1/series/{series_id}" if path.startswith("/api/v1/series/") else path
+    for prefix, template in (("/api/v1/series/", "/api/v1/series/{series_id}"),
+                             ("/api/v1/anomalies/", "/api/v1/anomalies/{event_id}")):
+        if path.startswith(prefix):
+            return template
+    return path
 
 
 def _openapi(vigil: VigilProcess) -> dict[str, Any]:
