@@ -22,7 +22,14 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR, CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams, TextContent
+from mcp_types import (
+    INTERNAL_ERROR,
+    CallToolRequestParams,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+)
 
 from vigil import __version__
 from vigil.config import Server as ServerConfig
@@ -94,14 +101,14 @@ def _bridge(remote: _Remote, instructions: str | None) -> Server[Any]:
         try:
             async with remote.connect() as client:
                 return await client.list_tools(cursor=params.cursor if params else None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK's transport raised (in task groups): told in one line
             raise MCPError(code=INTERNAL_ERROR, message=remote.failure(exc)) from None
 
     async def call_tool(ctx: ServerRequestContext[Any], params: CallToolRequestParams) -> CallToolResult:
         try:
             async with remote.connect() as client:
                 return await client.call_tool(params.name, params.arguments or {})
-        except Exception as exc:  # Vigil is down or restarting: the agent is told, and the bridge lives on
+        except Exception as exc:  # noqa: BLE001 - Vigil is down or restarting: the agent is told, the bridge lives on
             return CallToolResult(content=[TextContent(type="text", text=remote.failure(exc))], is_error=True)
 
     return Server(
@@ -120,7 +127,7 @@ async def serve_stdio(url: str, token: str | None) -> None:
         try:
             async with remote.connect() as client:
                 instructions = client.instructions
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK's transport raised: one line, no traceback
             raise VigilError(f"cannot use Vigil's MCP endpoint at {endpoint}: {_reason(exc, refusals)}") from None
         server = _bridge(remote, instructions)
         async with stdio_server() as (read, write):
