@@ -28,9 +28,11 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from test_api import LOCAL, WEB2, TestClient, fill, make_service
+from typer.testing import CliRunner
 
 from support.processes import VigilProcess
 from support.servers import wait_until
+from vigil.cli import app as cli_app
 from vigil.config import Mcp
 from vigil.http.app import create_app
 from vigil.http.mcp_app import mcp_server
@@ -209,22 +211,30 @@ def test_vigil_mcp_answers_the_same_over_stdio(vigil: VigilProcess) -> None:
     _check_agent_session(seen, _events(vigil)[0])
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        pytest.param([], "the token was refused: give server.token with --token-file, --token-env or --config",
-                     id="no-token"),
-        pytest.param(["--token-env", "NO_SUCH_VARIABLE_5d2e"], "environment variable NO_SUCH_VARIABLE_5d2e is not set",
-                     id="unset-variable"),
-    ],
-)
-def test_vigil_mcp_says_in_one_line_why_it_cannot_start(vigil: VigilProcess, args: list[str], says: str) -> None:
+def test_vigil_mcp_says_in_one_line_why_it_cannot_start(vigil: VigilProcess) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "vigil", "mcp", "--url", vigil.url, *args], capture_output=True, text=True,
+        [sys.executable, "-m", "vigil", "mcp", "--url", vigil.url], capture_output=True, text=True,
         stdin=subprocess.DEVNULL, env=_stdio_env(), timeout=60, check=False,
     )
     assert done.returncode == 2 and done.stdout == ""  # stdout is the protocol's: nothing else is written there
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and says in done.stderr, done.stderr
+    assert done.stderr == (f"error: cannot use Vigil's MCP endpoint at {vigil.url}/mcp: the token was refused: "
+                           "give server.token with --token-file, --token-env or --config\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(["--token-env", "NO_SUCH_VARIABLE_5d2e"], "environment variable NO_SUCH_VARIABLE_5d2e is not set",
+                     id="unset-variable"),
+        pytest.param(["--token-env", "A", "--token-file", "b"], "give --token-file or --token-env, not both",
+                     id="two-tokens"),
+        pytest.param(["--url", "127.0.0.1:8080"], "--url is '127.0.0.1:8080'; write Vigil's address", id="bare-url"),
+    ],
+)
+def test_vigil_mcp_refuses_bad_options_in_one_line(args: list[str], says: str) -> None:
+    result = CliRunner().invoke(cli_app, ["mcp", *args])
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
 @pytest.fixture

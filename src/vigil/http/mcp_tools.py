@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from vigil.http.events import event_detail, event_page
 from vigil.http.models import EventItem, SeriesItem, SeriesPage, Status, Summary
-from vigil.http.params import MAX_MATCHERS, MAX_NAME, MAX_SEARCH, MAX_TIME
+from vigil.http.params import MAX_MATCHERS, MAX_NAME, MAX_PATTERN, MAX_SEARCH, MAX_TIME
 from vigil.http.parts import Parts
 from vigil.http.series import series_detail_of, series_page, summary_of
 
@@ -45,7 +45,7 @@ class Features:
     mute: MuteFn | None = None
 
 
-Matchers = Annotated[list[Annotated[str, Field(max_length=2 * MAX_NAME + 1000)]], Field(
+Matchers = Annotated[list[Annotated[str, Field(max_length=MAX_NAME + 2 + MAX_PATTERN)]], Field(  # name, =~, pattern
     max_length=MAX_MATCHERS,
     description="label matchers as in Prometheus, all must hold: job=node, instance!=web-1, mode=~user|system, "
                 "device!~loop.*",
