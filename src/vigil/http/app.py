@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,11 +32,13 @@ from vigil.config import Server
 from vigil.engine import Engine
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
-from vigil.http.mcp_app import MCP_PATH, McpEndpoint
 from vigil.http.models import GUARDED
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
+
+if TYPE_CHECKING:
+    from vigil.http.mcp_app import McpEndpoint
 
 __all__ = ["create_app"]
 
@@ -146,7 +149,11 @@ def _lifespan(mcp: McpEndpoint | None) -> Callable[[FastAPI], AbstractAsyncConte
 
 def create_app(parts: Parts) -> FastAPI:
     """The API, the page and the MCP server over `parts`."""
-    mcp = McpEndpoint(parts) if parts.config.mcp.enabled else None
+    mcp = None
+    if parts.config.mcp.enabled:
+        from vigil.http.mcp_app import McpEndpoint  # the SDK is loaded by a server, not by every `vigil` command
+
+        mcp = McpEndpoint(parts)
     app = FastAPI(
         title="Vigil", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(mcp),
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
@@ -156,5 +163,5 @@ def create_app(parts: Parts) -> FastAPI:
     for router in (series_router(parts), events_router(parts), page_router(mcp is not None)):
         app.include_router(router, responses=GUARDED)
     if mcp is not None:
-        app.router.routes.append(Route(MCP_PATH, mcp.asgi, methods=["GET", "POST", "DELETE"], include_in_schema=False))
+        app.router.routes.append(Route(mcp.path, mcp.asgi, methods=["GET", "POST", "DELETE"], include_in_schema=False))
     return app

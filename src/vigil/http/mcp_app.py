@@ -75,7 +75,9 @@ def mcp_server(parts: Parts, features: Features = FEATURES) -> MCPServer:
 
 
 class McpEndpoint:
-    """/mcp: `asgi` answers requests while `lifespan` runs (the SDK's session manager)."""
+    """/mcp: `asgi` answers requests at `path` while `lifespan` runs (the SDK's session manager)."""
+
+    path = MCP_PATH
 
     def __init__(self, parts: Parts, features: Features = FEATURES) -> None:
         server = mcp_server(parts, features)

@@ -20,6 +20,7 @@ from fastapi import HTTPException
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from vigil.errors import VigilError
 from vigil.http.events import event_detail, event_page
 from vigil.http.models import EventItem, SeriesItem, SeriesPage, Status, Summary
 from vigil.http.params import MAX_MATCHERS, MAX_NAME, MAX_PATTERN, MAX_SEARCH, MAX_TIME
@@ -108,11 +109,14 @@ def _brief(doc: dict[str, Any]) -> AnomalyBrief:
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """The API's refusals (HTTP 4xx with a `detail`) as tool errors with that one line."""
+    """The API's refusals (HTTP 4xx with a `detail`) and Vigil's own errors (a store that cannot be read) as tool
+    errors with their one line."""
     try:
         yield
     except HTTPException as exc:
         raise ToolError(str(exc.detail)) from None
+    except VigilError as exc:
+        raise ToolError(str(exc)) from None
 
 
 class Tools:
@@ -147,11 +151,11 @@ class Tools:
         series as it is now, and the verdicts people gave on it."""
         with _refusals():
             event = event_detail(self.parts, event_id)
-        try:
-            now: SeriesItem | None = series_detail_of(self.parts, event.series_id, window="0s").series
-        except HTTPException:  # the series is gone (evicted, or another shard's)
-            now = None
-        verdicts = None if self.features.feedback_of is None else self.features.feedback_of(self.parts, event_id)
+            try:
+                now: SeriesItem | None = series_detail_of(self.parts, event.series_id, window="0s").series
+            except HTTPException:  # the series is gone (evicted, or another shard's)
+                now = None
+            verdicts = None if self.features.feedback_of is None else self.features.feedback_of(self.parts, event_id)
         return Explanation(event=event, agreed=agreed(event.model_dump()), series_now=now, feedback=verdicts)
 
     def get_series(
@@ -186,7 +190,8 @@ class Tools:
 
     def summary(self) -> Summary:
         """How things stand: series by status, events firing and recent, each source's health, notifications."""
-        return summary_of(self.parts)
+        with _refusals():
+            return summary_of(self.parts)
 
     def give_feedback(
         self,
