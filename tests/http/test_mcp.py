@@ -211,6 +211,33 @@ def test_vigil_mcp_answers_the_same_over_stdio(vigil: VigilProcess) -> None:
     _check_agent_session(seen, _events(vigil)[0])
 
 
+def test_vigil_mcp_outlives_a_restart_of_vigil(tmp_path: Path) -> None:
+    _write_csv(tmp_path / "cpu.csv")
+    config = {"data_dir": "data", "host": {"enabled": False}, "detection": {"detector": "ewma"},
+              "replay": [{"name": "cpu", "path": str(tmp_path / "cpu.csv"), "value_column": "cpu", "speed": 6000}]}
+    command = StdioServerParameters(command=sys.executable, args=["-m", "vigil", "mcp", "--url", "URL"],
+                                    env=_stdio_env())
+    with VigilProcess(tmp_path / "vigil", config) as v:
+        v.start()
+        command.args[-1] = v.url
+
+        async def session() -> list[Any]:
+            async with Client(command, mode="legacy") as client:
+                answers = [await client.call_tool("summary", {})]
+                v.stop()
+                answers.append(await client.call_tool("summary", {}))
+                v.start()
+                answers.append(await client.call_tool("summary", {}))
+                return answers
+
+        before, down, after = asyncio.run(session())
+        v.stop()
+    assert not before.is_error and not after.is_error
+    assert after.structured_content["sources"]["cpu"]["status"] in ("ok", "waiting")
+    assert down.is_error
+    assert _text(down) == f"cannot reach Vigil at {v.url}/mcp (All connection attempts failed)"
+
+
 def test_vigil_mcp_says_in_one_line_why_it_cannot_start(vigil: VigilProcess) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "vigil", "mcp", "--url", vigil.url], capture_output=True, text=True,
