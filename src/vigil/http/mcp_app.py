@@ -2,8 +2,8 @@
 
 `mcp_server` registers the read tools always and the write tools (`give_feedback`,
 `mute`) only when ``mcp.write`` is true and their function is wired in `FEATURES`.
-`McpEndpoint` serves it over streamable HTTP, stateless (each POST stands alone, so any
-replica or restart answers it) with JSON answers, behind the API's guard in
+`McpEndpoint` serves it over streamable HTTP, stateless (each POST stands alone, so a
+restart of Vigil loses no session) with JSON answers, behind the API's guard in
 `vigil.http.app` (Host allow-list, rate limit, bearer token, body size); the SDK's own Host
 check is off, as the guard does it, and it still refuses a POST that is not JSON, so a
 web page cannot post to it as a form. Its `lifespan` must run while it serves.
