@@ -284,12 +284,11 @@ def _recorded(calls: list[tuple[Any, ...]]) -> Features:
         calls.append(("feedback", event_id, verdict, note, author))
         return {"event_id": event_id, "verdict": verdict}
 
-    def mute(parts: Any, labels: list[str], start: str | None, end: str, comment: str | None,
-             author: str) -> dict[str, Any]:
-        calls.append(("mute", labels, start, end, comment, author))
-        return {"matchers": labels, "end": end}
+    def mute(parts: Any, body: dict[str, Any]) -> dict[str, Any]:
+        calls.append(("mute", body))
+        return {"id": "m1", **body}
 
-    return Features(feedback=feedback, feedback_of=lambda parts, event_id: [{"verdict": "incident"}], mute=mute)
+    return Features(feedback=feedback, feedback_of=lambda parts, event_id: {"verdict": {"verdict": "incident"}, "history": []}, mute=mute)
 
 
 def test_write_tools_are_offered_only_when_the_config_allows_and_the_feature_exists(service: Service) -> None:
@@ -305,15 +304,16 @@ def test_write_tools_are_offered_only_when_the_config_allows_and_the_feature_exi
             return [
                 await client.call_tool("give_feedback", {"event_id": "e1", "verdict": "not_an_incident"}),
                 await client.call_tool("give_feedback", {"event_id": "e1", "verdict": "maybe"}),
-                await client.call_tool("mute", {"labels": ["instance=web-2"], "end": "2h", "comment": "upgrade"}),
+                await client.call_tool("mute", {"matchers": '{instance="web-2"}', "duration": "2h", "comment": "upgrade"}),
             ]
 
     feedback, bad, mute = asyncio.run(write())
     assert not feedback.is_error and feedback.structured_content == {"event_id": "e1", "verdict": "not_an_incident"}
     assert bad.is_error and "verdict: Input should be 'not_an_incident' or 'incident'" in _text(bad)
     assert not mute.is_error
-    assert calls == [("feedback", "e1", "not_an_incident", None, "mcp"),
-                     ("mute", ["instance=web-2"], None, "2h", "upgrade", "mcp")]
+    assert calls == [("feedback", "e1", "not_an_incident", None, "mcp"), ("mute", {
+        "matchers": '{instance="web-2"}', "starts_at": None, "ends_at": None, "duration": "2h", "comment": "upgrade",
+        "author": "mcp"})]  # the body of POST /api/v1/mutes
 
 
 def test_explain_anomaly_carries_the_verdicts_when_feedback_exists(service: Service) -> None:
@@ -324,7 +324,7 @@ def test_explain_anomaly_carries_the_verdicts_when_feedback_exists(service: Serv
             return await client.call_tool("explain_anomaly", {"event_id": event_id})
 
     result = asyncio.run(explain())
-    assert result.structured_content["feedback"] == [{"verdict": "incident"}]
+    assert result.structured_content["feedback"] == {"verdict": {"verdict": "incident"}, "history": []}
     assert result.structured_content["event"]["series"] == WEB2
 
 

@@ -31,10 +31,10 @@ __all__ = ["AnomalyBrief", "AnomalyList", "Explanation", "Features", "SeriesView
 
 FeedbackFn = Callable[[Parts, str, str, str | None, str], dict[str, Any]]
 """(parts, event id, verdict, note, author) -> the stored verdict; HTTPException to refuse."""
-FeedbackOfFn = Callable[[Parts, str], list[dict[str, Any]]]
-"""(parts, event id) -> the verdicts given on that event, oldest first."""
-MuteFn = Callable[[Parts, list[str], str | None, str, str | None, str], dict[str, Any]]
-"""(parts, label matchers, start, end, comment, author) -> the stored mute; HTTPException to refuse."""
+FeedbackOfFn = Callable[[Parts, str], dict[str, Any]]
+"""(parts, event id) -> the verdicts on that event, as GET /api/v1/anomalies/{id}/feedback answers."""
+MuteFn = Callable[[Parts, dict[str, Any]], dict[str, Any]]
+"""(parts, the body of POST /api/v1/mutes) -> the stored mute; HTTPException to refuse."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ class Explanation(BaseModel):
     event: EventItem = Field(description="the event document: summary, band at the peak, recent points, scores")
     agreed: list[str] = Field(description="the detectors whose score at the peak reached the threshold")
     series_now: SeriesItem | None = Field(description="the series as it is now; null when Vigil no longer sees it")
-    feedback: list[dict[str, Any]] | None = Field(description="verdicts people gave on this event, oldest first")
+    feedback: dict[str, Any] | None = Field(
+        description="the verdict in force and every verdict people gave on this event; null where Vigil has no feedback"
+    )
 
 
 def agreed(doc: dict[str, Any]) -> list[str]:
@@ -209,16 +211,22 @@ class Tools:
 
     def mute(
         self,
-        labels: Matchers,
-        end: Annotated[str, Field(max_length=MAX_TIME,
-                                  description="when the mute ends: Unix seconds, RFC 3339, or a duration from now: 2h")],
-        start: Annotated[Time | None, Field(description="when it begins; default now")] = None,
-        comment: Annotated[str | None, Field(max_length=1000)] = None,
+        matchers: Annotated[str, Field(min_length=1, max_length=4000, description=(
+            'PromQL selector of the series to mute, such as {instance="db-1", job="node"}; '
+            "the query's name is the label query"))],
+        duration: Annotated[str | None, Field(max_length=MAX_TIME,
+                                              description="how long from starts_at, such as 30m or 2h")] = None,
+        ends_at: Annotated[Time | None, Field(description="when it ends, instead of a duration")] = None,
+        starts_at: Annotated[Time | None, Field(description="when it begins; default now")] = None,
+        comment: Annotated[str, Field(max_length=1000)] = "",
         author: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = "mcp",
     ) -> dict[str, Any]:
-        """Silence the series that match the label matchers from start to end: events are still
-        recorded and marked muted, but nothing is notified and the muted samples are not learned."""
+        """Mute the series the selector picks, from starts_at for a duration (or until ends_at):
+        their events are still recorded and marked muted, but nothing is notified and the
+        muted samples are not learned. Give duration or ends_at."""
         if self.features.mute is None:
             raise ToolError("mutes are not available in this Vigil")
+        body = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "duration": duration,
+                "comment": comment, "author": author}
         with _refusals():
-            return self.features.mute(self.parts, labels, start, end, comment, author)
+            return self.features.mute(self.parts, body)
