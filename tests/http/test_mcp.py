@@ -178,6 +178,13 @@ def test_mcp_is_refused_as_the_api_is(vigil: VigilProcess, headers: dict[str, st
     assert "detail" in answer.json() and "vigil" not in answer.text
 
 
+def test_mcp_answers_posts_only(vigil: VigilProcess) -> None:
+    """Stateless, /mcp has no stream for a GET to hold open, and no session to DELETE."""
+    auth = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+    for method in ("GET", "DELETE"):
+        assert httpx.request(method, f"{vigil.url}/mcp", headers=auth, timeout=5).status_code == 405, method
+
+
 def test_the_sdk_client_without_the_token_gets_no_session(vigil: VigilProcess) -> None:
     async def session() -> None:
         async with Client(f"{vigil.url}/mcp", mode="legacy") as client:

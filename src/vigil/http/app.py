@@ -163,5 +163,6 @@ def create_app(parts: Parts) -> FastAPI:
     for router in (series_router(parts), events_router(parts), page_router(mcp is not None)):
         app.include_router(router, responses=GUARDED)
     if mcp is not None:
-        app.router.routes.append(Route(mcp.path, mcp.asgi, methods=["GET", "POST", "DELETE"], include_in_schema=False))
+        # POST only: stateless, it has no stream for a GET to hold open (the spec lets it answer 405) and no session to DELETE
+        app.router.routes.append(Route(mcp.path, mcp.asgi, methods=["POST"], include_in_schema=False))
     return app
