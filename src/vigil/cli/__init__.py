@@ -21,6 +21,7 @@ app.command("example-config")(service.example)
 app.command()(tools.healthcheck)
 app.command("demo-app")(tools.demo_app)
 app.command()(service.rules)
+app.command()(service.mcp)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The live-service commands of `vigil`: run, check-config, example-config and rules."""
+"""The live-service commands of `vigil`: run, check-config, example-config, rules and mcp."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from vigil.config import Config, Server, check_listen, example_config, load_config
+from vigil.config import Config, Secret, Server, check_listen, example_config, load_config
 from vigil.errors import ConfigError
 from vigil.http.server import after_uvicorn
 
-__all__ = ["check_config", "example", "override", "rules", "run"]
+__all__ = ["check_config", "example", "mcp", "override", "rules", "run"]
 
 ConfigOption = Annotated[
     Path | None,
@@ -73,6 +73,7 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per Prometheus request
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # not one line per MCP request
     cfg = override(config, listen, data_dir, shard)
     service = build_service(cfg)
     with after_uvicorn():
@@ -136,3 +137,35 @@ def rules(
     else:
         write_rules(output, text)
         typer.echo(f"wrote {output}; check it with: promtool check rules {output}", err=True)
+
+
+def mcp(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="The config file of that `vigil run`: its server.listen and server.token."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Vigil's address (default: http://<server.listen>, else http://127.0.0.1:8080).")
+    ] = None,
+    token_file: Annotated[Path | None, typer.Option(help="A file holding the bearer token (server.token).")] = None,
+    token_env: Annotated[
+        str | None, typer.Option(help="An environment variable holding the bearer token (server.token).")
+    ] = None,
+) -> None:
+    """Serve MCP over stdio for an agent, answering from a running `vigil run` (docs/mcp.md).
+
+    The agent host starts this command; each tool call goes to that Vigil's /mcp endpoint
+    with the token, so the tools and their answers are the live service's own.
+    """
+    from vigil.http.mcp_stdio import local_url, serve_stdio
+
+    if token_file is not None and token_env is not None:
+        raise ConfigError("give --token-file or --token-env, not both")
+    cfg = load_config(config) if config is not None else None
+    if url is None:
+        url = local_url(cfg.server if cfg is not None else Server())
+    elif not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url is {url!r}; write Vigil's address, such as http://127.0.0.1:8080")
+    secret = (Secret(file=token_file) if token_file is not None else Secret(env=token_env) if token_env is not None
+              else cfg.server.token if cfg is not None else None)
+    asyncio.run(serve_stdio(url, None if secret is None else secret.get()))

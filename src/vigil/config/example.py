@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vigil.config.detection import Detection
-from vigil.config.model import Limits, Server
+from vigil.config.model import Limits, Mcp, Server
 from vigil.config.notify import Notify, Receiver
 from vigil.config.values import duration_text, rate_text
 
@@ -12,7 +12,7 @@ __all__ = ["example_config"]
 
 def example_config() -> str:
     """The documented example `vigil.yml`, with the defaults taken from the models."""
-    d, lim, srv = Detection(), Limits(), Server()
+    d, lim, srv, mcp = Detection(), Limits(), Server(), Mcp()
     n = Notify()
     r = Receiver(name="x", type="webhook", url="http://x")
     return f"""\
@@ -24,6 +24,9 @@ server:
   max_request_bytes: {srv.max_request_bytes}
   rate_limit: {srv.rate_limit}               # requests per second per client
   allowed_hosts: {srv.allowed_hosts}               # Host names answered besides localhost and listen's host; "*": any
+mcp:                              # the MCP server for AI agents at /mcp, behind the token (docs/mcp.md)
+  enabled: {str(mcp.enabled).lower()}
+  write: {str(mcp.write).lower()}                    # also the tools that change something: give_feedback, mute
 data_dir: vigil-data              # events and detector state (SQLite)
 # shard: auto/3                   # example: this replica's share of the series, i/N or auto/N
 snapshot_every: 1m                # state snapshot interval (also saved at shutdown)

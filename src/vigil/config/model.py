@@ -21,7 +21,7 @@ from vigil.config.values import Duration, Listen, Model, Name, Secret, _pattern
 from vigil.errors import redact_url
 from vigil.sharding import check_spec
 
-__all__ = ["Config", "Limits", "NamedToken", "Server", "messages"]
+__all__ = ["Config", "Limits", "Mcp", "NamedToken", "Server", "messages"]
 
 
 # A series silent for this many steps of its query is forgotten, unless limits.evict_after says otherwise.
@@ -70,6 +70,13 @@ class Server(Model):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class Mcp(Model):
+    """The MCP server for AI agents: /mcp under `vigil run`, and `vigil mcp` (docs/mcp.md)."""
+
+    enabled: bool = True
+    write: bool = Field(False, description="also offer the tools that change something: give_feedback, mute")
+
+
 class Limits(Model):
     max_series_per_query: int = Field(10000, ge=1)
     evict_after: Duration | None = None  # None: EVICT_STEPS steps of the series' query
@@ -94,6 +101,7 @@ class Config(Model):
     prometheus: PrometheusSource | None = None
     replay: list[ReplaySource] = Field(default_factory=list)
     notify: Notify = Notify()
+    mcp: Mcp = Mcp()
 
     @model_validator(mode="after")
     def _names(self) -> Config:

@@ -9,7 +9,9 @@ bearer token when any is configured (`server.token`, or one of `server.tokens`, 
 name the request then carries in ``request.state.token_name``); request bodies are capped; each client gets a token
 bucket of `rate_limit` requests per second. Invalid parameters get a 4xx whose `detail`
 says what was wrong. The OpenAPI document is at /openapi.json (the interactive docs pages
-are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1.
+are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1. The MCP
+server (`mcp_app`, on unless ``mcp.enabled`` is false) answers at /mcp behind the same
+guard; it speaks JSON-RPC, so it is not in the OpenAPI document. The app's lifespan runs it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from vigil import __version__
 from vigil.config import Server
@@ -33,6 +38,9 @@ from vigil.http.models import GUARDED
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
+
+if TYPE_CHECKING:
+    from vigil.http.mcp_app import McpEndpoint
 
 __all__ = ["create_app"]
 
@@ -132,14 +140,34 @@ def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitabl
     return guard
 
 
+def _lifespan(mcp: McpEndpoint | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if mcp is None:
+            yield
+            return
+        async with mcp.lifespan():
+            yield
+
+    return lifespan
+
+
 def create_app(parts: Parts) -> FastAPI:
-    """The API and the page over `parts`."""
+    """The API, the page and the MCP server over `parts`."""
+    mcp = None
+    if parts.config.mcp.enabled:
+        from vigil.http.mcp_app import McpEndpoint  # the SDK is loaded by a server, not by every `vigil` command
+
+        mcp = McpEndpoint(parts)
     app = FastAPI(
-        title="Vigil", version=__version__, docs_url=None, redoc_url=None,
+        title="Vigil", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(mcp),
         description="Real-time anomaly detection for metrics: per-series health, events and bands.",
     )
     app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
-    for router in (series_router(parts), events_router(parts), feedback_router(parts), page_router()):
+    for router in (series_router(parts), events_router(parts), feedback_router(parts), page_router(mcp is not None)):
         app.include_router(router, responses=GUARDED)
+    if mcp is not None:
+        # POST only: stateless, it has no stream for a GET to hold open (the spec lets it answer 405) and no session to DELETE
+        app.router.routes.append(Route(mcp.path, mcp.asgi, methods=["POST"], include_in_schema=False))
     return app

@@ -21,17 +21,18 @@ _PAGE_HEADERS = {
 }
 
 
-def page_router() -> APIRouter:
+def page_router(mcp: bool = False) -> APIRouter:
+    """The page, its files and the index; `mcp`: the index lists /mcp."""
     router = APIRouter()
 
     @router.get("/api/v1", summary="What this is: the endpoints")
     def index() -> dict[str, Any]:
         return {
             "name": "vigil", "version": __version__,
-            "endpoints": ["/", "/check_health", "/api/v1/summary", "/api/v1/anomalies", "/api/v1/series",
-                          "/api/v1/series/{id}", "/api/v1/anomalies/{id}/feedback", "/api/v1/feedback",
-                          "/api/v1/notifications", "/metrics", "/healthz", "/readyz",
-                          "/openapi.json"],
+            "endpoints": ["/", "/check_health", "/api/v1/summary", "/api/v1/anomalies", "/api/v1/anomalies/{id}",
+                          "/api/v1/series", "/api/v1/series/{id}", "/api/v1/anomalies/{id}/feedback",
+                          "/api/v1/feedback", "/api/v1/notifications", "/metrics", "/healthz", "/readyz",
+                          "/openapi.json", *(["/mcp"] if mcp else [])],
         }
 
     web = files("vigil.http") / "web"

@@ -207,6 +207,12 @@ class Store:
             ).fetchall()
         return [json.loads(r[0]) for r in rows], int(total)
 
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        """The event document with this id, or None."""
+        with self.connection() as db:
+            row = db.execute("SELECT doc FROM events WHERE id = ?", (event_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def count_since(self, since: float) -> int:
         with self.connection() as db:
             return int(db.execute("SELECT COUNT(*) FROM events WHERE started_at >= ?", (since,)).fetchone()[0])

@@ -49,7 +49,7 @@ async def _serve(service: Service, sockets: list[socket.socket]) -> None:
     app = create_app(service)
     server = uvicorn.Server(
         uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                       timeout_graceful_shutdown=2, lifespan="off", http=ReadDeadline)
+                       timeout_graceful_shutdown=2, lifespan="on", http=ReadDeadline)
     )
     stop = asyncio.Event()
     engine_task = asyncio.create_task(service.engine.run(stop))
