@@ -6,6 +6,11 @@ detectors (the default ensemble), each member's raw score is calibrated on its o
 anomaly score is the highest member score, and the band is the narrowest the members
 agree on, so a sample is anomalous when it is outside any member's calibrated band.
 
+Gates: a member's score counts only where the sample passes the decision's gates
+(direction, minimum absolute and relative deviation) against that member's own expected
+value; elsewhere it is kept under the threshold. A query that watches only drops then
+never alerts on a member that saw a rise.
+
 Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
 above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
@@ -211,6 +216,7 @@ class Pipeline:
             lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
             upper[m] = expected[m] + c.edge_above * (s.upper - s.expected)
 
+        scores = self._gate_members(observed, expected, scores)
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
@@ -237,6 +243,27 @@ class Pipeline:
             warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
+
+    def _gate_members(self, observed: FloatArray, expected: FloatArray, scores: FloatArray) -> FloatArray:
+        """Keep under the threshold each member's score where the sample fails the decision's gates
+        against that member's own expected value (`vigil.detection.decision`: no expected value passes)."""
+        c = self.decision.config
+        if c.direction == "both" and c.min_abs_deviation <= 0 and c.min_rel_deviation <= 0:
+            return scores
+        with np.errstate(invalid="ignore"):
+            dev = observed[None] - expected
+            fails = np.zeros(scores.shape, dtype=np.bool_)
+            if c.direction == "above":
+                fails |= ~(dev > 0)
+            elif c.direction == "below":
+                fails |= ~(dev < 0)
+            if c.min_abs_deviation > 0:
+                fails |= np.abs(dev) < c.min_abs_deviation
+            if c.min_rel_deviation > 0:
+                fails |= np.abs(dev) < c.min_rel_deviation * np.abs(expected)
+            fails &= ~np.isnan(expected)
+            under = np.nextafter(c.threshold, 0.0)
+            return np.where(fails & (scores > under), under, scores)
 
     def _gate(self, observed: FloatArray, expected: FloatArray, resolution: FloatArray, score: FloatArray) -> FloatArray:
         """Keep below the threshold a sample within `RESOLUTIONS` steps of the series' resolution of
