@@ -11,6 +11,9 @@ Gates: a member's score counts only where the sample passes the decision's gates
 value; elsewhere it is kept under the threshold. A query that watches only drops then
 never alerts on a member that saw a rise.
 
+Range: a series never seen below 0 (a percentage, a count, a rate) has its expected value
+and band clipped at 0; the lowest value seen is kept per series.
+
 Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
 above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
@@ -42,7 +45,8 @@ from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "HOLD_LONGEST", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
-_FORMAT = 5
+_FORMAT = 6
+_FORMATS = (5, 6)  # 5: before the lowest value seen was kept; it starts over from the next sample
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
@@ -119,6 +123,7 @@ class Pipeline:
         self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
         self.cadence_state = self.cadence.new_state(0)
+        self.range_state = RowState({"lowest": Field((), np.float64, np.inf)}, 0)
 
     @staticmethod
     def _calibration(det: Detector, settings: Settings) -> Calibration:
@@ -138,7 +143,7 @@ class Pipeline:
 
     def _states(self) -> list[RowState]:
         return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state,
-                self.cadence_state]
+                self.cadence_state, self.range_state]
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
@@ -232,6 +237,7 @@ class Pipeline:
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
+        exp, lo, hi = self._clip(rows, observed, exp, lo, hi)
         # a member with no opinion yet (seasonal in its first season) leaves the series to the others
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
@@ -243,6 +249,17 @@ class Pipeline:
             warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
+
+    def _clip(
+        self, rows: np.ndarray, observed: FloatArray, exp: FloatArray, lo: FloatArray, hi: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Clip at 0 the expected value and band of each sample of a series not seen below 0 up to it."""
+        lowest = self.range_state["lowest"]
+        seen = np.fmin.accumulate(np.concatenate([lowest[rows][:, None], observed], axis=1), axis=1)[:, 1:]
+        if seen.shape[1]:
+            lowest[rows] = seen[:, -1]
+        floor = np.where(seen >= 0, 0.0, -np.inf)
+        return np.maximum(exp, floor), np.maximum(lo, floor), np.maximum(hi, floor)
 
     def _gate_members(self, observed: FloatArray, expected: FloatArray, scores: FloatArray) -> FloatArray:
         """Keep under the threshold each member's score where the sample fails the decision's gates
@@ -289,7 +306,7 @@ class Pipeline:
     def load(self, payload: Any) -> None:
         """Take the state of `payload` (a `payload()` decoded); StateError, and nothing changed, if it does not fit."""
         what = "pipeline state"
-        if entry(payload, "format", int, what) != _FORMAT:
+        if entry(payload, "format", int, what) not in _FORMATS:
             raise refuse(what, f"pipeline format {payload['format']!r}, not {_FORMAT}")
         mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
         try:
@@ -303,6 +320,8 @@ class Pipeline:
             )
         n_rows = count(payload, "n_rows", what)
         saved = entry(payload, "states", list, what)
+        if payload["format"] == 5:
+            saved = [*saved, RowState(self.range_state.fields, n_rows).payload()]
         if len(saved) != len(self._states()):
             raise refuse(what, f"it has {len(saved)} states, not {len(self._states())}")
         n = len(self.members)
@@ -319,6 +338,7 @@ class Pipeline:
         self.hold_state = states[2 * n]
         self.decision_state = states[2 * n + 1]
         self.cadence_state = states[2 * n + 2]
+        self.range_state = states[2 * n + 3]
         self.n_rows = n_rows
 
     def snapshot(self) -> bytes:
