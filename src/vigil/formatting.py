@@ -162,13 +162,13 @@ def rarity_text(score: object) -> str:
     """How rare a score says its sample is: ``1 in N samples``, N = 1 / (1 - score) to 2 significant digits.
 
     >>> rarity_text(0.999), rarity_text(0.99992), rarity_text(0.5), rarity_text(1.0), rarity_text(None)
-    ('1 in 1,000 samples', '1 in 12,000 samples', '1 in 2 samples', '1 in 1e12 samples or fewer', '?')
+    ('1 in 1,000 samples', '1 in 12,000 samples', '1 in 2 samples', '1 in over 1e12 samples', '?')
     """
     level = surprise(score)
     if level is None:
         return UNKNOWN
     if level >= MAX_SURPRISE:
-        return f"1 in 1e{MAX_SURPRISE:.0f} samples or fewer"
+        return f"1 in over 1e{MAX_SURPRISE:.0f} samples"
     n = 10**level
     if n >= 1e6:
         return f"1 in {number_text(n, 2)} samples"

@@ -59,7 +59,7 @@ def test_number_texts_never_print_different_values_alike_nor_inverted(values: tu
         pytest.param(0.999, 3.0, "1 in 1,000 samples", id="one-in-a-thousand"),
         pytest.param(0.99992, 4.09691001, "1 in 12,000 samples", id="two-significant-digits"),
         pytest.param(1 - 3e-8, 7.522878745, "1 in 3.3e7 samples", id="millions-exponent"),
-        pytest.param(1.0, 12.0, "1 in 1e12 samples or fewer", id="one-capped"),
+        pytest.param(1.0, 12.0, "1 in over 1e12 samples", id="one-capped"),
         pytest.param(0.0, 0.0, "1 in 1 samples", id="zero"),
         pytest.param(None, None, "?", id="unknown"),
     ],
