@@ -510,6 +510,19 @@ def test_unknown_series_is_404(client: TestClient) -> None:
     assert "/api/v1/series" in response.json()["detail"]
 
 
+def test_a_series_whose_event_is_held_open_shows_the_events_peak_score_not_0(
+    service: Service, client: TestClient
+) -> None:
+    feed(service, "cpu", [batch(WEB2, [T0 + 200 * STEP], [50.0])])  # back to normal: the event stays open
+    (event,) = client.get("/api/v1/anomalies", params={"state": "firing"}).json()["items"]
+    (item,) = [i for i in client.get("/api/v1/series").json()["items"] if i["labels"] == WEB2]
+    latest = client.get(f"/api/v1/series/{item['id']}").json()["points"]["score"][-1]
+    assert item["status"] == "anomalous" and latest < Detection().threshold
+    assert item["score"] == event["peak_score"] >= Detection().threshold
+    assert item["name"] == "cpu_utilization on web-2"
+    assert "peak score" in item["reason"]
+
+
 # -- /metrics ------------------------------------------------------------------------------
 
 

@@ -29,12 +29,15 @@ class SeriesItem(BaseModel):
     id: str
     query: str
     labels: dict[str, str]
+    name: str = Field(description='the series as a person names it, such as cpu{mode="idle"} on web-1')
     status: Status
     value: float | None
     expected: float | None
     lower: float | None
     upper: float | None
-    score: float | None
+    score: float | None = Field(
+        description="the latest anomaly score, 0 to 1; while an event is open, its peak score if higher"
+    )
     last_sample_at: str | None
     reason: str
     shard: str | None = Field(
