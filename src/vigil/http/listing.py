@@ -147,8 +147,8 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
     threshold = q.detection.threshold
     value, exp, lo, hi, latest = (float(s[k][row]) for k in ("value", "expected", "lower", "upper", "score"))
     score = float(shown_scores(q, np.array([row]))[0])
+    value_text, exp_text, lo_text, hi_text = number_texts(value, exp, lo, hi)
     if st == "anomalous":
-        value_text, exp_text, lo_text, hi_text = number_texts(value, exp, lo, hi)
         reason = (
             f"value {value_text} outside the band {lo_text} to {hi_text} "
             f"(expected {exp_text}), score {score_text(latest)}"
@@ -166,6 +166,7 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
     return SeriesItem(
         id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {},
         name=subject(q.table.labels[row] or {}, q.name), status=st, value=json_number(value),
+        value_text=value_text, band_text=f"{exp_text} ({lo_text} to {hi_text})" if math.isfinite(exp) else None,
         expected=json_number(exp), lower=json_number(lo), upper=json_number(hi), score=json_number(score),
         last_sample_at=iso(float(s["last_t"][row])), reason=reason,
         shard=None if q.shard is None else q.shard.text, sparkline=sparkline,
