@@ -6,13 +6,9 @@ detectors (the default ensemble), each member's raw score is calibrated on its o
 anomaly score is the highest member score, and the band is the narrowest the members
 agree on, so a sample is anomalous when it is outside any member's calibrated band.
 
-Gates: a member's score counts only where the sample passes the decision's gates
-(direction, minimum absolute and relative deviation) against that member's own expected
-value; elsewhere it is kept under the threshold. A query that watches only drops then
-never alerts on a member that saw a rise.
-
-Range: a series never seen below 0 (a percentage, a count, a rate) has its expected value
-and band clipped at 0; the lowest value seen is kept per series.
+Each member's score counts only where its own deviation passes the decision's gates
+(`vigil.detection.gates`); the band of a series never seen below 0 is clipped at 0
+(`vigil.detection.clip`).
 
 Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
 above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
@@ -34,9 +30,11 @@ from numba import njit
 
 from vigil.detection.cadence import Cadence
 from vigil.detection.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.detection.clip import clip_at_zero
 from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
+from vigil.detection.gates import gate_members
 from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, CalibrationKind, Settings
 from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError, StateError
@@ -221,7 +219,7 @@ class Pipeline:
             lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
             upper[m] = expected[m] + c.edge_above * (s.upper - s.expected)
 
-        scores = self._gate_members(observed, expected, scores)
+        scores = gate_members(self.decision.config, observed, expected, scores)
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
@@ -237,7 +235,7 @@ class Pipeline:
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
-        exp, lo, hi = self._clip(rows, observed, exp, lo, hi)
+        exp, lo, hi = clip_at_zero(self.range_state["lowest"], rows, observed, exp, lo, hi)
         # a member with no opinion yet (seasonal in its first season) leaves the series to the others
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
@@ -249,38 +247,6 @@ class Pipeline:
             warming_up=warming, invalid=invalid, holding=holding, escalated=escalated,
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
-
-    def _clip(
-        self, rows: np.ndarray, observed: FloatArray, exp: FloatArray, lo: FloatArray, hi: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Clip at 0 the expected value and band of each sample of a series not seen below 0 up to it."""
-        lowest = self.range_state["lowest"]
-        seen = np.fmin.accumulate(np.concatenate([lowest[rows][:, None], observed], axis=1), axis=1)[:, 1:]
-        if seen.shape[1]:
-            lowest[rows] = seen[:, -1]
-        floor = np.where(seen >= 0, 0.0, -np.inf)
-        return np.maximum(exp, floor), np.maximum(lo, floor), np.maximum(hi, floor)
-
-    def _gate_members(self, observed: FloatArray, expected: FloatArray, scores: FloatArray) -> FloatArray:
-        """Keep under the threshold each member's score where the sample fails the decision's gates
-        against that member's own expected value (`vigil.detection.decision`: no expected value passes)."""
-        c = self.decision.config
-        if c.direction == "both" and c.min_abs_deviation <= 0 and c.min_rel_deviation <= 0:
-            return scores
-        with np.errstate(invalid="ignore"):
-            dev = observed[None] - expected
-            fails = np.zeros(scores.shape, dtype=np.bool_)
-            if c.direction == "above":
-                fails |= ~(dev > 0)
-            elif c.direction == "below":
-                fails |= ~(dev < 0)
-            if c.min_abs_deviation > 0:
-                fails |= np.abs(dev) < c.min_abs_deviation
-            if c.min_rel_deviation > 0:
-                fails |= np.abs(dev) < c.min_rel_deviation * np.abs(expected)
-            fails &= ~np.isnan(expected)
-            under = np.nextafter(c.threshold, 0.0)
-            return np.where(fails & (scores > under), under, scores)
 
     def _gate(self, observed: FloatArray, expected: FloatArray, resolution: FloatArray, score: FloatArray) -> FloatArray:
         """Keep below the threshold a sample within `RESOLUTIONS` steps of the series' resolution of

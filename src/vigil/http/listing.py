@@ -49,7 +49,8 @@ def shown_scores(q: EngineQuery, rows: np.ndarray) -> np.ndarray:
     inside = rows < decision.n_rows
     peak = np.full(rows.shape, np.nan)
     peak[inside] = np.where(decision["open"][rows[inside]], decision["peak_score"][rows[inside]], np.nan)
-    return np.fmax(score, peak)
+    shown: np.ndarray = np.fmax(score, peak)
+    return shown
 
 
 def _search_text(q: EngineQuery, row: int) -> str:
