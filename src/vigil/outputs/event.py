@@ -11,8 +11,9 @@ The API (``GET /api/v1/anomalies``), the store, every notification channel and
 ``detectors`` (each detector's score at the peak), ``recent`` (the series' last points up
 to the event's latest moment: t, value, expected, lower, upper, score), ``name`` (the series
 as a person names it: the metric, else the query, with the labels that tell it from its
-neighbours, and where it lives) and ``summary`` (one sentence). When Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the
-shard that owns the series; the id does not depend on it.
+neighbours, and where it lives) and ``summary`` (one sentence). When Vigil runs sharded
+(`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the series; the id does
+not depend on it.
 """
 
 from __future__ import annotations
