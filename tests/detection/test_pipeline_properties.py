@@ -166,3 +166,16 @@ def test_once_a_series_goes_below_0_its_band_may_too_and_the_snapshot_remembers(
     after = rng.normal(0.3, 1.0, 50)
     r = restored.update(np.array([0]), (301.0 + np.arange(50.0))[None] * 15, after[None])
     assert (r.lower < 0).any(), "seen below 0: the band is not clipped"
+
+
+def test_a_snapshot_saved_before_the_lowest_value_was_kept_still_loads() -> None:
+    p = build_pipeline()
+    p.resize(2)
+    p.update(np.array([0, 1]), np.tile(np.arange(50.0), (2, 1)) * 15, np.abs(np.random.default_rng(1).normal(0, 1, (2, 50))))
+    old = p.payload()
+    old["format"], old["states"] = 5, old["states"][:-1]  # what format 5 saved: no lowest value
+    restored = build_pipeline()
+    restored.load(old)
+    assert restored.n_rows == 2 and np.isinf(restored.range_state["lowest"]).all(), "it starts over"
+    restored.update(np.array([0]), np.array([[50.0 * 15]]), np.array([[0.5]]))
+    assert restored.range_state["lowest"][0] == 0.5
