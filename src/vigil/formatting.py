@@ -3,11 +3,16 @@
 - `iso` / `iso_times`: ISO-8601 UTC such as ``2024-03-02T01:00:00Z``, to the second, with
   milliseconds only when a time needs them.
 - `json_number`: a float for a JSON document, rounded to 9 decimals; None when not finite.
-- `number_text`: a number for a person: at least 3 significant digits and at least one
-  decimal (``97.2``, ``90.0``, ``0.00194``, ``1234.5``), an exponent only below 1e-4 or
-  from 1e6 on (``1.23e+06``); ``?`` when unknown.
+- `number_text`: a number for a person, to 3 significant digits (4 from 1000 to 9999):
+  ``97.2``, ``90.0``, ``0.912``, ``0.00194``, ``1235``; an exponent below 0.001 and from
+  10,000 on (``1.23e4``, ``3.20e-7``); ``?`` when unknown.
+- `number_texts`: numbers read together (a value, its expected value and band) as
+  `number_text` writes them, with more digits where 3 would print two different numbers
+  alike, so a band never reads collapsed or inverted.
 - `score_text`: an anomaly score to 6 decimals, cut rather than rounded, so a score just
   under 1 never reads as 1; ``?`` when unknown.
+- `surprise` / `rarity_text`: the score on a scale people read: -log10(1 - score) (3 for a
+  score of 0.999) and ``1 in 1,000 samples``.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["UNKNOWN", "iso", "iso_times", "json_number", "json_numbers", "number_text", "score_text"]
+__all__ = [
+    "MAX_SURPRISE", "UNKNOWN", "iso", "iso_times", "json_number", "json_numbers", "number_text", "number_texts",
+    "rarity_text", "score_text", "surprise",
+]
 
 UNKNOWN = "?"
 _SCORE_STEP = Decimal("0.000001")
+MAX_SURPRISE = 12.0  # -log10(1 - score) of a score float64 cannot tell from 1
 
 
 def _utc(when: Any, whole: bool) -> Any:
@@ -92,22 +101,79 @@ def json_numbers(values: npt.ArrayLike) -> list[float | None]:
     return out
 
 
-def number_text(x: object) -> str:
-    """At least 3 significant digits and one decimal; an exponent when very large or small.
+def number_text(x: object, digits: int = 3) -> str:
+    """`digits` significant digits (one more from 1000 to 9999, to keep it whole); an exponent
+    below 0.001 and from 10,000 on.
 
-    >>> [number_text(v) for v in (97.2, 41.49, 90, 0.00194, 1234.5, 5.123, 0.0)]
-    ['97.2', '41.5', '90.0', '0.00194', '1234.5', '5.12', '0.0']
-    >>> number_text(2.5e9), number_text(-3.2e-7), number_text(None), number_text(float("nan"))
-    ('2.50e+09', '-3.20e-07', '?', '?')
+    >>> [number_text(v) for v in (97.2, 41.49, 90, 0.912, 0.9, 0.00194, 1234.5, 5.123, 0.0)]
+    ['97.2', '41.5', '90.0', '0.912', '0.900', '0.00194', '1234', '5.12', '0']
+    >>> number_text(12345), number_text(2.5e9), number_text(-3.2e-7), number_text(None), number_text(float("nan"))
+    ('1.23e4', '2.50e9', '-3.20e-7', '?', '?')
+    >>> number_text(0.0019412, 5)
+    '0.0019412'
     """
     value = _finite(x)
     if value is None:
         return UNKNOWN
+    if value == 0:
+        return "0"
     size = abs(value)
-    if size and not 1e-4 <= size < 1e6:
-        return f"{value:.2e}"
-    decimals = max(1, 2 - math.floor(math.log10(size))) if size else 1
+    if not 1e-3 <= size < 1e4:
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(size)))
     return f"{value:.{decimals}f}"
+
+
+def number_texts(*values: object) -> list[str]:
+    """`number_text` of each value, all with as many more digits as it takes for different
+    numbers to read different (at most 9), so a band never reads collapsed or inverted.
+
+    >>> number_texts(0.9, 0.912, 0.95)
+    ['0.900', '0.912', '0.950']
+    >>> number_texts(0.00194, 0.001941, 0.0019412)
+    ['0.00194', '0.001941', '0.0019412']
+    >>> number_texts(None, 5.0, 5.0)
+    ['?', '5.00', '5.00']
+    """
+    finite = [_finite(v) for v in values]
+    known = sorted({v for v in finite if v is not None})
+    for digits in range(3, 10):
+        texts = [number_text(v, digits) for v in known]
+        if len(set(texts)) == len(texts):
+            break
+    return [number_text(v, digits) for v in finite]
+
+
+def surprise(score: object) -> float | None:
+    """-log10(1 - score): 1 for a score of 0.9, 3 for 0.999, at most `MAX_SURPRISE`; None when unknown.
+
+    >>> surprise(0.999), surprise(0.0), surprise(1.0), surprise(None)
+    (3.0, 0.0, 12.0, None)
+    """
+    value = _finite(score)
+    if value is None:
+        return None
+    rest = 1.0 - min(max(value, 0.0), 1.0)
+    return MAX_SURPRISE if rest <= 10**-MAX_SURPRISE else round(min(-math.log10(rest), MAX_SURPRISE), 9) + 0.0
+
+
+def rarity_text(score: object) -> str:
+    """How rare a score says its sample is: ``1 in N samples``, N = 1 / (1 - score) to 2 significant digits.
+
+    >>> rarity_text(0.999), rarity_text(0.99992), rarity_text(0.5), rarity_text(1.0), rarity_text(None)
+    ('1 in 1,000 samples', '1 in 12,000 samples', '1 in 2 samples', '1 in over 1e12 samples', '?')
+    """
+    level = surprise(score)
+    if level is None:
+        return UNKNOWN
+    if level >= MAX_SURPRISE:
+        return f"1 in over 1e{MAX_SURPRISE:.0f} samples"
+    n = 10**level
+    if n >= 1e6:
+        return f"1 in {number_text(n, 2)} samples"
+    rounded = float(f"{n:.2g}")
+    return f"1 in {rounded:,.0f} samples"
 
 
 def score_text(x: object) -> str:

@@ -462,6 +462,8 @@ def test_an_injected_spike_reaches_alertmanager_as_vigil_anomaly(stack: dict[str
         "detector": "default", "severity": "warning", "job": "demo-app", "instance": instance,
     }, "honor_labels keeps the demo app's job and instance"
     assert alert["annotations"]["summary"] == f"demo_cpu_utilization on {instance} is anomalous"
+    assert re.match(r"Observed [\d.]+, expected", alert["annotations"]["description"]), \
+        "the description reads the open event's values (vigil_event_*)"
     assert alert["status"]["state"] == "active"
     starts = dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", alert["startsAt"])).timestamp()
     assert starts > injected_at, "the spike's anomaly, not an earlier one"

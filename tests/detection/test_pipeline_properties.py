@@ -139,3 +139,43 @@ def test_scores_never_depend_on_later_samples(seed: int, cut: int) -> None:
     y[cut + 1 :] = np.random.default_rng(seed + 1).normal(50, 30, 399 - cut)
     a, b = run(x), run(y)
     np.testing.assert_array_equal(fields(a)[:, :, : cut + 1], fields(b)[:, :, : cut + 1])
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), level=st.floats(0.0, 5.0))
+def test_a_band_never_goes_below_0_on_a_series_never_seen_below_0(seed: int, level: float) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.abs(level + rng.normal(0, 1.0, 400)) * (rng.random(400) < 0.7)  # zeros and small values
+    p = build_pipeline()
+    p.resize(1)
+    r = p.update(np.array([0]), np.arange(400.0)[None] * 15, x[None])
+    assert not (r.lower < 0).any() and not (r.expected < 0).any()
+    known = ~np.isnan(r.lower)
+    assert (r.lower[known] <= r.expected[known]).all() and (r.expected[known] <= r.upper[known]).all()
+
+
+def test_once_a_series_goes_below_0_its_band_may_too_and_the_snapshot_remembers() -> None:
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.normal(0, 1.0, 300))
+    p = build_pipeline()
+    p.resize(1)
+    p.update(np.array([0]), np.arange(300.0)[None] * 15, x[None])
+    p.update(np.array([0]), np.array([[300.0 * 15]]), np.array([[-0.5]]))
+    restored = build_pipeline()
+    restored.restore(p.snapshot())
+    after = rng.normal(0.3, 1.0, 50)
+    r = restored.update(np.array([0]), (301.0 + np.arange(50.0))[None] * 15, after[None])
+    assert (r.lower < 0).any(), "seen below 0: the band is not clipped"
+
+
+def test_a_snapshot_saved_before_the_lowest_value_was_kept_still_loads() -> None:
+    p = build_pipeline()
+    p.resize(2)
+    p.update(np.array([0, 1]), np.tile(np.arange(50.0), (2, 1)) * 15, np.abs(np.random.default_rng(1).normal(0, 1, (2, 50))))
+    old = p.payload()
+    old["format"], old["states"] = 5, old["states"][:-1]  # what format 5 saved: no lowest value
+    restored = build_pipeline()
+    restored.load(old)
+    assert restored.n_rows == 2 and np.isinf(restored.range_state["lowest"]).all(), "it starts over"
+    restored.update(np.array([0]), np.array([[50.0 * 15]]), np.array([[0.5]]))
+    assert restored.range_state["lowest"][0] == 0.5

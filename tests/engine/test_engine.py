@@ -34,8 +34,8 @@ WEB1 = {"__name__": "cpu_utilization", "instance": "web-1"}
 WEB2 = {"__name__": "cpu_utilization", "instance": "web-2"}
 WEB3 = {"__name__": "cpu_utilization", "instance": "web-3"}
 EVENT_FIELDS = {
-    "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "threshold",
-    "observed", "expected", "lower", "upper", "detectors", "recent", "summary",
+    "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "peak_surprise", "threshold",
+    "observed", "expected", "lower", "upper", "detectors", "recent", "name", "summary",
 }  # fmt: skip
 
 
@@ -452,7 +452,7 @@ def test_a_spike_after_a_calm_stretch_opens_one_complete_event(tmp_path: Path) -
     assert doc["recent"][-1]["value"] == 90.0
     assert [p["t"] for p in doc["recent"]] == sorted(p["t"] for p in doc["recent"])
     assert re.fullmatch(
-        r"cpu_utilization on web-1 is 90\.0, expected (4\d|5\d)\.\d \(band \d+\.\d to \d+\.\d\)",
+        r"cpu_utilization on web-1 is 90\.0, expected (4\d|5\d)\.\d \(band \d+\.\d to \d+\.\d\); as rare as 1 in .+ samples",
         doc["summary"],
     ), doc["summary"]
 

@@ -7,22 +7,25 @@ import math
 import numpy as np
 import pytest
 
-from vigil.formatting import iso, iso_times, json_number, number_text, score_text
+from vigil.formatting import iso, iso_times, json_number, number_text, number_texts, rarity_text, score_text, surprise
 
 
 @pytest.mark.parametrize(
     ("x", "text"),
     [
         pytest.param(97.2, "97.2", id="two-digits-one-decimal"),
-        pytest.param(90, "90.0", id="whole-number-keeps-a-decimal"),
+        pytest.param(90, "90.0", id="whole-number-keeps-three-digits"),
         pytest.param(41.49, "41.5", id="rounded-to-3-significant"),
+        pytest.param(0.912, "0.912", id="under-one-three-digits"),
+        pytest.param(0.9, "0.900", id="under-one-keeps-three-digits"),
         pytest.param(5.123, "5.12", id="one-digit-two-decimals"),
         pytest.param(0.00194, "0.00194", id="small-in-fixed-notation"),
-        pytest.param(1234.5, "1234.5", id="large-keeps-one-decimal"),
+        pytest.param(1234.5, "1234", id="thousands-whole"),
+        pytest.param(12345, "1.23e4", id="ten-thousands-exponent"),
         pytest.param(-52.94, "-52.9", id="negative"),
-        pytest.param(0.0, "0.0", id="zero"),
-        pytest.param(2.5e9, "2.50e+09", id="very-large-exponent"),
-        pytest.param(3.2e-7, "3.20e-07", id="very-small-exponent"),
+        pytest.param(0.0, "0", id="zero"),
+        pytest.param(2.5e9, "2.50e9", id="very-large-exponent"),
+        pytest.param(3.2e-7, "3.20e-7", id="very-small-exponent"),
         pytest.param(np.float32(97.2), "97.2", id="float32"),
         pytest.param(float("nan"), "?", id="nan-unknown"),
         pytest.param(math.inf, "?", id="inf-unknown"),
@@ -30,8 +33,40 @@ from vigil.formatting import iso, iso_times, json_number, number_text, score_tex
         pytest.param("97.2", "?", id="not-a-number-unknown"),
     ],
 )
-def test_number_text_has_three_significant_digits_and_a_decimal(x: object, text: str) -> None:
+def test_number_text_has_three_significant_digits(x: object, text: str) -> None:
     assert number_text(x) == text
+
+
+@pytest.mark.parametrize(
+    ("values", "texts"),
+    [
+        pytest.param((0.9, 0.912, 0.95), ["0.900", "0.912", "0.950"], id="three-digits-suffice"),
+        pytest.param((0.00194, 0.0019401, 0.00195), ["0.0019400", "0.0019401", "0.0019500"], id="widened"),
+        pytest.param((12345.0, 12350.0, 12399.0), ["1.234e4", "1.235e4", "1.240e4"], id="large-widened"),
+        pytest.param((-0.0001, 0.0, 0.0001), ["-1.00e-4", "0", "1.00e-4"], id="around-zero"),
+        pytest.param((None, 5.0, 5.0), ["?", "5.00", "5.00"], id="equal-values-read-equal"),
+    ],
+)
+def test_number_texts_never_print_different_values_alike_nor_inverted(values: tuple, texts: list[str]) -> None:
+    assert number_texts(*values) == texts
+    known = [float(t) for t in texts if t != "?"]
+    assert known == sorted(known)
+
+
+@pytest.mark.parametrize(
+    ("score", "level", "text"),
+    [
+        pytest.param(0.999, 3.0, "1 in 1,000 samples", id="one-in-a-thousand"),
+        pytest.param(0.99992, 4.09691001, "1 in 12,000 samples", id="two-significant-digits"),
+        pytest.param(1 - 3e-8, 7.522878745, "1 in 3.3e7 samples", id="millions-exponent"),
+        pytest.param(1.0, 12.0, "1 in over 1e12 samples", id="one-capped"),
+        pytest.param(0.0, 0.0, "1 in 1 samples", id="zero"),
+        pytest.param(None, None, "?", id="unknown"),
+    ],
+)
+def test_surprise_and_rarity_read_a_score_near_one(score: float | None, level: float | None, text: str) -> None:
+    assert surprise(score) == (None if level is None else pytest.approx(level))
+    assert rarity_text(score) == text
 
 
 @pytest.mark.parametrize(

@@ -369,7 +369,7 @@ def test_anomalies_items_are_the_event_json(stocked: tuple[TestClient, dict[str,
     (item,) = client.get("/api/v1/anomalies", params={"state": "firing"}).json()["items"]
     assert item["id"] == ids["b"]
     assert item["series"] == WEB2
-    assert item["summary"] == "cpu_utilization on web-2 is 97.2, expected 41.5 (band 30.1 to 52.9)"
+    assert item["summary"] == "cpu_utilization on web-2 is 97.2, expected 41.5 (band 30.1 to 52.9); as rare as 1 in 100,000 samples"
     assert item["ended_at"] is None
 
 
@@ -510,6 +510,19 @@ def test_unknown_series_is_404(client: TestClient) -> None:
     assert "/api/v1/series" in response.json()["detail"]
 
 
+def test_a_series_whose_event_is_held_open_shows_the_events_peak_score_not_0(
+    service: Service, client: TestClient
+) -> None:
+    feed(service, "cpu", [batch(WEB2, [T0 + 200 * STEP], [50.0])])  # back to normal: the event stays open
+    (event,) = client.get("/api/v1/anomalies", params={"state": "firing"}).json()["items"]
+    (item,) = [i for i in client.get("/api/v1/series").json()["items"] if i["labels"] == WEB2]
+    latest = client.get(f"/api/v1/series/{item['id']}").json()["points"]["score"][-1]
+    assert item["status"] == "anomalous" and latest < Detection().threshold
+    assert item["score"] == event["peak_score"] >= Detection().threshold
+    assert item["name"] == "cpu_utilization on web-2"
+    assert "peak score" in item["reason"]
+
+
 # -- /metrics ------------------------------------------------------------------------------
 
 
@@ -576,6 +589,17 @@ def test_per_series_families_carry_metric_query_detector_and_the_series_labels(
     assert np.isnan(value("vigil_expected_value", "web-3"))  # no opinion while warming up
     (samples,) = [s for s in found["vigil_samples"].samples if s.labels == {"query": "cpu"}]
     assert samples.value == 403
+
+
+def test_event_families_show_the_open_events_peak_and_only_for_series_with_one(client: TestClient) -> None:
+    found = families(client)
+    (event,) = client.get("/api/v1/anomalies", params={"state": "firing"}).json()["items"]
+    for family, field in (("vigil_event_observed_value", "observed"), ("vigil_event_expected_value", "expected"),
+                          ("vigil_event_lower_bound", "lower"), ("vigil_event_upper_bound", "upper"),
+                          ("vigil_event_peak_score", "peak_score")):
+        (sample,) = found[family].samples
+        assert sample.labels["instance"] == event["series"]["instance"] == "web-2"
+        assert sample.value == pytest.approx(event[field], rel=1e-6), family
 
 
 def test_label_values_are_escaped(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ real webhook receiver takes the notification. Screenshots go to test-artifacts/b
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,30 @@ def test_the_series_chart_has_a_marker_at_the_anomaly(live: dict[str, Any], page
     expect(page.locator("table.events tbody tr")).to_contain_text("cpu_utilization is 95.0")
     expect(page.locator("table.events .deliver.sent")).to_have_text("firing sent")
     screenshot(page, "series")
+
+
+def test_numbers_read_as_in_alerts_and_the_score_chart_reads_rarity(live: dict[str, Any], page: Page) -> None:
+    vigil, sid, event = live["vigil"], live["ids"]["web1_cpu"], live["event"]
+    (item,) = vigil.get("/api/v1/series", query="web1_cpu").json()["items"]
+    page.goto(vigil.url)
+    row = rows(page).first
+    cells = row.locator("td")
+    expect(cells.nth(2)).to_have_text(item["value_text"])  # State, Query, Value, Expected (band), Score
+    expect(cells.nth(3)).to_have_text(item["band_text"])
+    number = r"-?(0|\d\.\d\d|\d\d\.\d|\d{3,4}|\d\.\d\de-?\d+)"  # 3 significant digits (4 from 1000 to 9999)
+    assert re.fullmatch(rf"{number} \({number} to {number}\)", item["band_text"]), item["band_text"]
+    assert re.fullmatch(number, item["value_text"]), item["value_text"]
+    # the event is held open after its 3 samples: the row shows its peak score, not the latest (0)
+    expect(cells.nth(4)).not_to_have_text("0.000")
+    assert item["score"] == event["peak_score"]
+    page.goto(f"{vigil.url}/#/series/{sid}?range=all")
+    score_chart = page.locator("figure svg.chart").nth(1)
+    expect(score_chart.locator("text", has_text="threshold 1 in 25K")).to_have_count(1)
+    ticks = [t for t in score_chart.locator("text.tick").all_text_contents() if t.startswith("1 in ")]
+    assert len(ticks) >= 2 and "1 in 1" in ticks, f"a log axis of rarity: {ticks}"
+    marker = score_chart.locator("circle.marker").first
+    assert "1 in" in (marker.locator("title").text_content() or "")
+    screenshot(page, "series-rarity")
 
 
 def test_the_event_is_in_the_events_view_with_its_notification_state(live: dict[str, Any], page: Page) -> None:

@@ -41,7 +41,10 @@ from support.servers import MetricsTarget, PrometheusServer, free_port, openmetr
 ROOT = Path(__file__).resolve().parents[2]
 # the tests that need two incidents put them on two series of their query, each its series' first
 # (once two earlier incidents were as large, an incident is a pattern; docs/detectors.md)
-SERIES = ("am", "down", "down2", "restart", "restart2")
+SERIES = ("am", "down", "down2", "restart", "restart2", "mode", "warm")
+# past incidents in the backfilled history of series "warm": (seconds before the start, level),
+# 20 s each, smaller than the live spike (500), which stays an incident and not a pattern
+PAST_SPIKES = ((450, 150.0), (250, 200.0))
 FAST = {
     "params": {"level": {"warmup": 5}, "shift": {"warmup": 5}, "volatility": {"warmup": 5}},
     "calibration_min_samples": 10,
@@ -89,8 +92,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         prom = PrometheusServer(tmp_path_factory.mktemp("prom"), targets=[target.address])
         now = int(time.time())
         rng = np.random.default_rng(11)
+        def past(s: str, t: int) -> float:
+            levels = [level for ago, level in PAST_SPIKES if s == "warm" and 0 <= now - t - ago < 20]
+            return levels[0] if levels else 50.0 + float(rng.normal())
+
         history = [
-            ({"job": "targets", "instance": target.address, "t": s}, t, 50.0 + float(rng.normal()))
+            ({"job": "targets", "instance": target.address, "t": s}, t, past(s, t))
             for s in SERIES for t in range(now - 600, now - 5)
         ]
         prom.backfill(openmetrics({"vt_value": ("gauge", history)}))
@@ -100,7 +107,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             yield {"prom": prom, "driver": driver, "target": target}
 
 
-def vigil_config(prom_url: str, series: str, receivers: list[dict[str, Any]], **notify: Any) -> dict[str, Any]:
+def vigil_config(
+    prom_url: str, series: str, receivers: list[dict[str, Any]], query: str | None = None, **notify: Any
+) -> dict[str, Any]:
     return {
         "data_dir": "data",
         "snapshot_every": "1m",
@@ -108,7 +117,7 @@ def vigil_config(prom_url: str, series: str, receivers: list[dict[str, Any]], **
         "detection": FAST,
         "prometheus": {
             "url": prom_url, "lookback": "10m", "delay": "0s", "timeout": "2s",
-            "queries": [{"name": series, "query": f'vt_value{{t=~"{series}.*"}}', "step": "1s"}],
+            "queries": [{"name": series, "query": query or f'vt_value{{t=~"{series}.*"}}', "step": "1s"}],
         },
         "notify": {"receivers": receivers, **notify},
     }
@@ -202,6 +211,63 @@ def test_example_agent_receiver_acts_once_per_key(tmp_path: Path) -> None:
     assert sum(line.startswith("ACT resolved e1:resolved") for line in lines) == 1
 
 
+# -- what the alerts say, and when ---------------------------------------------------------
+
+
+def test_every_channel_names_the_mode_of_a_sum_by_mode_series_with_3_significant_digits(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    query = 'sum by (mode) (label_replace(vt_value{t="mode"}, "mode", "idle", "", ""))'
+    with HookServer() as hook, AlertmanagerServer(tmp_path / "am", f"{hook.url}/am") as am:
+        receivers = [
+            {"name": "am", "type": "alertmanager", "url": am.url, "repost_every": "2s"},
+            *({"name": f, "type": "webhook", "format": f, "url": f"{hook.url}/{f}"} for f in ("json", "teams", "slack")),
+        ]
+        config = vigil_config(stack["prom"].url, "cpu", receivers, query=query)
+        with VigilProcess(tmp_path / "vigil", config) as vigil:
+            vigil.start()
+            wait_until(lambda: vigil.get("/readyz").status_code == 200, 30, 0.1, "Vigil ready")
+            stack["driver"].spike("mode", 3.0)
+            wait_until(lambda: all(any(b for b in hook.bodies(f"/{f}")) for f in ("am", "json", "teams", "slack")),
+                       30, 0.1, "a message on every channel")
+            (event,) = spike_events(vigil)
+    named = re.compile(r'^cpu\{mode="idle"\} (is|was) (\d\.\d\d|\d\d\.\d|\d{3}), expected (\d\.\d\d|\d\d\.\d|\d{3})')
+    assert named.match(event["summary"]), event["summary"]
+    assert event["name"] == 'cpu{mode="idle"}'
+    json_body = hook.bodies("/json")[0]
+    assert json_body["summary"] == event["summary"] and json_body["name"] == event["name"]
+    card = hook.bodies("/teams")[0]["attachments"][0]["content"]
+    assert card["body"][0]["text"] == 'Anomaly: cpu{mode="idle"}'
+    assert named.match(card["body"][1]["text"])
+    slack = hook.bodies("/slack")[0]
+    assert slack["blocks"][0]["text"]["text"] == 'Anomaly: cpu{mode="idle"}'
+    assert named.match(slack["blocks"][1]["text"]["text"].replace("&quot;", '"'))
+    alert = hook.bodies("/am")[0]["alerts"][0]
+    assert alert["labels"]["mode"] == "idle" and named.match(alert["annotations"]["summary"])
+
+
+def test_a_warm_start_over_past_incidents_sends_nothing_but_an_incident_at_the_live_edge_once(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    with HookServer() as hook:
+        receiver = {"name": "agent", "type": "webhook", "url": f"{hook.url}/events"}
+        with VigilProcess(tmp_path / "vigil", vigil_config(stack["prom"].url, "warm", [receiver])) as vigil:
+            stack["driver"].spike("warm", 12.0)  # going on when Vigil starts
+            began = time.time()
+            vigil.start()
+            wait_until(lambda: vigil.get("/readyz").status_code == 200, 30, 0.1, "Vigil ready")
+            live = wait_until(lambda: [e for e in spike_events(vigil) if parse_time(e["started_at"]) >= began - 5],
+                              30, 0.1, "the incident at the live edge")
+            wait_until(lambda: not notifications(vigil)["receivers"]["agent"]["pending"], 30, 0.1, "messages sent")
+            past = [e for e in events(vigil) if (e["observed"] or 0) > 100 and parse_time(e["started_at"]) < began - 60]
+            sent = [b for b in hook.bodies("/events")]
+            assert len(past) >= len(PAST_SPIKES), "the past incidents are rebuilt, stored and shown"
+            assert all(e["state"] == "resolved" for e in past)
+            assert [b["id"] for b in sent if b["state"] == "firing"] == [live[0]["id"]], \
+                "only the incident open at the live edge notifies, once"
+            assert not {b["id"] for b in sent} & {e["id"] for e in past}
+
+
 # -- (a) through Alertmanager --------------------------------------------------------------
 
 
@@ -214,7 +280,7 @@ def test_an_anomaly_reaches_a_webhook_through_alertmanager_firing_then_resolved(
         with VigilProcess(tmp_path / "vigil", vigil_config(stack["prom"].url, "am", [receiver])) as vigil:
             vigil.start()
             wait_until(lambda: vigil.get("/readyz").status_code == 200, 30, 0.1, "Vigil ready")
-            # Events found in the look-back at start (a false alarm of the calm history) are
+            # An event open at the live edge at start (a false alarm of the calm history) is
             # posted now. Alertmanager knows an alert by its labels: a spike posted within the
             # same group interval (1 s) as an older firing+resolved pair on this series would
             # count as already notified. Let that burst drain and be flushed first.
@@ -242,7 +308,7 @@ def test_an_anomaly_reaches_a_webhook_through_alertmanager_firing_then_resolved(
             assert alert["labels"]["team"] == "ops" and alert["labels"]["severity"] == "warning"
             assert alert["labels"]["metric"] == "vt_value" and alert["labels"]["t"] == "am"
             assert alert["annotations"]["idempotency_key"] == f"{event['id']}:firing"
-            assert alert["annotations"]["summary"].startswith("vt_value on 127.0.0.1:")
+            assert alert["annotations"]["summary"].startswith('vt_value{t="am"} on 127.0.0.1:')
             assert alert["generatorURL"].startswith(f"{vigil.url}/api/v1/series/")
             assert vigil.get(alert["generatorURL"].removeprefix(vigil.url)).status_code == 200
             held = [a for a in am.alerts() if a["labels"].get("query") == "am" and a["status"]["state"] == "active"]

@@ -42,7 +42,9 @@ def test_the_document_has_every_field_and_validates() -> None:
     assert (doc["started_at"], doc["peak_at"], doc["ended_at"]) == ("2023-11-14T22:13:20Z", "2023-11-14T22:14:20Z", None)
     assert (doc["peak_score"], doc["threshold"]) == (0.9999996, 0.99996)
     assert doc["detectors"] == {"level": 0.9999996, "shift": None}
-    assert doc["summary"] == "cpu_utilization on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9)"
+    assert doc["summary"] == (
+        "cpu_utilization on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9); as rare as 1 in 2.5e6 samples"
+    )
     assert "shard" not in doc
     assert event_json(record(shard="2/3"))["shard"] == "2/3"
 
@@ -75,7 +77,10 @@ def test_a_column_the_producer_does_not_have_is_null() -> None:
 def test_without_an_expected_value_the_summary_gives_the_score_cut_not_rounded() -> None:
     doc = event_json(record(ended=T0 + 300, expected=math.nan, labels={"file": "a.csv", "column": "cpu"}))
     assert doc["expected"] is None
-    assert doc["summary"] == "cpu on column=cpu, file=a.csv was 97.2, anomaly score 0.999999; resolved after 5 min"
+    assert doc["summary"] == (
+        'cpu{column="cpu",file="a.csv"} was 97.2, anomaly score 0.999999; as rare as 1 in 2.5e6 samples; '
+        "resolved after 5 min"
+    )
 
 
 def test_the_stored_record_indexes_the_document() -> None:

@@ -57,6 +57,49 @@ def parse_rfc3339(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
+def aggregated_event() -> dict[str, Any]:
+    """An event of ``sum by (mode) (rate(node_cpu_seconds_total[1m]))``: no metric name, no instance."""
+    e = Event(
+        row=0, number=1, state="firing", started_at=T0, ended_at=None, peak_score=0.99992, peak_at=T0 + 15,
+        observed=0.91234, expected=0.90012, lower=0.9, upper=0.9003, detectors={"level": 0.99992},
+    )
+    labels = {"mode": "idle"}
+    doc = event_doc(EventRecord(e, "cpu", series_key(labels), labels, "default", 0.99996, {"t": [T0 + 15]}))
+    return dict(doc["event"])
+
+
+AGGREGATED_SUMMARY = 'cpu{mode="idle"} is 0.9123, expected 0.9001 (band 0.9000 to 0.9003); as rare as 1 in 12,000 samples'
+
+
+def test_an_aggregated_series_is_named_by_its_query_and_labels_with_a_band_that_reads_apart() -> None:
+    event = aggregated_event()
+    assert event["name"] == 'cpu{mode="idle"}'
+    assert event["summary"] == AGGREGATED_SUMMARY
+    assert event["peak_surprise"] == pytest.approx(4.097, abs=1e-3)
+
+
+@pytest.mark.parametrize("channel", ["json", "teams", "slack", "alertmanager"])
+def test_every_channel_names_the_mode_of_an_aggregated_series(channel: str) -> None:
+    event = aggregated_event()
+    if channel == "json":
+        texts = [json_body(event, LINK)["summary"]]
+    elif channel == "teams":
+        card = teams_body(event, LINK)["attachments"][0]["content"]
+        texts = [card["body"][0]["text"], card["body"][1]["text"]]
+        facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
+        assert facts["Expected"] == "0.9001 (band 0.9000 to 0.9003)"
+    elif channel == "slack":
+        body = slack_body(event, LINK)
+        texts = [body["text"], body["blocks"][0]["text"]["text"]]
+    else:
+        alert = alertmanager_alert(event, LINK, now=T0, hold=60)
+        assert alert["labels"]["mode"] == "idle"
+        texts = [alert["annotations"]["summary"]]
+        assert "Observed: 0.9123" in alert["annotations"]["description"]
+    assert all('cpu{mode="idle"}' in t for t in texts), texts
+    assert AGGREGATED_SUMMARY in " ".join(texts) or channel == "slack" and "mode" in texts[1]
+
+
 # -- keys and links ------------------------------------------------------------------------
 
 
@@ -120,7 +163,7 @@ def test_teams_message_is_one_adaptive_card_attachment(state: str) -> None:
     assert facts["Series"] == "instance=web-1, job=node"
     assert facts["Observed"] == "97.2"
     assert facts["Expected"] == "41.5 (band 30.1 to 52.9)"
-    assert facts["Score"] == "0.999999"
+    assert facts["Score"] == "0.999999 (1 in 1.7e6 samples)"
     assert facts["Detectors"] == "ewma 0.999990, zscore 0.980000"
     assert ("Ended" in facts) == (state == "resolved")
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open in Vigil", "url": LINK}]
@@ -131,7 +174,7 @@ def test_teams_score_is_not_rounded_up_to_one() -> None:
     event["peak_score"] = 0.9999996  # the event JSON keeps 6 decimals; a receiver must not see 1
     card = teams_body(event, LINK)["attachments"][0]["content"]
     facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
-    assert facts["Score"] == "0.999999"
+    assert facts["Score"].startswith("0.999999 (")
 
 
 # -- Slack ---------------------------------------------------------------------------------

@@ -165,6 +165,26 @@ def test_an_event_found_over_long_ago_is_not_queued(tmp_path: Path) -> None:
     assert [r[2] for r in rows(store)] == ["firing"], "an event still open is news, however old its start"
 
 
+def test_an_event_over_before_vigil_started_is_not_queued_however_recent(tmp_path: Path) -> None:
+    clock = Clock(T0 + 120)  # started 1 min after the event ended (well within max_event_age)
+    store, _ = make_outbox(tmp_path, clock=clock)
+    store.upsert_events([make_doc(), make_doc("resolved")])  # rebuilt from the look-back
+    assert rows(store) == [] and store.events()[1] == 1, "stored for the API, sent to nobody"
+    store.upsert_events([make_doc(instance="web-2", started=T0 + 30)])
+    assert [r[2] for r in rows(store)] == ["firing"], "an event open at the live edge is news"
+
+
+def test_after_a_restart_the_resolution_of_an_announced_event_is_queued(tmp_path: Path) -> None:
+    clock = Clock()
+    store, _ = make_outbox(tmp_path, clock=clock)
+    store.upsert_events([make_doc()])
+    store.close()
+    clock.t = T0 + 600  # restarted; the catch-up finds that the event ended while Vigil was down
+    store, _ = make_outbox(tmp_path, clock=clock)
+    store.upsert_events([make_doc("resolved")])
+    assert [r[2] for r in rows(store)] == ["firing", "resolved"]
+
+
 def test_a_late_resolution_of_an_announced_event_is_queued(tmp_path: Path) -> None:
     clock = Clock()
     store, _ = make_outbox(tmp_path, clock=clock)

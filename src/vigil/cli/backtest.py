@@ -24,7 +24,7 @@ from vigil.detection.detectors import DETECTORS
 from vigil.detection.pipeline import build_pipeline
 from vigil.detection.settings import DEFAULTS
 from vigil.errors import ConfigError
-from vigil.formatting import iso, number_text, score_text
+from vigil.formatting import iso, number_texts, score_text
 from vigil.outputs.event import event_json
 from vigil.sources.csv import CsvSeries, read_csv
 
@@ -309,6 +309,7 @@ def _events_table(result: BacktestResult, title: str) -> Table:
         end_text = "open" if e.ended_at is None else _time(e.ended_at, seconds)[cut:]
         if end_text[: 10 - cut] == start_text[: 10 - cut]:  # same day: the time is enough
             end_text = end_text[11 - cut :]
+        observed, expected, lower, upper = number_texts(e.observed, e.expected, e.lower, e.upper)
         rows.append(
             [
                 str(e.number),
@@ -316,9 +317,9 @@ def _events_table(result: BacktestResult, title: str) -> Table:
                 end_text,
                 duration,
                 score_text(e.peak_score),
-                number_text(e.observed),
-                number_text(e.expected),
-                f"{number_text(e.lower)}–{number_text(e.upper)}",  # an en dash: "-" would read as a minus
+                observed,
+                expected,
+                f"{lower}–{upper}",  # an en dash: "-" would read as a minus
             ]
         )
     table = Table(

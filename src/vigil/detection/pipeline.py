@@ -6,6 +6,10 @@ detectors (the default ensemble), each member's raw score is calibrated on its o
 anomaly score is the highest member score, and the band is the narrowest the members
 agree on, so a sample is anomalous when it is outside any member's calibrated band.
 
+Each member's score counts only where its own deviation passes the decision's gates
+(`vigil.detection.gates`); the band of a series never seen below 0 is clipped at 0
+(`vigil.detection.clip`).
+
 Hold: for `hold` samples (at most `HOLD_LONGEST` seconds) after a sample scores at or
 above `HOLD_LEVEL`, the series' scores are capped at that level. An incident that keeps
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
@@ -29,9 +33,11 @@ from vigil.detection import acceptance
 from vigil.detection.acceptance import Acceptance
 from vigil.detection.cadence import Cadence
 from vigil.detection.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.detection.clip import clip_at_zero
 from vigil.detection.decision import Decision, DecisionConfig, Event
 from vigil.detection.detectors import DEFAULT_MEMBERS, build_detector
 from vigil.detection.detectors.base import Detector
+from vigil.detection.gates import gate_members, gate_resolution
 from vigil.detection.settings import DEFAULT_THRESHOLD, DEFAULTS, CalibrationKind, Settings
 from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError, StateError
@@ -40,7 +46,8 @@ from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "HOLD_LONGEST", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
-_FORMAT = 5
+_FORMAT = 6
+_FORMATS = (5, 6)  # 5: before the lowest value seen was kept; it starts over from the next sample
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
@@ -117,6 +124,7 @@ class Pipeline:
         self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
         self.cadence_state = self.cadence.new_state(0)
+        self.range_state = RowState({"lowest": Field((), np.float64, np.inf)}, 0)
         # what people said was not an incident: rebuilt from their feedback, so not in the snapshot
         self.accepted = acceptance.new_state(0)
 
@@ -138,7 +146,7 @@ class Pipeline:
 
     def _states(self) -> list[RowState]:
         return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state,
-                self.cadence_state]
+                self.cadence_state, self.range_state]
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
@@ -220,17 +228,19 @@ class Pipeline:
             lower[m] = expected[m] - c.edge_below * (s.expected - s.lower)
             upper[m] = expected[m] + c.edge_above * (s.upper - s.expected)
 
+        scores = gate_members(self.decision.config, observed, expected, scores)
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
         if self.tail:
-            score = self._gate(observed, expected, resolution, score)
+            score = gate_resolution(self.decision.config.threshold, observed, expected, resolution, score)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
+        exp, lo, hi = clip_at_zero(self.range_state["lowest"], rows, observed, exp, lo, hi)
         score = acceptance.gate(self.accepted, rows, observed, exp, lo, hi, score, self.decision.config.threshold)
         escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
         if self.hold:
@@ -248,15 +258,6 @@ class Pipeline:
             members={name: scores[m] for m, (name, _) in enumerate(self.members)}, events=events,
         )
 
-    def _gate(self, observed: FloatArray, expected: FloatArray, resolution: FloatArray, score: FloatArray) -> FloatArray:
-        """Keep below the threshold a sample within `RESOLUTIONS` steps of the series' resolution of
-        the expected value: a byte on a series of zeros is not an incident."""
-        with np.errstate(invalid="ignore"):
-            exp = np.take_along_axis(expected, np.argmax(~np.isnan(expected), axis=0)[None], axis=0)[0]
-            near = np.abs(observed - exp) < RESOLUTIONS * resolution
-            under = np.nextafter(self.decision.config.threshold, 0.0)
-            return np.where(near & (score > under), under, score)
-
     def open_events(self) -> list[Event]:
         return self.decision.open_events(self.decision_state)
 
@@ -272,7 +273,7 @@ class Pipeline:
     def load(self, payload: Any) -> None:
         """Take the state of `payload` (a `payload()` decoded); StateError, and nothing changed, if it does not fit."""
         what = "pipeline state"
-        if entry(payload, "format", int, what) != _FORMAT:
+        if entry(payload, "format", int, what) not in _FORMATS:
             raise refuse(what, f"pipeline format {payload['format']!r}, not {_FORMAT}")
         mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
         try:
@@ -286,6 +287,8 @@ class Pipeline:
             )
         n_rows = count(payload, "n_rows", what)
         saved = entry(payload, "states", list, what)
+        if payload["format"] == 5:
+            saved = [*saved, RowState(self.range_state.fields, n_rows).payload()]
         if len(saved) != len(self._states()):
             raise refuse(what, f"it has {len(saved)} states, not {len(self._states())}")
         n = len(self.members)
@@ -302,6 +305,7 @@ class Pipeline:
         self.hold_state = states[2 * n]
         self.decision_state = states[2 * n + 1]
         self.cadence_state = states[2 * n + 2]
+        self.range_state = states[2 * n + 3]
         self.n_rows = n_rows
         self.accepted = acceptance.new_state(n_rows)  # its owner puts back what people accepted
 
@@ -311,9 +315,6 @@ class Pipeline:
     def restore(self, data: bytes) -> None:
         self.load(from_blob(data, "pipeline state"))
 
-
-# A deviation of fewer steps of the series' resolution than this is not an incident.
-RESOLUTIONS = 5.0
 
 # The record a new series starts with, as a deviation of Gaussian noise in sigmas.
 PRIOR_SIGMAS = 4.0

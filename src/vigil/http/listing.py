@@ -16,11 +16,12 @@ from typing import Any, overload
 import numpy as np
 
 from vigil.engine import Query as EngineQuery
-from vigil.formatting import iso, json_number, number_text, score_text
+from vigil.formatting import iso, json_number, number_texts, score_text
 from vigil.http.models import STATUSES, SeriesItem, Sparkline, Status
 from vigil.http.params import Matcher
 from vigil.http.parts import Parts
 from vigil.labels import series_id, series_key
+from vigil.outputs.event import subject
 from vigil.outputs.feedback import verdicts_in_force
 from vigil.outputs.notify.outbox import statuses
 
@@ -39,6 +40,18 @@ def statuses_of(q: EngineQuery, rows: np.ndarray) -> np.ndarray:
     """0 anomalous, 1 warming up, 2 ok (the order of a listing), per row."""
     s = q.table.state
     return np.where(s["anomalous"][rows], 0, np.where(s["warming"][rows], 1, 2))
+
+
+def shown_scores(q: EngineQuery, rows: np.ndarray) -> np.ndarray:
+    """The score a listing shows per row: the latest one, or, while an event is open, its peak
+    if higher (a held event's latest score may be 0)."""
+    score = q.table.state["score"][rows]
+    decision = q.pipeline.decision_state
+    inside = rows < decision.n_rows
+    peak = np.full(rows.shape, np.nan)
+    peak[inside] = np.where(decision["open"][rows[inside]], decision["peak_score"][rows[inside]], np.nan)
+    shown: np.ndarray = np.fmax(score, peak)
+    return shown
 
 
 def _search_text(q: EngineQuery, row: int) -> str:
@@ -121,7 +134,7 @@ def select(parts: Parts, query: str | None, matchers: list[Matcher],
         which.append(np.full(int(keep.sum()), i, dtype=np.intp))
         rows.append(r[keep])
         ranks.append(rank[keep])
-        scores.append(np.nan_to_num(q.table.state["score"][r[keep]], nan=0.0))
+        scores.append(np.nan_to_num(shown_scores(q, r[keep]), nan=0.0))
     if not rows:
         empty = np.zeros(0, dtype=np.intp)
         return Selection(queries, empty, empty, empty)
@@ -134,21 +147,28 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
     q, row, st = pick.q, pick.row, pick.status
     s = q.table.state
     threshold = q.detection.threshold
-    value, exp, lo, hi, score = (float(s[k][row]) for k in ("value", "expected", "lower", "upper", "score"))
+    value, exp, lo, hi, latest = (float(s[k][row]) for k in ("value", "expected", "lower", "upper", "score"))
+    score = float(shown_scores(q, np.array([row]))[0])
+    value_text, exp_text, lo_text, hi_text = number_texts(value, exp, lo, hi)
     if st == "anomalous":
         reason = (
-            f"value {number_text(value)} outside the band {number_text(lo)} to {number_text(hi)} "
-            f"(expected {number_text(exp)}), score {score_text(score)}"
-            if math.isfinite(exp) else f"anomaly score {score_text(score)} at or above {threshold}"
+            f"value {value_text} outside the band {lo_text} to {hi_text} "
+            f"(expected {exp_text}), score {score_text(latest)}"
+            if math.isfinite(exp) else f"anomaly score {score_text(latest)} at or above {threshold}"
         )
-        if math.isfinite(score) and score < threshold:
-            reason = f"anomaly event still open (last score {score_text(score)}, resolves after quiet samples)"
+        if math.isfinite(latest) and latest < threshold:
+            reason = (
+                f"anomaly event still open (peak score {score_text(score)}, last {score_text(latest)}; "
+                "resolves after quiet samples)"
+            )
     elif st == "warming_up":
         reason = "the detector is still learning this series"
     else:
         reason = "within the expected band" if math.isfinite(exp) else "score below the threshold"
     return SeriesItem(
-        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {}, status=st, value=json_number(value),
+        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {},
+        name=subject(q.table.labels[row] or {}, q.name), status=st, value=json_number(value),
+        value_text=value_text, band_text=f"{exp_text} ({lo_text} to {hi_text})" if math.isfinite(exp) else None,
         expected=json_number(exp), lower=json_number(lo), upper=json_number(hi), score=json_number(score),
         last_sample_at=iso(float(s["last_t"][row])), reason=reason,
         shard=None if q.shard is None else q.shard.text, sparkline=sparkline,

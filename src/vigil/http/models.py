@@ -30,12 +30,19 @@ class SeriesItem(BaseModel):
     id: str
     query: str
     labels: dict[str, str]
+    name: str = Field(description='the series as a person names it, such as cpu{mode="idle"} on web-1')
     status: Status
     value: float | None
     expected: float | None
     lower: float | None
     upper: float | None
-    score: float | None
+    score: float | None = Field(
+        description="the latest anomaly score, 0 to 1; while an event is open, its peak score if higher"
+    )
+    value_text: str = Field(description="the value as alerts write it (3 significant digits); ? when unknown")
+    band_text: str | None = Field(
+        description="the expected value and band as alerts write them, such as 41.5 (30.1 to 52.9); null without a band"
+    )
     last_sample_at: str | None
     reason: str
     shard: str | None = Field(

@@ -6,11 +6,14 @@ The API (``GET /api/v1/anomalies``), the store, every notification channel and
 (`event_schema`). Fields: ``id`` (from the query, the series and the start), ``state``
 (firing|resolved), ``series`` (labels, metric name in ``__name__``), ``query``,
 ``detector``, ``started_at``, ``ended_at``, ``peak_at`` (ISO-8601 UTC), ``peak_score``,
+``peak_surprise`` (the peak score as -log10(1 - score): 3 is a 1-in-1,000 sample),
 ``threshold``, ``observed``, ``expected``, ``lower``, ``upper`` (at the peak),
 ``detectors`` (each detector's score at the peak), ``recent`` (the series' last points up
-to the event's latest moment: t, value, expected, lower, upper, score) and ``summary``
-(one sentence). When Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the
-shard that owns the series; the id does not depend on it.
+to the event's latest moment: t, value, expected, lower, upper, score), ``name`` (the series
+as a person names it: the metric, else the query, with the labels that tell it from its
+neighbours, and where it lives) and ``summary`` (one sentence). When Vigil runs sharded
+(`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the series; the id does
+not depend on it.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.detection.decision import Event
 from vigil.engine.query import EventRecord
-from vigil.formatting import iso, json_number, number_text, score_text
+from vigil.formatting import iso, json_number, number_text, number_texts, rarity_text, score_text, surprise
 from vigil.labels import event_id
 
 __all__ = ["RECENT", "EventDocument", "Point", "event_doc", "event_json", "event_schema", "subject", "summary"]
 
 RECENT = 30  # points of history in a document
 # Labels that best say where a series lives, in order of preference.
-_WHERE = ("instance", "host", "hostname", "node", "pod", "service", "job", "device", "mountpoint", "interface")
+_WHERE = ("instance", "host", "hostname", "node", "pod")
+# Labels that name the scrape job, not the series: left out of its name.
+_NOT_NAMED = ("__name__", "job")
 _POINT = ("t", "value", "expected", "lower", "upper", "score")
 
 
@@ -62,6 +67,10 @@ class EventDocument(BaseModel):
     ended_at: str | None = Field(description="ISO-8601 UTC; null while firing")
     peak_at: str | None = Field(None, description="ISO-8601 UTC, the time of the highest score (null in documents stored before Vigil wrote it)")
     peak_score: float | None = Field(description="anomaly score at the peak, 0 to 1")
+    peak_surprise: float | None = Field(
+        None, description="the peak score as -log10(1 - score), up to 12: 3 is a 1-in-1,000 sample "
+        "(null in documents stored before Vigil wrote it)",
+    )
     threshold: float | None = Field(None, description="the score from which a sample is hot (null in documents stored before Vigil wrote it)")
     observed: float | None
     expected: float | None
@@ -69,6 +78,10 @@ class EventDocument(BaseModel):
     upper: float | None
     detectors: dict[str, float | None] = Field(description="each detector's score at the peak")
     recent: list[Point] = Field(description=f"the last points (at most {RECENT}) up to the event's latest moment")
+    name: str | None = Field(
+        None, description='the series as a person names it, such as cpu{mode="idle"} on web-1 '
+        "(null in documents stored before Vigil wrote it)",
+    )
     summary: str = Field(description="one sentence for a person")
     shard: str | None = Field(
         None, exclude_if=lambda v: v is None,
@@ -82,28 +95,33 @@ def event_schema() -> dict[str, Any]:
 
 
 def subject(labels: Mapping[str, str], query: str) -> str:
-    """How a person names the series: its metric name (else the query's) and where it lives.
+    """How a person names the series: its metric name (else the query's) with the labels that
+    tell it from its neighbours, and where it lives.
 
-    >>> subject({"__name__": "cpu", "instance": "web-1", "job": "node"}, "q")
-    'cpu on web-1'
+    >>> subject({"__name__": "cpu", "instance": "web-1", "job": "node", "mode": "idle"}, "q")
+    'cpu{mode="idle"} on web-1'
+    >>> subject({"mode": "idle"}, "cpu")
+    'cpu{mode="idle"}'
     >>> subject({"file": "a.csv", "column": "cpu"}, "backtest")
-    'backtest on column=cpu, file=a.csv'
+    'backtest{column="cpu",file="a.csv"}'
     """
     name = labels.get("__name__") or query
-    where = next((labels[k] for k in _WHERE if labels.get(k)), None)
-    if where is None:
-        where = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
-    return f"{name} on {where}" if where else name
+    where = next((k for k in _WHERE if labels.get(k)), None)
+    rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _NOT_NAMED and k != where)
+    named = f"{name}{{{rest}}}" if rest else name
+    return f"{named} on {labels[where]}" if where else named
 
 
 def summary(labels: Mapping[str, str], query: str, e: Event) -> str:
-    """One sentence such as "cpu_utilization on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9)"."""
+    """One sentence such as "cpu{mode="user"} on web-1 is 97.2, expected 41.5 (band 30.1 to 52.9);
+    as rare as 1 in 12,000 samples"."""
     verb = "is" if e.state == "firing" else "was"
-    text = f"{subject(labels, query)} {verb} {number_text(e.observed)}"
     if math.isfinite(e.expected):
-        text += f", expected {number_text(e.expected)} (band {number_text(e.lower)} to {number_text(e.upper)})"
+        observed, expected, lower, upper = number_texts(e.observed, e.expected, e.lower, e.upper)
+        text = f"{subject(labels, query)} {verb} {observed}, expected {expected} (band {lower} to {upper})"
     else:
-        text += f", anomaly score {score_text(e.peak_score)}"
+        text = f"{subject(labels, query)} {verb} {number_text(e.observed)}, anomaly score {score_text(e.peak_score)}"
+    text += f"; as rare as {rarity_text(e.peak_score)}"
     if e.state == "resolved" and e.ended_at is not None:
         minutes = max(e.ended_at - e.started_at, 0) / 60
         text += f"; resolved after {minutes:.0f} min" if minutes >= 1 else "; resolved"
@@ -135,6 +153,7 @@ def event_json(r: EventRecord) -> dict[str, Any]:
         ended_at=iso(e.ended_at),
         peak_at=iso(e.peak_at),
         peak_score=json_number(e.peak_score),
+        peak_surprise=surprise(e.peak_score),
         threshold=r.threshold,
         observed=json_number(e.observed),
         expected=json_number(e.expected),
@@ -142,6 +161,7 @@ def event_json(r: EventRecord) -> dict[str, Any]:
         upper=json_number(e.upper),
         detectors={k: json_number(v) for k, v in e.detectors.items()},
         recent=_recent(r),
+        name=subject(r.labels, r.query),
         summary=summary(r.labels, r.query, e),
         shard=r.shard,
     )

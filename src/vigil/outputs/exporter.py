@@ -4,6 +4,10 @@ Per-series families are written straight from the arrays at scrape time (one lin
 series and family, label strings cached per row by the engine's `Query`), not through
 100,000 labelled Gauge children; the self-monitoring (`vigil.metrics`) follows.
 
+The ``vigil_event_*`` families say the open event's values at its peak, one line per series
+with an event open and none for the others: what an alert rule's annotations read, so they
+show the anomaly and not the values at evaluation time (after the peak, or a held score).
+
 Sharded (`vigil.sharding`), every per-series line also carries ``vigil_shard="2"`` (a
 series' own label of that name becomes ``exported_vigil_shard``).
 """
@@ -31,6 +35,15 @@ _SERIES_FAMILIES = (
     ("vigil_warming_up", "warming"),
 )
 
+# the open event's values at its peak, from the decision's state
+_EVENT_FAMILIES = (
+    ("vigil_event_observed_value", "observed"),
+    ("vigil_event_expected_value", "expected"),
+    ("vigil_event_upper_bound", "upper"),
+    ("vigil_event_lower_bound", "lower"),
+    ("vigil_event_peak_score", "peak_score"),
+)
+
 
 def _value(x: float) -> str:
     if math.isnan(x):
@@ -56,6 +69,18 @@ def iter_render(metrics: Metrics, queries: Iterable[Query]) -> Iterator[bytes]:
                 texts = ["1" if v else "0" for v in values.tolist()]
             else:
                 texts = [_value(v) for v in values.tolist()]
+            yield "".join(f"{family}{{{lab}}} {v}\n" for lab, v in zip(labels, texts, strict=True)).encode()
+    for family, field in _EVENT_FAMILIES:
+        yield f"# HELP {family} {CATALOGUE[family][1]}\n# TYPE {family} gauge\n".encode()
+        for q in queries:
+            rows = q.table.active_rows()
+            decision = q.pipeline.decision_state
+            rows = rows[rows < decision.n_rows]
+            rows = rows[decision["open"][rows]]
+            if not rows.size:
+                continue
+            labels = q.label_strings(rows)
+            texts = [_value(v) for v in decision[field][rows].tolist()]
             yield "".join(f"{family}{{{lab}}} {v}\n" for lab, v in zip(labels, texts, strict=True)).encode()
     yield generate_latest(metrics.registry)
 

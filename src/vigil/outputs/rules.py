@@ -19,9 +19,12 @@ host query ``host`` when enabled, each ``prometheus.queries[].name``, each
 One alert name per kind, not per query, so Alertmanager routes, inhibits and silences by
 ``alertname`` and the ``query`` label. Every alert carries the labels ``severity`` and
 ``query``; per-series alerts also carry the series' own labels plus ``metric`` and
-``detector``, as exported. Annotations: ``summary`` (names the series), ``description``
-(observed vs expected and the band, read with template queries at evaluation time) and
-``vigil_url`` (the series in Vigil's API). The templates use only what Prometheus 2.42
+``detector``, as exported. Annotations: ``summary`` (names the series: its metric, else
+the query, with its labels and where it lives; Vigil's own address, which Prometheus gives
+a series that has no instance, is not where it lives), ``description`` and ``vigil_url``
+(the series in Vigil's API). ``VigilAnomaly``'s description reads the open event's values
+at its peak (``vigil_event_*``), not the values at evaluation time, which may be after the
+incident; the band alerts' reads the values now, which are what they fire on. The templates use only what Prometheus 2.42
 has; ``promtool check rules`` parses them and ``deploy/prometheus/vigil-rules.test.yml``
 checks their text.
 """
@@ -129,9 +132,9 @@ def _lines(*parts: str) -> str:
     return "\n".join(parts)
 
 
-def _num(expr: str) -> str:
-    """Template text: the first value of ``expr`` (a template string) as %.6g."""
-    return f'{expr} | first | value | printf "%.6g"'
+def _num(expr: str, digits: int = 4) -> str:
+    """Template text: the first value of ``expr`` (a template string) to `digits` significant digits."""
+    return f'{expr} | first | value | printf "%.{digits}g"'
 
 
 # The series as a person names it: metric{other labels} on instance.
@@ -145,7 +148,9 @@ _SUMMARY_SERIES = _lines(
     '{{- end }}',
     '{{- end }}',
     '{{- with $rest }}{{ printf "{%s}" . }}{{ end }}',
-    '{{- with or $labels.exported_instance $labels.instance }} on {{ . }}{{ end }}',
+    '{{- $vigil := "" }}{{ with printf "vigil_source_up{query=%q}" $labels.query | query }}'
+    '{{ $vigil = . | first | label "instance" }}{{ end }}',
+    '{{- with or $labels.exported_instance $labels.instance }}{{ if ne . $vigil }} on {{ . }}{{ end }}{{ end }}',
 )
 
 # A selector for the same series in the other vigil_* families ($sel: a="b",c="d",).
@@ -162,15 +167,16 @@ def _family(name: str) -> str:
 
 _WHERE = '{{- printf "; query %s, detector %s." $labels.query $labels.detector }}'
 
+# The open event's values at its peak (`vigil.outputs.exporter`), not the values now.
 _ANOMALY_DESCRIPTION = _lines(
     _SELECTOR,
-    f'{{{{- with {_family("vigil_observed_value")} }}}}Observed {{{{ {_num(".")} }}}}'
+    f'{{{{- with {_family("vigil_event_observed_value")} }}}}Observed {{{{ {_num(".")} }}}}'
     '{{ else }}Observed value not known{{ end }}',
-    f'{{{{- with {_family("vigil_expected_value")} }}}}, expected {{{{ {_num(".")} }}}}{{{{ end }}}}',
-    f'{{{{- $lower := {_family("vigil_lower_bound")} }}}}',
-    f'{{{{- $upper := {_family("vigil_upper_bound")} }}}}',
+    f'{{{{- with {_family("vigil_event_expected_value")} }}}}, expected {{{{ {_num(".")} }}}}{{{{ end }}}}',
+    f'{{{{- $lower := {_family("vigil_event_lower_bound")} }}}}',
+    f'{{{{- $upper := {_family("vigil_event_upper_bound")} }}}}',
     f'{{{{- if and $lower $upper }}}} (band {{{{ {_num("$lower")} }}}} to {{{{ {_num("$upper")} }}}}){{{{ end }}}}',
-    f'{{{{- with {_family("vigil_anomaly_score")} }}}}, anomaly score {{{{ {_num(".")} }}}}{{{{ end }}}}',
+    f'{{{{- with {_family("vigil_event_peak_score")} }}}}, anomaly score {{{{ {_num(".", 6)} }}}}{{{{ end }}}}',
     _WHERE,
 )
 
@@ -178,7 +184,7 @@ _ANOMALY_DESCRIPTION = _lines(
 def _band_description(side: str, bound: str) -> str:
     return _lines(
         _SELECTOR,
-        f'{{{{- printf "Observed %.6g is {side} the {bound} bound" $value }}}}',
+        f'{{{{- printf "Observed %.4g is {side} the {bound} bound" $value }}}}',
         f'{{{{- with {_family(f"vigil_{bound}_bound")} }}}} {{{{ {_num(".")} }}}}{{{{ end }}}}',
         f'{{{{- with {_family("vigil_expected_value")} }}}} (expected {{{{ {_num(".")} }}}}){{{{ end }}}}',
         _WHERE,

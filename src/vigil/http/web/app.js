@@ -38,11 +38,18 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// A number of a chart's point as alerts write it (vigil.formatting.number_text): 3 significant
+// digits, 4 from 1000 to 9999, an exponent below 0.001 and from 10,000 on. The API writes the
+// texts of a series' latest value and band itself (value_text, band_text).
 function fmt(x) {
-  if (x === null || x === undefined) return "–";
+  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+  if (x === 0) return "0";
   const a = Math.abs(x);
-  if (a !== 0 && (a >= 1e6 || a < 0.01)) return x.toExponential(2);
-  return String(Number(x.toFixed(a >= 100 ? 1 : 2)));
+  if (a < 1e-3 || a >= 1e4) {
+    const [mantissa, exponent] = x.toExponential(2).split("e");
+    return `${mantissa}e${Number(exponent)}`;
+  }
+  return x.toFixed(Math.max(0, 2 - Math.floor(Math.log10(a))));
 }
 
 function fmtScore(s) {
@@ -70,8 +77,10 @@ function labelText(labels) {
   return Object.entries(labels).filter(([k]) => k !== "__name__").map(([k, v]) => `${k}=${v}`).join(" ");
 }
 
-function seriesName(labels, query) {
-  return labels.__name__ || query;
+// The series as alerts name it (its API item's or event's `name`); documents stored before
+// Vigil wrote names fall back to the metric, else the query.
+function seriesName(it, labels, query) {
+  return it.name ?? (labels.__name__ || query);
 }
 
 function badge(status) {
@@ -323,14 +332,14 @@ function overview(r) {
       rerender(body, [h("tr", {}, h("td", { colspan: 8, class: "empty" }, text, why))]);
     } else {
       rerender(body, page.items.map((it) => {
-        const name = seriesName(it.labels, it.query);
+        const name = seriesName(it, it.labels, it.query);
         const link = h("a", { href: `#/series/${encodeURIComponent(it.id)}`, "data-key": `series-${it.id}` }, name);
         return h("tr", { class: `row-${it.status}`, "data-id": it.id, onclick: (e) => { if (e.target !== link) link.click(); } },
           h("td", {}, badge(it.status)),
           h("th", { scope: "row" }, link, h("div", { class: "labels" }, labelText(it.labels))),
           h("td", {}, it.query),
-          h("td", { class: "num" }, fmt(it.value)),
-          h("td", { class: "num" }, it.expected === null ? "–" : `${fmt(it.expected)} (${fmt(it.lower)} to ${fmt(it.upper)})`),
+          h("td", { class: "num" }, it.value_text),
+          h("td", { class: "num" }, it.band_text ?? "–"),
           h("td", { class: "num" }, fmtScore(it.score)),
           h("td", {}, it.sparkline ? sparkline(it.sparkline, `last ${it.sparkline.value.length} points of ${name}`) : ""),
           h("td", {}, when(it.last_sample_at)));
@@ -395,13 +404,13 @@ function seriesView(r) {
       }
       if (!current()) return;
       const s = d.series;
-      const name = seriesName(s.labels, s.query);
+      const name = seriesName(s, s.labels, s.query);
       title.replaceChildren(name, " ", badge(s.status));
       head.replaceChildren(
         h("p", { class: "labels" }, `query ${s.query}`, labelText(s.labels) ? ` · ${labelText(s.labels)}` : ""),
         h("p", {}, s.reason),
         h("dl", { class: "stats" },
-          [["Value", fmt(s.value)], ["Expected", fmt(s.expected)], ["Band", s.lower === null ? "–" : `${fmt(s.lower)} to ${fmt(s.upper)}`],
+          [["Value", s.value_text], ["Expected (band)", s.band_text ?? "–"],
             ["Score", fmtScore(s.score)], ["Last sample", when(s.last_sample_at)]]
             .map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
       );
@@ -425,8 +434,10 @@ function seriesView(r) {
               h("span", { class: "key band" }, "expected band"), h("span", { class: "key marker" }, "anomaly"),
               h("span", { class: "key event-span" }, "event"))),
           h("figure", {},
-            scoreChart(d.points, d.anomalous, spans, d.threshold, { width, label: `${name}: anomaly score from 0 to 1, threshold ${d.threshold}` }),
-            h("figcaption", { class: "legend" }, h("span", { class: "key score" }, "anomaly score"), h("span", { class: "key threshold" }, "threshold"))),
+            scoreChart(d.points, d.anomalous, spans, d.threshold, { width, fmtScore,
+              label: `${name}: how rare each sample is (1 in N samples, log scale), threshold ${d.threshold}` }),
+            h("figcaption", { class: "legend" }, h("span", { class: "key score" }, "rarity: 1 in N samples (log scale)"),
+              h("span", { class: "key threshold" }, "threshold"))),
         );
       }
       rerender(events, [d.events.length ? eventTable(d.events, false)
@@ -493,7 +504,7 @@ function eventTable(items, withSeries) {
     h("tbody", {}, items.map((e) => h("tr", { "data-id": e.id },
       h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved")),
       withSeries ? h("th", { scope: "row" },
-        h("a", { href: `#/series/${encodeURIComponent(e.series_id)}`, "data-key": `event-${e.id}` }, seriesName(e.series, e.query)),
+        h("a", { href: `#/series/${encodeURIComponent(e.series_id)}`, "data-key": `event-${e.id}` }, seriesName(e, e.series, e.query)),
         h("div", { class: "labels" }, `${e.query} ${labelText(e.series)}`)) : null,
       h("td", {}, when(e.started_at)),
       h("td", {}, e.ended_at ? when(e.ended_at) : "open"),

@@ -74,8 +74,10 @@ function numberLabel(x, step) {
 
 // A time chart. `t` in Unix seconds; `lines`: [{values, cls}]; `band`: {lower, upper};
 // `marks`: booleans per point, drawn as markers on the first line; `spans`: [[t0, t1]] shaded;
-// `domain`: fixed [min, max] of the y axis; `rules`: [{y, cls, label}] horizontal lines.
-function timeChart({ t, lines, band, marks, spans = [], domain, rules = [], width, height, label, markLabel }) {
+// `domain`: fixed [min, max] of the y axis; `rules`: [{y, cls, label}] horizontal lines;
+// `tickLabel(v, step)`: the text of a y tick.
+function timeChart({ t, lines, band, marks, spans = [], domain, rules = [], width, height, label, markLabel,
+  tickLabel = numberLabel }) {
   const x0 = MARGIN.left;
   const x1 = width - MARGIN.right;
   const y0 = MARGIN.top;
@@ -108,7 +110,7 @@ function timeChart({ t, lines, band, marks, spans = [], domain, rules = [], widt
     const y = yOf(v);
     root.append(
       svg("line", { class: "grid", x1: x0, x2: x1, y1: y, y2: y }),
-      svg("text", { class: "tick", x: x0 - 6, y: y + 4, "text-anchor": "end" }, numberLabel(v, step)),
+      svg("text", { class: "tick", x: x0 - 6, y: y + 4, "text-anchor": "end" }, tickLabel(v, step)),
     );
   }
   for (let i = 0; i <= 4; i++) {
@@ -155,12 +157,31 @@ export function seriesChart(points, anomalous, spans, { width, label, fmt }) {
   });
 }
 
-// The anomaly score from 0 to 1 with the threshold as a line.
-export function scoreChart(points, anomalous, spans, threshold, { width, label }) {
+// The surprise of a score, -log10(1 - score): 3 for a 1-in-1,000 sample (vigil.formatting.surprise).
+export const MAX_SURPRISE = 12;
+export function surprise(score) {
+  if (score === null || score === undefined) return null;
+  const rest = 1 - Math.min(Math.max(score, 0), 1);
+  return rest <= 10 ** -MAX_SURPRISE ? MAX_SURPRISE : Math.min(-Math.log10(rest), MAX_SURPRISE);
+}
+
+const compact = new Intl.NumberFormat("en", { notation: "compact" });
+
+function rarityLabel(level) {
+  return `1 in ${compact.format(10 ** level)}`;
+}
+
+// How rare each sample is, on a log scale (1 in 10, 1 in 1K, ...), with the threshold as a line:
+// a calibrated score near 1 reads as nothing on a linear axis from 0 to 1.
+export function scoreChart(points, anomalous, spans, threshold, { width, label, fmtScore }) {
+  const levels = points.score.map(surprise);
+  const edge = surprise(threshold);
+  const top = Math.max(Math.ceil(edge) + 1, ...finite(levels).map((v) => Math.ceil(v)));
   return timeChart({
-    t: points.t, lines: [{ values: points.score, cls: "score" }], marks: anomalous, spans, domain: [0, 1.04],
-    rules: [{ y: threshold, cls: "threshold", label: `threshold ${threshold}` }], width, height: 150, label,
-    markLabel: (i) => `score ${points.score[i]} at ${timeLabel(points.t[i] * 1000, 0)}`,
+    t: points.t, lines: [{ values: levels, cls: "score" }], marks: anomalous, spans, domain: [0, top * 1.04],
+    rules: [{ y: edge, cls: "threshold", label: `threshold ${rarityLabel(edge)}` }], width, height: 150, label,
+    tickLabel: (v) => (Number.isInteger(Math.round(v * 1e6) / 1e6) ? rarityLabel(v) : ""),
+    markLabel: (i) => `score ${fmtScore(points.score[i])} (${rarityLabel(levels[i])}) at ${timeLabel(points.t[i] * 1000, 0)}`,
   });
 }
 

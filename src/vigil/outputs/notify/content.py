@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vigil.formatting import number_text, score_text
+from vigil.formatting import number_texts, rarity_text, score_text
 from vigil.labels import series_id, series_key
 from vigil.outputs.event import subject
 
@@ -37,10 +37,12 @@ def series_link(base_url: str, event: Mapping[str, Any]) -> str:
 
 
 def title(event: Mapping[str, Any]) -> str:
-    """``Anomaly: cpu_utilization on web-1`` or ``Resolved: ...``.
+    """``Anomaly: cpu{mode="idle"} on web-1`` or ``Resolved: ...``.
 
     >>> title({"state": "resolved", "query": "q", "series": {"__name__": "load1", "instance": "web-1"}})
     'Resolved: load1 on web-1'
+    >>> title({"state": "firing", "query": "cpu", "series": {"mode": "idle"}})
+    'Anomaly: cpu{mode="idle"}'
     """
     what = subject(event.get("series") or {}, str(event.get("query", "")))
     return f"{'Resolved' if event.get('state') == 'resolved' else 'Anomaly'}: {what}"
@@ -58,12 +60,13 @@ def facts(event: Mapping[str, Any], state_and_key: bool = True) -> list[tuple[st
     out += [
         ("Query", str(event.get("query"))),
         ("Series", _labels_text(event)),
-        ("Observed", number_text(event.get("observed"))),
     ]
+    observed, expected, lower, upper = number_texts(*(event.get(k) for k in ("observed", "expected", "lower", "upper")))
+    out.append(("Observed", observed))
     if event.get("expected") is not None:
-        band = f"band {number_text(event.get('lower'))} to {number_text(event.get('upper'))}"
-        out.append(("Expected", f"{number_text(event.get('expected'))} ({band})"))
-    out.append(("Score", score_text(event.get("peak_score"))))
+        out.append(("Expected", f"{expected} (band {lower} to {upper})"))
+    score = event.get("peak_score")
+    out.append(("Score", f"{score_text(score)} ({rarity_text(score)})"))
     detectors = event.get("detectors") or {}
     if detectors:
         out.append(("Detectors", ", ".join(f"{k} {score_text(v)}" for k, v in sorted(detectors.items()))))

@@ -100,8 +100,10 @@ class Message:
 class Outbox:
     """The ``outbox`` table in `store`'s database, filled for `routes` as events are stored.
 
-    `clock` gives the times written (Unix seconds). `on_enqueue` is called, from the
-    thread that wrote the events, with the names of the receivers that got new rows.
+    `clock` gives the times written (Unix seconds); its time when the outbox is made is when
+    Vigil started (`started`): an event over before then is history. `on_enqueue` is
+    called, from the thread that wrote the events, with the names of the receivers that got
+    new rows.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class Outbox:
         self.routes = list(routes)
         self.clock = clock
         self.max_age = max_age
+        self.started = clock()
         self.on_enqueue: Callable[[set[str]], None] | None = None
         with store.connection(write=True) as db:
             for statement in _SCHEMA.split(";"):
@@ -124,9 +127,10 @@ class Outbox:
         """Queue `docs` (the store's event records) for every route that wants them."""
         now = self.clock()
         woken: set[str] = set()
-        old = {  # events over long ago: history, not news
+        news_since = max(self.started, now - self.max_age)
+        old = {  # events over before Vigil started, or long ago: history, not news
             d["id"] for d in docs
-            if d["state"] == "resolved" and d.get("ended_ts") is not None and d["ended_ts"] < now - self.max_age
+            if d["state"] == "resolved" and d.get("ended_ts") is not None and d["ended_ts"] < news_since
         }
         for doc in docs:
             event = doc["event"]
