@@ -24,6 +24,7 @@ import numpy as np
 from vigil.config import Detection, Limits
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
+from vigil.engine.mutes import RowMatches, Silences, segments, unlearned
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
 from vigil.labels import exposition_labels, series_key
@@ -58,6 +59,7 @@ class EventRecord:
     threshold: float
     recent: Mapping[str, Sequence[float | None] | FloatArray]
     shard: str | None = None
+    muted: str | None = None  # the silence (`vigil.engine.mutes`) that covered the series when the event began
 
 
 class SnapshotStore(Protocol):
@@ -97,12 +99,13 @@ class Query:
 
     `shard`: this process's shard, said by every series and event of the query. With
     `split` (the default) the query takes in only the series that shard owns; the host
-    query is not split: each replica watches its own machine whole.
+    query is not split: each replica watches its own machine whole. `silences`: the
+    maintenance windows and mutes that keep events from notifiers and samples from the model.
     """
 
     def __init__(
         self, source: Source, detection: Detection, limits: Limits, where: str,
-        shard: Shard | None = None, split: bool = True,
+        shard: Shard | None = None, split: bool = True, silences: Silences | None = None,
     ) -> None:
         self.name = source.name
         self.shard = shard
@@ -122,6 +125,9 @@ class Query:
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
         self.version = 0  # changes with every change of the series or their results
         self.last_data: float | None = None  # when a fetch last brought new points
+        self.silences = silences
+        self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
+        self._muted: dict[tuple[int, float], str] = {}  # (row, start) of open events -> the silence that muted them
 
     @property
     def interval(self) -> float:
@@ -173,6 +179,7 @@ class Query:
         fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
         if fresh:
             self.pipeline.reset(np.array(fresh))
+            self._matches.forget(fresh)
             for r in fresh:
                 self._labels_cache.pop(r, None)
 
@@ -214,21 +221,55 @@ class Query:
             if not active.any():
                 continue
             r = np.array(keep_rows, dtype=np.intp)[active]
-            x, present = x[active], present[active]
-            t_block = np.broadcast_to(grid, x.shape)
-            res = self.pipeline.update(r, t_block, x)
-            valid = present & ~res.invalid
-            taken += int(valid.sum())
-            invalid += int((present & res.invalid).sum())
-            values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
-            self.table.record(r, t_block, values, valid)
-            last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
-            seen = last_valid >= 0
-            self.table.state["warming"][r[seen]] = res.warming_up[seen, last_valid[seen]]
-            self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
-            for e in res.events:
-                records.append(self._record(e))
+            got = self._block(r, grid, x[active], present[active], records)
+            taken, invalid = taken + got[0], invalid + got[1]
         return Ingested(records, taken, invalid, refused, not_owned)
+
+    def _block(
+        self, r: np.ndarray, grid: FloatArray, x: FloatArray, present: np.ndarray, records: list[EventRecord]
+    ) -> tuple[int, int]:
+        """Run one block through the pipeline, in pieces cut at the edges of the silences
+        active over it; (samples taken, invalid)."""
+        during = self.silences.during(float(grid[0]), float(grid[-1])) if self.silences is not None else []
+        if not during:
+            return self._update(r, grid, x, present, records)
+        self._matches.keep_only([s for s, _ in during])
+        taken = invalid = 0
+        for c0, c1, active in segments(during, grid):
+            some = present[:, c0:c1].any(axis=1)
+            rows = r[some]
+            frozen = self._matches.selected([s for s in active if not s.learn], rows)
+            with unlearned(self.pipeline.model_states(), rows[frozen]):
+                got = self._update(rows, grid[c0:c1], x[some, c0:c1], present[some, c0:c1], records)
+            taken, invalid = taken + got[0], invalid + got[1]
+        return taken, invalid
+
+    def _update(
+        self, r: np.ndarray, grid: FloatArray, x: FloatArray, present: np.ndarray, records: list[EventRecord]
+    ) -> tuple[int, int]:
+        t_block = np.broadcast_to(grid, x.shape)
+        res = self.pipeline.update(r, t_block, x)
+        valid = present & ~res.invalid
+        values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
+        self.table.record(r, t_block, values, valid)
+        last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
+        seen = last_valid >= 0
+        self.table.state["warming"][r[seen]] = res.warming_up[seen, last_valid[seen]]
+        self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
+        for e in res.events:
+            records.append(self._record(e))
+        return int(valid.sum()), int((present & res.invalid).sum())
+
+    def _silence(self, e: Event) -> str | None:
+        """The name of the silence that covered the event's series when it began (kept while it is open)."""
+        key = (e.row, e.started_at)
+        name = self._muted.pop(key, None) if e.state == "resolved" else self._muted.get(key)
+        if name is None and self.silences is not None:
+            found = self.silences.covering(self._matches.labels_of(e.row), e.started_at)
+            name = None if found is None else found.name
+            if name is not None and e.state != "resolved":
+                self._muted[key] = name
+        return name
 
     def _record(self, e: Event) -> EventRecord:
         """The event with its series and its recent points."""
@@ -237,7 +278,7 @@ class Query:
         shard = None if self.shard is None else self.shard.text
         return EventRecord(
             e, self.name, key, labels, self.detection.detector, self.pipeline.decision.config.threshold,
-            self.table.history(row), shard,
+            self.table.history(row), shard, self._silence(e),
         )
 
     @property
@@ -278,6 +319,7 @@ class Query:
                 records.append(self._record(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
         self.version += 1
         self.pipeline.reset(old)
+        self._matches.forget(old)
         self.table.remove(old)
         for r in old.tolist():
             self._labels_cache.pop(r, None)
@@ -318,6 +360,8 @@ class Query:
             self.version += 1
             self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
+            self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
+            self._muted.clear()
 
     def open_count(self) -> int:
         rows = self.table.active_rows()

@@ -28,6 +28,7 @@ from vigil.engine import Engine
 from vigil.http.events import events_router
 from vigil.http.health import OPEN, health_router
 from vigil.http.models import GUARDED
+from vigil.http.mutes import mutes_router
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
@@ -135,6 +136,6 @@ def create_app(parts: Parts) -> FastAPI:
     )
     app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
-    for router in (series_router(parts), events_router(parts), page_router()):
+    for router in (series_router(parts), events_router(parts), mutes_router(parts), page_router()):
         app.include_router(router, responses=GUARDED)
     return app

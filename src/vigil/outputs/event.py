@@ -9,7 +9,9 @@ The API (``GET /api/v1/anomalies``), the store, every notification channel and
 ``threshold``, ``observed``, ``expected``, ``lower``, ``upper`` (at the peak),
 ``detectors`` (each detector's score at the peak), ``recent`` (the series' last points up
 to the event's latest moment: t, value, expected, lower, upper, score) and ``summary``
-(one sentence). When Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the
+(one sentence), ``muted`` (null, or the maintenance window ``maintenance:<name>`` or
+the mute ``mute:<id>`` that covered the series when the event began: such an event is
+recorded and shown but notifies nobody). When Vigil runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the
 shard that owns the series; the id does not depend on it.
 """
 
@@ -70,6 +72,10 @@ class EventDocument(BaseModel):
     detectors: dict[str, float | None] = Field(description="each detector's score at the peak")
     recent: list[Point] = Field(description=f"the last points (at most {RECENT}) up to the event's latest moment")
     summary: str = Field(description="one sentence for a person")
+    muted: str | None = Field(
+        None, description="maintenance:<name> or mute:<id>, the silence that covered the series when the event "
+                          "began (its notifications are not sent); null when none did",
+    )
     shard: str | None = Field(
         None, exclude_if=lambda v: v is None,
         description="i/N, the shard that owns the series; present only when Vigil runs sharded",
@@ -143,6 +149,7 @@ def event_json(r: EventRecord) -> dict[str, Any]:
         detectors={k: json_number(v) for k, v in e.detectors.items()},
         recent=_recent(r),
         summary=summary(r.labels, r.query, e),
+        muted=r.muted,
         shard=r.shard,
     )
     return doc.model_dump()

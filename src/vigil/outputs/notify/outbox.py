@@ -14,7 +14,8 @@ when queued; the body each receiver gets is rendered from it at send time.
 Which receivers get an event (`Route`): those whose ``queries`` include the event's query
 (all when unset), whose ``states`` include its state, and whose ``min_score`` its peak
 score reaches. A resolution is queued for a receiver only if the firing was, so nobody
-hears "resolved" about an anomaly they never heard of. An event that was already over more
+hears "resolved" about an anomaly they never heard of. A muted event (its ``muted`` set:
+a maintenance window or a mute covered its series when it began) is queued for nobody. An event that was already over more
 than `max_age` seconds ago when it was stored (found in the history read at the first
 start, or in a long catch-up after downtime) is not queued at all: it is news to nobody.
 """
@@ -130,6 +131,8 @@ class Outbox:
         }
         for doc in docs:
             event = doc["event"]
+            if event.get("muted"):
+                continue
             key = idempotency_key(event)
             for route in self.routes:
                 if not route.matches(event) or (doc["id"] in old and event["state"] == "firing"):
