@@ -35,7 +35,7 @@ WEB2 = {"__name__": "cpu_utilization", "instance": "web-2"}
 WEB3 = {"__name__": "cpu_utilization", "instance": "web-3"}
 EVENT_FIELDS = {
     "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "threshold",
-    "observed", "expected", "lower", "upper", "detectors", "recent", "summary",
+    "observed", "expected", "lower", "upper", "detectors", "recent", "summary", "muted",
 }  # fmt: skip
 
 
