@@ -11,7 +11,8 @@ from vigil import __version__
 
 __all__ = ["page_router"]
 
-_STATIC = {"app.js": "text/javascript", "chart.js": "text/javascript", "style.css": "text/css"}
+_STATIC = {"app.js": "text/javascript", "chart.js": "text/javascript", "mutes.js": "text/javascript",
+           "style.css": "text/css"}
 _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "

@@ -1,8 +1,9 @@
 // Vigil's page: the overview, one series, and the events, drawn from the JSON API.
-// Routes live in the address's hash (#/, #/series/<id>, #/events); filters too, so a view
+// Routes live in the address's hash (#/, #/series/<id>, #/events, #/mutes); filters too, so a view
 // can be linked. The current view asks the API again every few seconds while the tab is visible.
 
 import { scoreChart, seriesChart, sparkline } from "./chart.js";
+import { mutesView } from "./mutes.js";
 
 const POLL_MS = 5000;
 const PAGE_SIZE = 50;
@@ -132,7 +133,7 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, params = {}) {
+async function api(path, params = {}, { method = "GET", body } = {}) {
   const url = new URL(path, document.baseURI);
   for (const [k, v] of Object.entries(params)) {
     if (v !== "" && v !== null && v !== undefined) url.searchParams.append(k, v);
@@ -140,9 +141,10 @@ async function api(path, params = {}) {
   const headers = {};
   const token = sessionStorage.getItem("vigil-token");
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(url, { headers, cache: "no-store" });
+    response = await fetch(url, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, "Cannot reach Vigil: the API did not answer.");
   }
@@ -155,7 +157,7 @@ async function api(path, params = {}) {
     }
     throw new ApiError(response.status, `Vigil answered ${response.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
   }
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 // -- routing and refreshing ---------------------------------------------------------------
@@ -166,6 +168,7 @@ function route() {
   const parts = path.split("/").filter(Boolean);
   if (parts[0] === "series" && parts[1]) return { name: "series", id: decodeURIComponent(parts[1]), params };
   if (parts[0] === "events") return { name: "events", params };
+  if (parts[0] === "mutes") return { name: "mutes", params };
   return { name: "overview", params };
 }
 
@@ -443,7 +446,8 @@ function eventTable(items, withSeries) {
   return h("div", { class: "scroll" }, h("table", { class: "list events" },
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, items.map((e) => h("tr", { "data-id": e.id },
-      h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved")),
+      h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved"),
+        e.muted ? h("span", { class: "badge muted", title: `notifies nobody: ${e.muted}` }, "Muted") : null),
       withSeries ? h("th", { scope: "row" },
         h("a", { href: `#/series/${encodeURIComponent(e.series_id)}`, "data-key": `event-${e.id}` }, seriesName(e.series, e.query)),
         h("div", { class: "labels" }, `${e.query} ${labelText(e.series)}`)) : null,
@@ -500,7 +504,13 @@ function eventsView(r) {
   };
 }
 
-const VIEWS = { overview, series: seriesView, events: eventsView };
+function mutes() {
+  const v = mutesView({ h, api, when, select, rerender });
+  v.mount(main);
+  return { title: v.title, refresh: (current) => v.refresh(current, refresh) };
+}
+
+const VIEWS = { overview, series: seriesView, events: eventsView, mutes };
 
 // "/" jumps to the search box, unless one is typing already.
 document.addEventListener("keydown", (e) => {
