@@ -44,7 +44,7 @@ export function mutesView({ h, api, when, select, rerender }) {
 
   const table = (cols, rows) => h("div", { class: "scroll" }, h("table", { class: "list" },
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)));
-  const state = (active) => h("span", { class: `badge ${active ? "muted" : "ok"}` }, active ? "Active" : "Later");
+  const state = (active) => h("span", { class: `badge ${active ? "active" : "muted"}` }, active ? "Active" : "Later");
 
   return {
     title: "Mutes",
