@@ -124,7 +124,10 @@ def run_schemathesis(directory: Path, location: str, *args: str) -> tuple[str, l
 
 
 def _operation(path: str) -> str:
-    return "/api/v1/series/{series_id}" if path.startswith("/api/v1/series/") else path
+    for prefix, template in (("/api/v1/series/", "/api/v1/series/{series_id}"), ("/api/v1/mutes/", "/api/v1/mutes/{mute_id}")):
+        if path.startswith(prefix):
+            return template
+    return path
 
 
 def _openapi(vigil: VigilProcess) -> dict[str, Any]:
@@ -140,7 +143,8 @@ def test_every_answer_with_the_token_is_documented(vigil: VigilProcess, tmp_path
     answered = Counter((_operation(urlsplit(e["request"]["url"]).path), e["response"]["status"]) for e in exchanges)
     # the run was not vacuous: every operation answered with data at least once, a real series' details too
     for path in _openapi(vigil)["paths"]:
-        assert answered[path, 200] > 0, f"{path} never answered 200 in the run: {sorted(answered.items())}"
+        done = sum(n for (p, status), n in answered.items() if p == path and 200 <= status < 300)
+        assert done > 0, f"{path} never answered 2xx in the run: {sorted(answered.items())}"
     assert "Stateful" in output and "Coverage" in output, output[-3000:]
 
 

@@ -72,6 +72,9 @@ class MuteList(BaseModel):
 
 
 _CONFLICT = {409: {"model": Problem, "description": "as many mutes are set as Vigil keeps; delete some first"}}
+_LINKS = {201: {"description": "the mute, made", "links": {
+    "DeleteMute": {"operationId": "delete_mute", "parameters": {"mute_id": "$response.body#/id"}},
+}}}
 
 
 def mutes_router(parts: Parts) -> APIRouter:
@@ -87,7 +90,7 @@ def mutes_router(parts: Parts) -> APIRouter:
 
     @router.post(
         "/api/v1/mutes", response_model=Mute, status_code=201, summary="Mute series from a start to an end",
-        responses={**refusals(400), **_CONFLICT},
+        operation_id="create_mute", responses={**refusals(400), **_CONFLICT, **_LINKS},
     )
     def create(body: MuteRequest) -> Mute:
         start = parse_time(body.starts_at, "starts_at")
@@ -108,7 +111,7 @@ def mutes_router(parts: Parts) -> APIRouter:
 
     @router.delete(
         "/api/v1/mutes/{mute_id}", status_code=204, summary="Delete a mute (it is over at once)",
-        responses=refusals(404),
+        operation_id="delete_mute", responses=refusals(404),
     )
     def delete(mute_id: Annotated[str, Path(max_length=64, description="the mute's id")]) -> Response:
         if not parts.mutes.delete(mute_id):

@@ -10,7 +10,6 @@ over, and a mute that is over is deleted the next time the book is written.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ MAX_MUTES = 1000  # mutes not over yet
 MAX_COMMENT = 1000  # characters
 MAX_AUTHOR = 100
 MAX_SPAN = 366 * 86400.0  # seconds from the start to the end of one mute
+_LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mutes (
@@ -77,8 +77,8 @@ class MuteBook:
             parse_selector(matchers, "matchers")
         except MatcherError as exc:
             raise MuteError(str(exc)) from None
-        if not (math.isfinite(start) and math.isfinite(ends_at)):
-            raise MuteError("starts_at and ends_at must be finite times")
+        if not (0 <= start <= _LATEST and 0 <= ends_at <= _LATEST):
+            raise MuteError("starts_at and ends_at must be times from 1970 to 9999")
         if ends_at <= start:
             raise MuteError(f"ends_at ({iso(ends_at)}) is not after starts_at ({iso(start)}); give a later end")
         if ends_at <= now:
