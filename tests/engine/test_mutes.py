@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support.receivers import HookServer
 
+from support.receivers import HookServer
 from vigil.config import Config, Detection, Limits, Notify, Receiver, Window
 from vigil.engine import Engine, Query
 from vigil.engine.mutes import Silence, Silences
@@ -199,3 +199,15 @@ def test_a_cron_window_mutes_like_a_weekday_window(cron: str) -> None:
     q = query([{"name": "patching", "matchers": '{instance="db-1"}', "cron": cron, "duration": "1h"}])
     records = feed(q, t, v)
     assert records and {r.muted for r in records} == {"maintenance:patching"}
+
+
+def test_series_a_window_does_not_cover_run_as_if_it_were_not_there() -> None:
+    t, v = series()
+    _, w = series(seed=4)
+    both = query([WINDOW])
+    both.ingest([SeriesBatch(dict(LABELS), t, v), SeriesBatch(dict(OTHER), t, w)], float(t[-1]))  # cut at the edges
+    alone = Query(FakeSource(), Detection(), Limits(history_points=1000), "q")
+    alone.ingest([SeriesBatch(dict(OTHER), t, w)], float(t[-1]))
+    a, b = both.table.history(int(both.table.index[series_key(OTHER)])), alone.table.history(0)
+    for k in ("expected", "lower", "upper", "score"):
+        np.testing.assert_array_equal(a[k], b[k])

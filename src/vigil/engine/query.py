@@ -231,9 +231,10 @@ class Query:
         """Run one block through the pipeline, in pieces cut at the edges of the silences
         active over it; (samples taken, invalid)."""
         during = self.silences.during(float(grid[0]), float(grid[-1])) if self.silences is not None else []
-        if not during:
+        if during:
+            self._matches.keep_only([s for s, _ in during])
+        if not during or not self._matches.selected([s for s, _ in during], r).any():
             return self._update(r, grid, x, present, records)
-        self._matches.keep_only([s for s, _ in during])
         taken = invalid = 0
         for c0, c1, active in segments(during, grid):
             some = present[:, c0:c1].any(axis=1)

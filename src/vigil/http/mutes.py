@@ -6,7 +6,7 @@ with whether it is active now and its next span; a mute is made by `MuteBook.cre
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,8 +71,8 @@ class MuteList(BaseModel):
     windows: list[MaintenanceWindow]
 
 
-_CONFLICT = {409: {"model": Problem, "description": "as many mutes are set as Vigil keeps; delete some first"}}
-_LINKS = {201: {"description": "the mute, made", "links": {
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Problem, "description": "as many mutes are set as Vigil keeps; delete some first"}}
+_LINKS: dict[int | str, dict[str, Any]] = {201: {"description": "the mute, made", "links": {
     "DeleteMute": {"operationId": "delete_mute", "parameters": {"mute_id": "$response.body#/id"}},
 }}}
 
