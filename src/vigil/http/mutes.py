@@ -27,7 +27,9 @@ _HORIZONS = (8 * 86400.0, 40 * 86400.0, 400 * 86400.0)  # how far ahead the next
 class MuteRequest(BaseModel):
     """A new mute: the series it covers and when; give `ends_at` or `duration`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"matchers": '{instance="db-1"}', "duration": "2h", "comment": "disk swap", "author": "ana"},
+    ]})
 
     matchers: str = Field(max_length=MAX_SELECTOR, description='PromQL selector such as {instance="db-1", job="node"}; '
                                                                "the query's name is the label query")
