@@ -53,6 +53,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "counter", "Delivery attempts of outbox messages, per receiver and result (sent, retry, dead).",
     ),
     "vigil_notifications_pending": ("gauge", "Outbox messages waiting for delivery, per receiver."),
+    "vigil_feedback_total": (
+        "counter", "Verdicts people gave on events, by verdict (not_an_incident, incident), and undone ones (undone).",
+    ),
     "vigil_alertmanager_reposts_total": (
         "counter", "Re-posts of open alerts to Alertmanager, per receiver and result (ok, failed).",
     ),
@@ -95,6 +98,9 @@ class Metrics:
         self.reposts = Counter(
             "vigil_alertmanager_reposts", desc("vigil_alertmanager_reposts_total"), ["receiver", "result"], registry=r
         )
+        self.feedback = Counter("vigil_feedback", desc("vigil_feedback_total"), ["verdict"], registry=r)
+        for verdict in ("not_an_incident", "incident", "undone"):
+            self.feedback.labels(verdict)
         self.not_owned: Gauge | None = None
         if shard is not None:
             self.not_owned = Gauge("vigil_series_not_owned", desc("vigil_series_not_owned"), ["query"], registry=r)

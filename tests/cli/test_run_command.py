@@ -159,7 +159,7 @@ def test_prometheus_refusing_connections_keeps_vigil_up_and_not_ready(tmp_path: 
         assert v.get("/healthz").status_code == 200
         assert v.get("/check_health").status_code == 200
         wait_until(lambda: "vigil_source_errors_total{" in v.get("/metrics").text, 10, 0.2, "errors counted")
-        assert v.stop() < 5.0
+        assert v.stop() == 0  # stopped by itself on SIGTERM
     log = v.log()
     assert "Traceback" not in log
     assert "query cpu:" in log and "retrying" in log

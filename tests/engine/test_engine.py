@@ -149,6 +149,17 @@ def test_out_of_order_points_in_a_batch_are_put_in_order(tmp_path: Path) -> None
     assert q.table.state["last_t"][row_of(q, WEB1)] == 3
 
 
+def test_one_series_in_two_batches_is_one_series_with_the_points_of_both(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    tick(engine, "q", [batch(WEB1, [1, 3], [10, 30]), batch(WEB2, [1], [5]), batch(WEB1, [2, 3], [20, 31])], at=T0)
+    q = engine.queries["q"]
+    assert len(q.table) == 2
+    hist = q.table.history(row_of(q, WEB1))
+    assert hist["t"] == [1, 2, 3]
+    assert hist["value"] == [10, 20, 31]  # the last value given for a time
+    assert metric(engine, "vigil_samples_total", query="q") == 4
+
+
 def test_points_already_taken_in_and_late_points_are_dropped(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     tick(engine, "q", [batch(WEB1, [1, 2, 3], [10, 20, 30])], at=T0)

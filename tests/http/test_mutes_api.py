@@ -48,7 +48,7 @@ def test_a_mute_is_made_listed_applied_and_deleted(tmp_path: Path) -> None:
     s = service(tmp_path)
     c = client(s)
     made = c.post("/api/v1/mutes", json={"matchers": '{instance="db-1", job=~"node|mysql"}', "duration": "2h",
-                                          "comment": "disk swap", "author": "ana"})
+                                          "comment": "disk swap"}, headers={"X-Vigil-Author": "ana"})
     assert made.status_code == 201, made.text
     mute = made.json()
     assert mute["starts_at"] == "2027-01-15T08:00:00Z" and mute["ends_at"] == "2027-01-15T10:00:00Z"
@@ -148,3 +148,11 @@ def test_the_windows_are_listed_with_their_next_span(tmp_path: Path) -> None:
     }
     assert cron["active"] is False and cron["next"] == {"starts_at": "2027-01-16T02:00:00Z",
                                                         "ends_at": "2027-01-16T02:30:00Z"}
+
+
+def test_a_mute_is_signed_by_the_author_header_else_anonymous(tmp_path: Path) -> None:
+    c = client(service(tmp_path))
+    body = {"matchers": '{a="b"}', "duration": "1h"}
+    assert c.post("/api/v1/mutes", json=body).json()["author"] == "anonymous"
+    assert c.post("/api/v1/mutes", json=body, headers={"X-Vigil-Author": "bo\tb"}).json()["author"] == "bo b"
+    assert c.post("/api/v1/mutes", json={**body, "author": "x"}).status_code == 422, "the body does not sign"

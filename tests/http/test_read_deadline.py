@@ -156,5 +156,5 @@ def test_vigil_run_closes_a_request_never_finished_after_its_default_deadline(tm
         assert answer.endswith(b"\r\n\r\nrequest not received whole within 10 s; send the request line, headers and "
                                b"body at once\n")
         assert vigil.get("/healthz").status_code == 200
-        assert vigil.stop() < 5.0
+        assert vigil.stop() == 0  # stopped by itself on SIGTERM
     assert "Traceback" not in vigil.log()

@@ -124,9 +124,12 @@ def run_schemathesis(directory: Path, location: str, *args: str) -> tuple[str, l
 
 
 def _operation(path: str) -> str:
-    for prefix, template in (("/api/v1/series/", "/api/v1/series/{series_id}"), ("/api/v1/mutes/", "/api/v1/mutes/{mute_id}")):
-        if path.startswith(prefix):
-            return template
+    if path.startswith("/api/v1/series/"):
+        return "/api/v1/series/{series_id}"
+    if path.startswith("/api/v1/anomalies/") and path.endswith("/feedback"):
+        return "/api/v1/anomalies/{event_id}/feedback"
+    if path.startswith("/api/v1/mutes/"):
+        return "/api/v1/mutes/{mute_id}"
     return path
 
 

@@ -196,8 +196,7 @@ def test_sigkill_during_an_anomaly_resumes_the_same_event(fresh_stack: dict[str,
     events = _events(vigil)
     new_ids = {e["id"] for e in events} - ids_before
     assert new_ids == {event["id"]}, f"expected the same event to go on, got {events}"
-    took = vigil.stop()
-    assert took < 5.0, f"SIGTERM took {took:.1f} s"
+    assert vigil.stop() == 0, "it did not stop by itself on SIGTERM"
     assert "Traceback" not in vigil.log()
 
 
@@ -205,7 +204,6 @@ def test_sigterm_saves_state(stack: dict[str, Any], tmp_path: Path) -> None:
     vigil = stack["vigil"]
     if not vigil.alive():
         vigil.start()
-    took = vigil.stop()
-    assert took < 5.0
+    assert vigil.stop() == 0, "it did not stop by itself on SIGTERM"
     db = vigil.directory / "data" / "vigil.db"
     assert db.exists() and db.stat().st_size > 0

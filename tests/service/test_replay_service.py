@@ -44,5 +44,5 @@ def test_seed_csv_replays_as_live_metrics_and_its_spike_becomes_an_event(tmp_pat
 
         events = wait_until(lambda: v.get("/api/v1/anomalies", query="seed").json()["items"], 40, 0.2, "the spike")
         assert events[-1]["observed"] > 80  # the injected spike of examples/cpu_spike.csv (about 92)
-        assert v.stop() < 5.0
+        assert v.stop() == 0  # stopped by itself on SIGTERM
     assert "Traceback" not in v.log()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import math
 from collections.abc import Callable, Coroutine
@@ -17,11 +18,13 @@ from urllib.parse import parse_qs
 import httpx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vigil.errors import ConfigError, QueryRejected, SourceUnavailable
 from vigil.sources.base import SeriesBatch
 from vigil.sources.prometheus import MAX_POINTS_PER_QUERY, PrometheusSource
-from vigil.sources.prometheus_api import seconds
+from vigil.sources.prometheus_api import decode_answer, seconds
 
 URL = "http://prom.test:9090/prefix"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -330,6 +333,67 @@ def test_counter_rate_handles_resets_gaps_and_carries_over_fetches() -> None:
     assert np.all(np.concatenate([a.v, b.v])[~np.isnan(np.concatenate([a.v, b.v]))] >= 0)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_counter_rates_of_many_series_over_many_fetches_match_a_point_by_point_reference(data: Any) -> None:
+    """Series interleaved in one answer, each with resets and gaps, read in windows of any size."""
+    n_series = data.draw(st.integers(1, 5))
+    steps = 24
+    raw = {
+        s: data.draw(st.lists(st.sampled_from([0.0, 1.0, 5.0, 50.0, math.nan]), min_size=steps, max_size=steps))
+        for s in range(n_series)
+    }
+    absent = {s: data.draw(st.sets(st.integers(0, steps - 1), max_size=6)) for s in range(n_series)}
+    cuts = sorted(data.draw(st.sets(st.integers(1, steps - 1), max_size=5)))
+    counters = {s: np.cumsum(np.nan_to_num(raw[s])) % 97 for s in range(n_series)}  # % 97: resets
+    for s in range(n_series):
+        counters[s][np.isnan(raw[s])] = math.nan
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = []
+        for s in reversed(range(n_series)):  # not in key order
+            points = [(t, repr(float(counters[s][int(t) // 15]))) for t in grid(request)
+                      if 0 <= int(t) // 15 < steps and int(t) // 15 not in absent[s]]
+            answer.append(({"s": str(s)}, points))
+        return matrix(*answer)
+
+    nows = [15.0 * c for c in [*cuts, steps - 1]]
+    answers = run(handler, fetch_at(*nows), step=15, lookback=15 * steps, counter=True)
+    got: dict[str, list[tuple[float, float]]] = {}
+    for answer in answers:
+        for b in answer:
+            got.setdefault(b.labels["s"], []).extend(zip(b.t.tolist(), b.v.tolist(), strict=True))
+    for s in range(n_series):
+        expected, prev = [], None
+        for i in range(steps):
+            if i in absent[s]:
+                continue
+            x = float(counters[s][i])
+            if math.isnan(x):  # a gap: NaN, and the next rate spans it
+                expected.append((15.0 * i, math.nan))
+                continue
+            if prev is None:
+                prev = (i, x)  # primes the rate
+                continue
+            expected.append((15.0 * i, (x - prev[1] if x >= prev[1] else x) / (15.0 * (i - prev[0]))))
+            prev = (i, x)
+        assert [t for t, _ in got.get(str(s), [])] == [t for t, _ in expected]
+        np.testing.assert_allclose([v for _, v in got.get(str(s), [])], [v for _, v in expected])
+
+
+def test_a_large_answer_is_decoded_item_by_item_to_the_same_json() -> None:
+    result = [{"metric": {"s": f"a{i}", "odd": 'x"result":[1]'}, "values": [[1.5, "NaN"], [3, "+Inf"]]}
+              for i in range(20_000)]
+    text = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}, "warnings": []},
+                      indent=1)
+    assert len(text) > 1 << 20
+    assert decode_answer(text) == json.loads(text)
+    elsewhere = json.dumps({"stats": {"result": [1, 2]}, "data": {"result": result}, "pad": " " * (1 << 20)})
+    assert decode_answer(elsewhere) == json.loads(elsewhere)
+    with pytest.raises(ValueError, match="expected ',' or ']'"):
+        decode_answer(json.dumps({"data": {"result": result}}).replace("}, {", "} {", 1))
+
+
 # -- bounded memory ------------------------------------------------------------------------
 
 
@@ -371,7 +435,7 @@ def test_series_not_seen_for_forget_after_are_forgotten_and_free_their_place() -
         out = []
         for now in (1000, 1015, 1120):
             out.append([b.labels["s"] for b in await source.fetch(now)])
-        assert list(source._series) == ['{s="b"}']
+        assert list(source._slot) == ['{s="b"}']
         return out
 
     got = run(handler, body, step=15, max_series=1, forget_after=100)

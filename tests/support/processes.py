@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,18 @@ class _Process:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> float:
-        """SIGTERM, wait; returns the seconds it took to exit (kills it after `timeout`)."""
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait; returns the exit status (-9 when it had not exited after `timeout` and was killed)."""
         if self.process is None:
-            return 0.0
-        began = time.monotonic()
+            return 0
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout)
+            status = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
+            status = self.process.wait()
         self.process = None
-        return time.monotonic() - began
+        return status
 
     def kill(self) -> None:
         if self.process is not None:

@@ -20,6 +20,7 @@ def example_config() -> str:
 server:
   listen: "{srv.listen}"          # host:port; 0.0.0.0 to listen on every interface
   # token: {{env: VIGIL_TOKEN}}     # bearer token required on the API (env, file or value)
+  tokens: []                      # example: [{{name: alice, token: {{file: /run/secrets/alice}}}}]; signs her feedback
   max_request_bytes: {srv.max_request_bytes}
   rate_limit: {srv.rate_limit}               # requests per second per client
   allowed_hosts: {srv.allowed_hosts}               # Host names answered besides localhost and listen's host; "*": any

@@ -18,26 +18,49 @@ from vigil.config.detection import Detection, merge
 from vigil.config.maintenance import Window
 from vigil.config.notify import Notify
 from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
-from vigil.config.values import Duration, Listen, Model, Secret, _pattern
+from vigil.config.values import Duration, Listen, Model, Name, Secret, _pattern
 from vigil.errors import redact_url
 from vigil.sharding import check_spec
 
-__all__ = ["Config", "Limits", "Server", "messages"]
+__all__ = ["Config", "Limits", "NamedToken", "Server", "messages"]
 
 
 # A series silent for this many steps of its query is forgotten, unless limits.evict_after says otherwise.
 EVICT_STEPS = 10
 
 
+class NamedToken(Model):
+    """A bearer token of the API with the name that what its holder writes is signed with (feedback)."""
+
+    name: Name
+    token: Secret
+
+
 class Server(Model):
     listen: Listen = "127.0.0.1:8080"
     token: Secret | None = None
+    tokens: list[NamedToken] = Field(default_factory=list, description="more bearer tokens, each with its holder's name")
     max_request_bytes: int = Field(65536, ge=1024)
     rate_limit: float = Field(50.0, gt=0, description="requests per second per client")
     allowed_hosts: list[Annotated[str, _pattern(
         r"\*|[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]",
         "write a host name without a port, such as vigil.example.org, 10.0.0.5 or [::1], or '*' for any",
     )]] = Field(default_factory=list, description="Host header names answered besides loopback and listen's host")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Server:
+        names = [t.name for t in self.tokens]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"server.tokens names must be unique; {', '.join(dup)} appear more than once")
+        return self
+
+    def bearer_tokens(self) -> dict[str, str | None]:
+        """Every token the API takes -> its holder's name (None: `token`, which names no one)."""
+        out: dict[str, str | None] = {} if self.token is None else {self.token.get(): None}
+        for t in self.tokens:
+            out[t.token.get()] = t.name
+        return out
 
     @property
     def host(self) -> str:

@@ -11,7 +11,8 @@ above `HOLD_LEVEL`, the series' scores are capped at that level. An incident tha
 growing (a ramp, a burst) is then one detection in the score, as it is one event, which
 does not resolve while the hold (or a member calibration's own) lasts. A sample far worse
 than the incident going on (two decades of surprise past its peak) escalates: a new
-detection, and a new event.
+detection, and a new event. Before the hold, a deviation people marked "not an incident"
+on a series (`Pipeline.accept`, `vigil.detection.acceptance`) is kept below the threshold.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from vigil.detection import acceptance
+from vigil.detection.acceptance import Acceptance
 from vigil.detection.cadence import Cadence
 from vigil.detection.calibration import ESCALATION, BandCalibration, Calibration, RecordCalibration, null_quantile
 from vigil.detection.decision import Decision, DecisionConfig, Event
@@ -114,6 +117,8 @@ class Pipeline:
         self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
         self.cadence_state = self.cadence.new_state(0)
+        # what people said was not an incident: rebuilt from their feedback, so not in the snapshot
+        self.accepted = acceptance.new_state(0)
 
     @staticmethod
     def _calibration(det: Detector, settings: Settings) -> Calibration:
@@ -141,14 +146,18 @@ class Pipeline:
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
-        for st in self._states():
+        for st in (*self._states(), self.accepted):
             st.resize(n_rows)
         self.n_rows = n_rows
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget rows (a series vanished and its row will be reused)."""
-        for st in self._states():
+        for st in (*self._states(), self.accepted):
             st.reset(rows)
+
+    def accept(self, row: int, accepted: Acceptance | None) -> None:
+        """Keep below the threshold, on series `row`, deviations up to `accepted` (None: none)."""
+        acceptance.put(self.accepted, row, accepted)
 
     def update(self, rows: np.ndarray, t: FloatArray, x: FloatArray) -> Result:
         """Score and learn a block: `x[i, j]` is the j-th new sample of series `rows[i]`.
@@ -220,16 +229,17 @@ class Pipeline:
             score = np.fmax.reduce(scores, axis=0)
         if self.tail:
             score = self._gate(observed, expected, resolution, score)
-        escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
-        if self.hold:
-            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], holds,
-                          HOLD_LEVEL, holding, escalated)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
+        score = acceptance.gate(self.accepted, rows, observed, exp, lo, hi, score, self.decision.config.threshold)
+        escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
+        if self.hold:
+            score = _hold(rows, score, surprise, self.hold_state["left"], self.hold_state["peak"], holds,
+                          HOLD_LEVEL, holding, escalated)
         # a member with no opinion yet (seasonal in its first season) leaves the series to the others
         warming = ~invalid & np.isnan(scores).all(axis=0)
 
@@ -297,6 +307,7 @@ class Pipeline:
         self.decision_state = states[2 * n + 1]
         self.cadence_state = states[2 * n + 2]
         self.n_rows = n_rows
+        self.accepted = acceptance.new_state(n_rows)  # its owner puts back what people accepted
 
     def snapshot(self) -> bytes:
         return to_blob(self.payload())

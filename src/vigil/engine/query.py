@@ -22,15 +22,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from vigil.config import Detection, Limits
+from vigil.detection.acceptance import Acceptance
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
 from vigil.engine.mutes import RowMatches, Silences, segments, unlearned
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
-from vigil.labels import exposition_labels, series_key
+from vigil.labels import exposition_labels
 from vigil.sharding import Shard
 from vigil.snapshot import decode, encode, entry, from_blob, refuse, to_blob
-from vigil.sources.base import SeriesBatch, Source
+from vigil.sources.base import Samples, SeriesBatch, Source
 from vigil.state import FloatArray
 
 __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
@@ -125,6 +126,7 @@ class Query:
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
         self.version = 0  # changes with every change of the series or their results
         self.last_data: float | None = None  # when a fetch last brought new points
+        self.accepted: dict[str, Acceptance] = {}  # series key -> what people said was not an incident
         self.silences = silences
         self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
         self._muted: dict[tuple[int, float], str] = {}  # (row, start) of open events -> the silence that muted them
@@ -145,28 +147,27 @@ class Query:
             out.append(text)
         return out
 
-    def ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
-        """Score and learn new samples."""
+    def ingest(self, batches: Sequence[SeriesBatch], now: float) -> Ingested:
+        """Score and learn new samples (a source's `Samples`, or any batches)."""
         with self.lock:
             try:
-                return self._ingest(batches, now)
+                return self._ingest(Samples.from_batches(batches), now)
             finally:
                 self.version += 1
 
-    def _ingest(self, batches: list[SeriesBatch], now: float) -> Ingested:
-        if not batches:
+    def _ingest(self, samples: Samples, now: float) -> Ingested:
+        if not len(samples):
             return Ingested()
-        keys = [b.key or series_key(b.labels) for b in batches]
         not_owned = None
         if self.split and self.shard is not None:  # before any row is made for them
-            index, owns = self.table.index, self.shard.owns_key
+            index, owns, keys = self.table.index, self.shard.owns_key, samples.keys
             mine = [i for i, k in enumerate(keys) if k in index or owns(self.name, k)]
-            not_owned = len(batches) - len(mine)
+            not_owned = len(keys) - len(mine)
             if not_owned:
-                batches, keys = [batches[i] for i in mine], [keys[i] for i in mine]
-            if not batches:
+                samples = samples.take(mine)
+            if not len(samples):
                 return Ingested(not_owned=not_owned)
-        rows, refused = self.table.rows_for([b.labels for b in batches], self.limits.max_series_per_query, keys)
+        rows, refused = self.table.rows_for(samples.labels, self.limits.max_series_per_query, samples.keys)
         if refused and not self._capped:
             log.warning(
                 "query %s: %d series refused, the cap of %d series per query is reached "
@@ -176,52 +177,44 @@ class Query:
         self._capped = bool(refused)
         if self.table.state.n_rows > self.pipeline.n_rows:
             self.pipeline.resize(self.table.state.n_rows)
-        fresh = [r for r in set(rows.tolist()) if r >= 0 and self.table.state["last_t"][r] == -np.inf]
-        if fresh:
-            self.pipeline.reset(np.array(fresh))
-            self._matches.forget(fresh)
-            for r in fresh:
-                self._labels_cache.pop(r, None)
-
-        keep_rows, keep_t, keep_v = [], [], []
         last_t = self.table.state["last_t"]
-        for row, b in zip(rows.tolist(), batches, strict=True):
-            if row < 0 or not len(b.t):
-                continue
-            t, v = np.asarray(b.t, dtype=np.float64), np.asarray(b.v, dtype=np.float64)
-            new = t > last_t[row]  # drops duplicates of what was taken in and out-of-order points
-            t, v = t[new], v[new]
-            if t.size > 1:  # duplicates inside the batch: keep the last value of each time
-                order = np.argsort(t, kind="stable")
-                t, v = t[order], v[order]
-                last = np.append(t[1:] != t[:-1], True)
-                t, v = t[last], v[last]
-            if t.size:
-                keep_rows.append(row)
-                keep_t.append(t)
-                keep_v.append(v)
-                self.table.state["last_seen"][row] = now
-        if not keep_rows:
+        held = rows[rows >= 0]
+        fresh = np.unique(held[last_t[held] == -np.inf])
+        if fresh.size:
+            self.pipeline.reset(fresh)
+            self._matches.forget(fresh)
+            for r in fresh.tolist():
+                self._labels_cache.pop(r, None)
+                accepted = self.accepted.get(self.table.keys[r] or "") if self.accepted else None
+                if accepted is not None:  # reset accepts nothing
+                    self.pipeline.accept(r, accepted)
+
+        # every point with its row; drop refused series, what was taken in before and out-of-order points
+        row = np.repeat(rows, samples.counts())
+        keep = row >= 0
+        keep[keep] = samples.t[keep] > last_t[row[keep]]
+        row, t, v = row[keep], samples.t[keep], samples.v[keep]
+        by = np.lexsort((t, row))  # stable: of points at the same time, the last one given stays last
+        row, t, v = row[by], t[by], v[by]
+        last = np.append((row[1:] != row[:-1]) | (t[1:] != t[:-1]), True)  # the last value given for a time
+        row, t, v = row[last], t[last], v[last]
+        if not row.size:
             return Ingested(refused=refused, not_owned=not_owned)
+        self.table.state["last_seen"][row] = now
         self.last_data = now
 
         records: list[EventRecord] = []
-        times = np.unique(np.concatenate(keep_t))
+        times, column = np.unique(t, return_inverse=True)
         taken = invalid = 0
         for start in range(0, times.size, _CHUNK):
             grid = times[start : start + _CHUNK]
-            x = np.full((len(keep_rows), grid.size), np.nan)
+            inside = (column >= start) & (column < start + grid.size)
+            r, block_row = np.unique(row[inside], return_inverse=True)
+            x = np.full((r.size, grid.size), np.nan)
             present = np.zeros(x.shape, dtype=bool)
-            for i, (t, v) in enumerate(zip(keep_t, keep_v, strict=True)):
-                inside = (t >= grid[0]) & (t <= grid[-1])
-                idx = np.searchsorted(grid, t[inside])
-                x[i, idx] = v[inside]
-                present[i, idx] = True
-            active = present.any(axis=1)
-            if not active.any():
-                continue
-            r = np.array(keep_rows, dtype=np.intp)[active]
-            got = self._block(r, grid, x[active], present[active], records)
+            x[block_row, column[inside] - start] = v[inside]
+            present[block_row, column[inside] - start] = True
+            got = self._block(r, grid, x, present, records)
             taken, invalid = taken + got[0], invalid + got[1]
         return Ingested(records, taken, invalid, refused, not_owned)
 
@@ -363,6 +356,24 @@ class Query:
             self._labels_cache.clear()
             self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
             self._muted.clear()
+            for key, accepted in self.accepted.items():
+                self._put_acceptance(key, accepted)
+
+    def accept(self, key: str, accepted: Acceptance | None) -> None:
+        """Keep below the threshold, on series `key`, deviations up to `accepted` (None: none),
+        now and whenever the series comes back."""
+        with self.lock:
+            if accepted is None or accepted.empty:
+                self.accepted.pop(key, None)
+                accepted = None
+            else:
+                self.accepted[key] = accepted
+            self._put_acceptance(key, accepted)
+
+    def _put_acceptance(self, key: str, accepted: Acceptance | None) -> None:
+        row = self.table.index.get(key)
+        if row is not None and row < self.pipeline.n_rows:
+            self.pipeline.accept(row, accepted)
 
     def open_count(self) -> int:
         rows = self.table.active_rows()

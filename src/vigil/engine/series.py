@@ -74,22 +74,24 @@ class SeriesTable:
         New rows start cold (their state is reset by the caller's pipeline). `keys`: the
         series' `series_key`s when the caller has them already.
         """
-        rows = np.empty(len(labels), dtype=np.intp)
-        refused = 0
         if keys is None:
             keys = [series_key(lab) for lab in labels]
-        new = min(sum(k not in self.index for k in keys), max(limit - len(self.index), 0))
+        index = self.index
+        rows = np.array([index.get(k, -1) for k in keys], dtype=np.intp)
+        missing = np.flatnonzero(rows < 0).tolist()
+        refused = 0
+        new = min(len(missing), max(limit - len(index), 0))
         needed = len(self.keys) + max(new - len(self.free), 0)
         if needed > self.state.n_rows:  # grow once per batch, by an eighth more: O(n) overall
             self.state.resize(max(64, needed + needed // 8))
-        for i, (lab, key) in enumerate(zip(labels, keys, strict=True)):
-            row = self.index.get(key)
+        for i in missing:
+            row = index.get(keys[i])  # the same series twice in one batch
             if row is None:
-                if len(self.index) >= limit:
+                if len(index) >= limit:
                     rows[i] = -1
                     refused += 1
                     continue
-                row = self._add(key, lab)
+                row = self._add(keys[i], labels[i])
             rows[i] = row
         return rows, refused
 

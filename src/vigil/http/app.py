@@ -4,8 +4,9 @@
 endpoint but /healthz and /readyz answers only requests whose Host header names this
 server: a loopback name, the host of `server.listen`, or one of `server.allowed_hosts`
 (so a web page cannot read a loopback API through DNS rebinding). Every endpoint but the
-probes and the page (``/`` and its files under ``/static/``, which hold no data) needs the
-bearer token when one is configured; request bodies are capped; each client gets a token
+probes and the page (``/`` and its files under ``/static/``, which hold no data) needs a
+bearer token when any is configured (`server.token`, or one of `server.tokens`, whose
+name the request then carries in ``request.state.token_name``); request bodies are capped; each client gets a token
 bucket of `rate_limit` requests per second. Invalid parameters get a 4xx whose `detail`
 says what was wrong. The OpenAPI document is at /openapi.json (the interactive docs pages
 are off: they load scripts from a CDN), a JSON index of the endpoints at /api/v1.
@@ -26,6 +27,7 @@ from vigil import __version__
 from vigil.config import Server
 from vigil.engine import Engine
 from vigil.http.events import events_router
+from vigil.http.feedback import feedback_router
 from vigil.http.health import OPEN, health_router
 from vigil.http.models import GUARDED
 from vigil.http.mutes import mutes_router
@@ -89,7 +91,7 @@ def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitabl
     """The middleware every request goes through: body size, then Host, rate and token; while
     a tick takes in samples, requests start at most one per `PACE` seconds, so that however
     many clients load the API, the tick gets most of the interpreter and keeps its pace."""
-    token = cfg.token.get() if cfg.token else None
+    tokens = [(f"Bearer {text}".encode(), name) for text, name in cfg.bearer_tokens().items()]
     answered = _answered_hosts(cfg)
     buckets: dict[str, _Bucket] = {}
     pace = asyncio.Lock()
@@ -114,12 +116,15 @@ def _guard(cfg: Server, engine: Engine) -> Callable[[Request, Handler], Awaitabl
             return JSONResponse({"detail": "too many requests; slow down"}, 429, headers={"Retry-After": "1"})
         b.tokens -= 1
         page = path == "/" or path.startswith("/static/")  # no data in them; the page asks for the token
-        if token is not None and not page:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        request.state.token_name = None
+        if tokens and not page:
+            given = request.headers.get("authorization", "").encode()
+            known = [name for bearer, name in tokens if hmac.compare_digest(given, bearer)]
+            if not known:
                 return JSONResponse(
                     {"detail": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": "Bearer"}
                 )
+            request.state.token_name = known[0]
         if engine.busy:
             async with pace:
                 await asyncio.sleep(PACE)
@@ -136,6 +141,7 @@ def create_app(parts: Parts) -> FastAPI:
     )
     app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
-    for router in (series_router(parts), events_router(parts), mutes_router(parts), page_router()):
+    for router in (series_router(parts), events_router(parts), feedback_router(parts), mutes_router(parts),
+                   page_router()):
         app.include_router(router, responses=GUARDED)
     return app

@@ -21,6 +21,7 @@ from vigil.http.models import STATUSES, SeriesItem, Sparkline, Status
 from vigil.http.params import Matcher
 from vigil.http.parts import Parts
 from vigil.labels import series_id, series_key
+from vigil.outputs.feedback import verdicts_in_force
 from vigil.outputs.notify.outbox import statuses
 
 __all__ = [
@@ -187,8 +188,13 @@ def sparklines(parts: Parts, picks: Sequence[Pick], n: int) -> list[Sparkline]:
 
 
 def with_delivery(parts: Parts, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add to each event its series id and, with receivers, how its notifications stand."""
-    items = [{**e, "series_id": series_id(e["query"], series_key(e["series"]))} for e in items]
+    """Add to each event its series id, the verdict in force on it and, with receivers, how its notifications stand."""
+    verdicts = verdicts_in_force(parts.store, [e["id"] for e in items])
+    items = [
+        {**e, "series_id": series_id(e["query"], series_key(e["series"])),
+         **({"feedback": verdicts[e["id"]].model_dump()} if e["id"] in verdicts else {})}
+        for e in items
+    ]
     if parts.outbox is None:
         return items
     ids = [e["id"] for e in items]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from vigil.outputs.event import EventDocument
+from vigil.outputs.feedback import FeedbackItem
 
 __all__ = [
     "GUARDED", "GUARDED_TEXT", "STATUSES", "EventItem", "EventPage", "HealthReport", "NotificationPage", "Problem",
@@ -69,7 +70,7 @@ class HealthReport(BaseModel):
 
 
 class EventItem(EventDocument):
-    """An event as the API lists it: the event document, its series' id and, with receivers, its notifications."""
+    """An event as the API lists it: the event document, its series' id, its verdict and, with receivers, its notifications."""
 
     series_id: str = Field(description="the series in /api/v1/series/{id}")
     notifications: dict[str, dict[str, str]] | None = Field(
@@ -79,6 +80,10 @@ class EventItem(EventDocument):
     delivery: dict[str, dict[str, str]] | None = Field(
         None, exclude_if=lambda v: v is None,
         description="receiver -> event state -> queued, retrying, sent or dead; present when Vigil has receivers",
+    )
+    feedback: FeedbackItem | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the verdict in force on the event (/api/v1/anomalies/{id}/feedback); present when there is one",
     )
 
 
@@ -135,10 +140,11 @@ class Problem(BaseModel):
 
 _REFUSALS = {
     400: "a parameter is malformed or out of range; detail says what to write",
-    401: "missing or wrong bearer token (server.token is set)",
+    401: "missing or wrong bearer token (server.token or server.tokens is set)",
     404: "no such item; detail says where to list them",
     413: "request body over server.max_request_bytes",
     421: "the Host header names a host this server does not answer to (server.allowed_hosts)",
+    422: "the body or a parameter is not valid; detail, one line, says what to write",
     429: "more requests than server.rate_limit allows; retry after Retry-After seconds",
 }
 

@@ -1,23 +1,25 @@
 """The mute endpoints: /api/v1/mutes (list, create) and /api/v1/mutes/{id} (delete).
 
 The list holds the one-off mutes not over yet and the config's maintenance windows, each
-with whether it is active now and its next span; a mute is made by `MuteBook.create`.
+with whether it is active now and its next span; a mute is made by `MuteBook.create`,
+signed as a verdict is: the name of the request's token, else ``X-Vigil-Author``, else
+``anonymous``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.config import Window, parse_duration
 from vigil.formatting import iso
 from vigil.http.models import Problem, refusals
-from vigil.http.params import MAX_TIME, parse_time
+from vigil.http.params import MAX_TIME, Author, parse_time, signed_by
 from vigil.http.parts import Parts
 from vigil.matchers import MAX_SELECTOR
-from vigil.outputs.mutes import MAX_AUTHOR, MAX_COMMENT, MuteError
+from vigil.outputs.mutes import MAX_COMMENT, MuteError
 
 __all__ = ["mutes_router"]
 
@@ -28,7 +30,7 @@ class MuteRequest(BaseModel):
     """A new mute: the series it covers and when; give `ends_at` or `duration`."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"matchers": '{instance="db-1"}', "duration": "2h", "comment": "disk swap", "author": "ana"},
+        {"matchers": '{instance="db-1"}', "duration": "2h", "comment": "disk swap"},
     ]})
 
     matchers: str = Field(max_length=MAX_SELECTOR, description='PromQL selector such as {instance="db-1", job="node"}; '
@@ -37,7 +39,6 @@ class MuteRequest(BaseModel):
     ends_at: str | None = Field(None, max_length=MAX_TIME, description="Unix seconds or RFC 3339")
     duration: str | None = Field(None, max_length=MAX_TIME, description="from starts_at, such as 30m or 2h")
     comment: str = Field("", max_length=MAX_COMMENT)
-    author: str = Field("api", max_length=MAX_AUTHOR)
     learn: bool = Field(False, description="true: the model learns the muted samples (default: it does not)")
 
 
@@ -94,7 +95,7 @@ def mutes_router(parts: Parts) -> APIRouter:
         "/api/v1/mutes", response_model=Mute, status_code=201, summary="Mute series from a start to an end",
         operation_id="create_mute", responses={**refusals(400), **_CONFLICT, **_LINKS},
     )
-    def create(body: MuteRequest) -> Mute:
+    def create(request: Request, body: MuteRequest, author: str | None = Author) -> Mute:
         start = parse_time(body.starts_at, "starts_at")
         end = parse_time(body.ends_at, "ends_at")
         if (end is None) == (body.duration is None):
@@ -106,7 +107,7 @@ def mutes_router(parts: Parts) -> APIRouter:
                 raise HTTPException(400, f"duration is {body.duration!r}; {exc}") from None
             end = (parts.engine.clock() if start is None else start) + length
         try:
-            made = parts.mutes.create(body.matchers, end, start, body.comment, body.author, body.learn)
+            made = parts.mutes.create(body.matchers, end, start, body.comment, signed_by(request, author), body.learn)
         except MuteError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         return Mute.model_validate(made)

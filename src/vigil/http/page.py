@@ -30,8 +30,9 @@ def page_router() -> APIRouter:
         return {
             "name": "vigil", "version": __version__,
             "endpoints": ["/", "/check_health", "/api/v1/summary", "/api/v1/anomalies", "/api/v1/series",
-                          "/api/v1/series/{id}", "/api/v1/notifications", "/api/v1/mutes",
-                          "/api/v1/mutes/{id}", "/metrics", "/healthz", "/readyz",
+                          "/api/v1/series/{id}", "/api/v1/anomalies/{id}/feedback", "/api/v1/feedback",
+                          "/api/v1/notifications", "/api/v1/mutes", "/api/v1/mutes/{id}", "/metrics", "/healthz",
+                          "/readyz",
                           "/openapi.json"],
         }
 

@@ -1,4 +1,4 @@
-"""Query parameters of the API: times, label matchers and paging, each refused with a 4xx that says what to write.
+"""Parameters of the API: times, label matchers, paging and who acts, each refused with a 4xx that says what to write.
 
 Label matchers mean what they mean in Prometheus (`vigil.matchers`: RE2, anchored at both ends).
 """
@@ -9,13 +9,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import HTTPException, Query
+from fastapi import Header, HTTPException, Query, Request
 
 from vigil.matchers import MAX_PATTERN, MAX_REPEAT, Matcher, MatcherError, parse_matcher, shown
+from vigil.outputs.feedback import MAX_AUTHOR
 
 __all__ = [
-    "MAX_MATCHERS", "MAX_NAME", "MAX_OFFSET", "MAX_PATTERN", "MAX_REPEAT", "MAX_SEARCH", "MAX_TIME", "Labels",
-    "Matcher", "Offset", "parse_matchers", "parse_time",
+    "MAX_MATCHERS", "MAX_NAME", "MAX_OFFSET", "MAX_PATTERN", "MAX_REPEAT", "MAX_SEARCH", "MAX_TIME", "Author",
+    "Labels", "Matcher", "Offset", "parse_matchers", "parse_time", "signed_by",
 ]
 
 MAX_MATCHERS = 50
@@ -31,6 +32,8 @@ Labels = Annotated[Sequence[str], Query(
                 f"a regex is RE2 syntax, anchored at both ends as in Prometheus, at most {MAX_PATTERN} characters",
 )]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
+Author = Header(None, alias="X-Vigil-Author", max_length=MAX_AUTHOR,
+                description="who acts (a verdict, a mute), when the token used has no name (server.tokens)")
 
 
 def parse_time(value: str | None, name: str) -> float | None:
@@ -66,3 +69,12 @@ def parse_matchers(values: Sequence[str]) -> list[Matcher]:
         return [parse_matcher(raw) for raw in values]
     except MatcherError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+def signed_by(request: Request, given: str | None) -> str:
+    """Who acts: the name of the request's token, else the `Author` header's printable text, else anonymous."""
+    named = getattr(request.state, "token_name", None)
+    if named:
+        return str(named)
+    text = " ".join("".join(c for c in given or "" if c.isprintable()).split())
+    return text or "anonymous"

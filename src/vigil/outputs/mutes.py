@@ -18,13 +18,13 @@ from typing import Any
 from vigil.engine.mutes import Silence, Silences
 from vigil.formatting import iso
 from vigil.matchers import MatcherError, parse_selector
+from vigil.outputs.feedback import MAX_AUTHOR
 from vigil.outputs.store import Store
 
-__all__ = ["MAX_AUTHOR", "MAX_COMMENT", "MAX_MUTES", "MAX_SPAN", "MuteBook", "MuteError"]
+__all__ = ["MAX_COMMENT", "MAX_MUTES", "MAX_SPAN", "MuteBook", "MuteError"]
 
 MAX_MUTES = 1000  # mutes not over yet
 MAX_COMMENT = 1000  # characters
-MAX_AUTHOR = 100
 MAX_SPAN = 366 * 86400.0  # seconds from the start to the end of one mute
 _LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
 
@@ -66,8 +66,8 @@ class MuteBook:
         self._publish()
 
     def create(
-        self, matchers: str, ends_at: float, starts_at: float | None = None, comment: str = "", author: str = "api",
-        learn: bool = False,
+        self, matchers: str, ends_at: float, starts_at: float | None = None, comment: str = "",
+        author: str = "anonymous", learn: bool = False,
     ) -> dict[str, Any]:
         """Make a mute from `starts_at` (default now) to `ends_at` (Unix seconds) and apply it at
         once; the mute as `list` shows it. MuteError saying what to change if it cannot be made."""
@@ -87,7 +87,7 @@ class MuteBook:
             raise MuteError("the mute lasts over 366 days; give a nearer end, or a maintenance window in the config")
         if len(comment) > MAX_COMMENT or len(author) > MAX_AUTHOR:
             raise MuteError(f"comment is at most {MAX_COMMENT} characters and author at most {MAX_AUTHOR}")
-        row = (secrets.token_hex(8), matchers, start, ends_at, comment, author or "api", int(learn), now)
+        row = (secrets.token_hex(8), matchers, start, ends_at, comment, author or "anonymous", int(learn), now)
         with self.store.connection(write=True) as db:
             db.execute("DELETE FROM mutes WHERE ends_at <= ?", (now,))
             (count,) = db.execute("SELECT COUNT(*) FROM mutes").fetchone()

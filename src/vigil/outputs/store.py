@@ -1,4 +1,4 @@
-"""SQLite store (WAL) in the data directory: anomaly events and state snapshots.
+"""SQLite store (WAL) in the data directory: anomaly events, people's feedback on them, and state snapshots.
 
 Events are upserted by id, so replaying samples after a restart updates an event instead
 of opening a second one. Hooks added with `add_event_hook` run inside the transaction that
@@ -39,6 +39,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
 CREATE INDEX IF NOT EXISTS events_state ON events (state);
+CREATE TABLE IF NOT EXISTS feedback (  -- verdicts on events (vigil.outputs.feedback), kept once undone
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    query TEXT NOT NULL,
+    series TEXT NOT NULL,          -- canonical series key
+    verdict TEXT NOT NULL,         -- not_an_incident | incident
+    note TEXT,
+    author TEXT NOT NULL,
+    at REAL NOT NULL,
+    accepted TEXT,                 -- JSON: the deviation a not_an_incident accepts
+    undone_at REAL,                -- when it was undone, or replaced by a newer verdict
+    undone_by TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_event ON feedback (event_id);
+CREATE INDEX IF NOT EXISTS feedback_series ON feedback (query, series);
 CREATE TABLE IF NOT EXISTS snapshots (
     name TEXT PRIMARY KEY,
     data BLOB NOT NULL,

@@ -2,7 +2,7 @@
 
 `serve` binds ``server.listen`` first, so an address it cannot listen on stops the start
 with a ConfigError naming that key, before anything runs or "serving on" is logged. It
-then restores the saved state, checks every query with its source, runs the engine, the
+then restores the saved state and what people's feedback taught the series, checks every query with its source, runs the engine, the
 notification sender (when receivers are configured) and the HTTP server together, and
 stops them cleanly on SIGTERM or SIGINT, saving state on the way out.
 """
@@ -21,6 +21,7 @@ from vigil.config import Server
 from vigil.errors import ConfigError
 from vigil.http import create_app
 from vigil.http.protocol import ReadDeadline
+from vigil.outputs.feedback import teach_all
 from vigil.service.build import Service
 
 __all__ = ["serve"]
@@ -41,6 +42,9 @@ async def serve(service: Service) -> None:
 async def _serve(service: Service, sockets: list[socket.socket]) -> None:
     cfg = service.config.server
     service.engine.restore()
+    taught = teach_all(service.store, service.engine)
+    if taught:
+        log.info("%d series keep what feedback taught them (events marked not an incident)", taught)
     await service.engine.validate()
     app = create_app(service)
     server = uvicorn.Server(

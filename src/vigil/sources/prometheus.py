@@ -77,7 +77,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -85,7 +85,7 @@ import numpy as np
 
 from vigil.errors import ConfigError, QueryRejected
 from vigil.labels import series_key
-from vigil.sources.base import SeriesBatch, Source
+from vigil.sources.base import Samples, Source
 from vigil.sources.prometheus_api import Auth, PrometheusApi, auth_headers, seconds, snippet, split_credentials
 
 __all__ = ["MAX_POINTS_PER_QUERY", "PrometheusSource"]
@@ -95,26 +95,20 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
 
-_NO_POINTS = np.empty(0, dtype=np.float64)
+_NEVER = -(2**62)  # a time before any point
+_FOREVER = 2**62  # "last seen" of a free slot: never forgotten again
 
 
 @dataclass
-class _Series:
-    """What the source remembers of one series between fetches."""
+class _Answer:
+    """The series of one fetch's answers, possibly from several requests: series ``i`` of
+    them is ``keys[i]`` with ``counts[i]`` points, in order, in the arrays of its request."""
 
-    last_ms: int  # time of the last point returned (for a counter: consumed)
-    seen_ms: int  # end of the last window whose answer held the series
-    prev_ms: int = -1  # counter: time of the last finite raw value, -1 before the first
-    prev_v: float = math.nan  # counter: that raw value
-
-
-@dataclass
-class _Raw:
-    """One series of one answer, possibly assembled from several requests."""
-
-    labels: dict[str, str]
-    t_ms: list[np.ndarray]
-    v: list[np.ndarray]
+    keys: list[str] = field(default_factory=list)
+    labels: list[dict[str, str]] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    t_ms: list[np.ndarray] = field(default_factory=list)
+    v: list[np.ndarray] = field(default_factory=list)
 
 
 class PrometheusSource(Source):
@@ -196,7 +190,16 @@ class PrometheusSource(Source):
         self._auth_kind, self._headers, secrets = auth_headers(auth if auth is not None else url_auth, where)
         self._api = PrometheusApi(name, query, self.url, self.timeout, self._headers, secrets, client)
         self._clock = clock
-        self._series: dict[str, _Series] = {}
+        # per series kept: a slot in the arrays below, which hold what is remembered between fetches
+        self._slot: dict[str, int] = {}
+        self._slot_key: list[str | None] = []
+        self._free: list[int] = []
+        self._last_ms = np.empty(0, dtype=np.int64)  # time of the last point returned (counter: consumed)
+        self._seen_ms = np.empty(0, dtype=np.int64)  # end of the last window whose answer held the series
+        self._prev_ms = np.empty(0, dtype=np.int64)  # counter: time of the last finite raw value, -1 before
+        self._prev_v = np.empty(0, dtype=np.float64)  # counter: that raw value
+        self._names: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}  # label pairs -> key, labels
+        self._names_now: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}
         self._cursor: int | None = None  # end (ms) of the last successful fetch
         self._lagging: int | None = None  # oldest last point (ms) of the last answer
         self._cap_warned = False
@@ -235,7 +238,7 @@ class PrometheusSource(Source):
                 "write a query that returns an instant vector or a scalar"
             )
 
-    async def fetch(self, now: float) -> list[SeriesBatch]:
+    async def fetch(self, now: float) -> Samples | list[Any]:
         """New points of every kept series up to ``now - delay``, on the step grid."""
         step = self._step_ms
         end = math.floor((now - self.delay) * 1000 / step) * step
@@ -249,7 +252,8 @@ class PrometheusSource(Source):
             start = max(-(-start // step) * step, earliest)
         if start > end:
             return []
-        raw: dict[str, _Raw] = {}
+        raw = _Answer()
+        self._names_now = {}
         span = (MAX_POINTS_PER_QUERY - 1) * step
         chunk_start = start
         while chunk_start <= end:
@@ -264,54 +268,123 @@ class PrometheusSource(Source):
 
     # -- the answer ----------------------------------------------------------------------
 
-    def _commit(self, raw: dict[str, _Raw], end: int) -> list[SeriesBatch]:
-        forget_before = end - self.forget_after * 1000
-        for key in [k for k, s in self._series.items() if s.seen_ms < forget_before]:
-            del self._series[key]
-        batches: list[SeriesBatch] = []
+    def _commit(self, raw: _Answer, end: int) -> Samples | list[Any]:
+        self._forget(end - self.forget_after * 1000)
+        first: dict[str, int] = {}  # key -> its series in the answer (a long window comes in several requests)
+        series = np.array([first.setdefault(k, len(first)) for k in raw.keys], dtype=np.intp)
+        keys = list(first)
+        labels = [raw.labels[i] for i in np.unique(series, return_index=True)[1].tolist()]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        slots = np.full(len(keys), -1, dtype=np.intp)  # -1: not kept
+        other: list[int] = []  # another shard's: returned with its labels and no points
         dropped = 0
-        lagging: int | None = None
-        for key in sorted(raw):
-            state = self._series.get(key)
-            if state is None:
-                if self.owns is not None and not self.owns(key):  # another shard's: labels only
-                    batches.append(SeriesBatch(labels=raw[key].labels, t=_NO_POINTS, v=_NO_POINTS, key=key))
+        for i in order:
+            slot = self._slot.get(keys[i])
+            if slot is None:
+                if self.owns is not None and not self.owns(keys[i]):
+                    other.append(i)
                     continue
-                if len(self._series) >= self.max_series:
+                if len(self._slot) >= self.max_series:
                     dropped += 1
                     continue
-                state = self._series[key] = _Series(last_ms=-(2**62), seen_ms=end)
-            state.seen_ms = end
-            series = raw[key]
-            t_ms = series.t_ms[0] if len(series.t_ms) == 1 else np.concatenate(series.t_ms)
-            v = series.v[0] if len(series.v) == 1 else np.concatenate(series.v)
-            if t_ms.size > 1 and np.any(np.diff(t_ms) <= 0):
-                t_ms, first = np.unique(t_ms, return_index=True)
-                v = v[first]
-            new = t_ms > state.last_ms
-            t_ms, v = t_ms[new], v[new]
-            if t_ms.size:
-                state.last_ms = int(t_ms[-1])
-                if self.counter:
-                    t_ms, v = _counter_rate(state, t_ms, v)
-            lagging = state.last_ms if lagging is None else min(lagging, state.last_ms)
-            if t_ms.size:
-                batches.append(SeriesBatch(labels=series.labels, t=t_ms / 1000.0, v=v, key=key))
+                slot = self._new_slot(keys[i])
+            slots[i] = slot
+        kept = slots[slots >= 0]
+        self._seen_ms[kept] = end
+
+        rank = np.empty(len(keys), dtype=np.intp)
+        rank[order] = np.arange(len(keys))
+        point_rank = rank[np.repeat(series, raw.counts)]
+        t_ms = np.concatenate(raw.t_ms) if raw.t_ms else np.empty(0, dtype=np.int64)
+        v = np.concatenate(raw.v) if raw.v else np.empty(0, dtype=np.float64)
+        by = np.argsort(point_rank, kind="stable")  # key order; each series' requests in time order
+        point_rank, t_ms, v = point_rank[by], t_ms[by], v[by]
+        same = point_rank[1:] == point_rank[:-1]
+        if np.any(same & (t_ms[1:] <= t_ms[:-1])):  # out of order or repeated: sort, keep the first of each time
+            by = np.lexsort((t_ms, point_rank))
+            point_rank, t_ms, v = point_rank[by], t_ms[by], v[by]
+            first_of_time = np.append(True, (point_rank[1:] != point_rank[:-1]) | (t_ms[1:] != t_ms[:-1]))
+            point_rank, t_ms, v = point_rank[first_of_time], t_ms[first_of_time], v[first_of_time]
+        point_slot = slots[order][point_rank]
+        new = point_slot >= 0
+        new[new] = t_ms[new] > self._last_ms[point_slot[new]]
+        point_rank, point_slot, t_ms, v = point_rank[new], point_slot[new], t_ms[new], v[new]
+        if t_ms.size:
+            ends = np.append(point_slot[1:] != point_slot[:-1], True)
+            self._last_ms[point_slot[ends]] = t_ms[ends]
+            if self.counter:
+                point_rank, t_ms, v = self._rate(point_rank, point_slot, t_ms, v)
         self._cursor = end
-        self._lagging = lagging
+        self._lagging = int(self._last_ms[kept].min()) if kept.size else None
         self.capped_series = dropped
         if dropped and not self._cap_warned:
             log.warning(
                 "query %r returned %d series; max_series is %d, so %d new ones are left out while the %d held "
                 "keep their place (a series absent for %gs is forgotten and frees its place)",
-                self.name, len(raw), self.max_series, dropped, len(self._series), self.forget_after,
+                self.name, len(keys), self.max_series, dropped, len(self._slot), self.forget_after,
             )
         self._cap_warned = dropped > 0
-        return batches
+        self._names = self._names_now
+
+        counts = np.bincount(point_rank, minlength=len(keys))
+        shown = counts > 0
+        shown[rank[other]] = True
+        if not shown.any():
+            return []
+        out = np.asarray(order)[shown]
+        return Samples(
+            [keys[i] for i in out.tolist()], [labels[i] for i in out.tolist()],
+            np.concatenate(([0], np.cumsum(counts[shown]))), t_ms / 1000.0, v,
+        )
+
+    def _forget(self, before: float) -> None:
+        for slot in np.flatnonzero(self._seen_ms[: len(self._slot_key)] < before).tolist():
+            del self._slot[self._slot_key[slot] or ""]
+            self._slot_key[slot] = None
+            self._seen_ms[slot] = _FOREVER
+            self._free.append(slot)
+
+    def _new_slot(self, key: str) -> int:
+        if self._free:
+            slot = self._free.pop()
+            self._slot_key[slot] = key
+        else:
+            slot = len(self._slot_key)
+            self._slot_key.append(key)
+            if slot >= self._last_ms.size:
+                size = max(64, 2 * slot)
+                self._last_ms = np.resize(self._last_ms, size)
+                self._seen_ms = np.resize(self._seen_ms, size)
+                self._prev_ms = np.resize(self._prev_ms, size)
+                self._prev_v = np.resize(self._prev_v, size)
+        self._slot[key] = slot
+        self._last_ms[slot], self._seen_ms[slot], self._prev_ms[slot], self._prev_v[slot] = _NEVER, 0, -1, np.nan
+        return slot
+
+    def _rate(
+        self, rank: np.ndarray, slot: np.ndarray, t_ms: np.ndarray, v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-second rate of raw counters (points sorted by series, then time), continuing from
+        each series' previous value; a drop is a reset; a series' first value only primes it."""
+        out = np.full(v.shape, np.nan)
+        keep = np.ones(v.shape, dtype=bool)
+        at = np.flatnonzero(np.isfinite(v))  # a non-finite value gives NaN; the next rate spans the gap
+        if at.size:
+            s, x, tx = slot[at], v[at], t_ms[at]
+            starts = np.append(True, s[1:] != s[:-1])
+            prev_t, prev_v = np.roll(tx, 1), np.roll(x, 1)
+            prev_t[starts], prev_v[starts] = self._prev_ms[s[starts]], self._prev_v[s[starts]]
+            primes = prev_t < 0
+            increase = np.where(x >= prev_v, x - prev_v, x)
+            out[at] = np.where(primes, np.nan, increase * 1000.0 / np.where(primes, 1, tx - prev_t))
+            keep[at[primes]] = False
+            ends = np.append(s[1:] != s[:-1], True)
+            self._prev_ms[s[ends]], self._prev_v[s[ends]] = tx[ends], x[ends]
+        return rank[keep], t_ms[keep], out[keep]
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    async def _query_range(self, start: int, end: int, raw: dict[str, _Raw]) -> None:
+    async def _query_range(self, start: int, end: int, raw: _Answer) -> None:
         params = {
             "query": self.query,
             "start": seconds(start),
@@ -322,45 +395,42 @@ class PrometheusSource(Source):
         # a worker thread: an answer of many series must not hold up the event loop (the API)
         await asyncio.to_thread(self._take, body, raw)
 
-    def _take(self, body: dict[str, Any], raw: dict[str, _Raw]) -> None:
+    def _take(self, body: dict[str, Any], raw: _Answer) -> None:
         """Add the series of a query_range answer to `raw`."""
         try:
             data = body["data"]
             if data["resultType"] != "matrix":
                 raise ValueError(f"resultType is {data['resultType']!r}, not 'matrix'")
+            points: list[Any] = []
+            keys, labels, counts = [], [], []
             for item in data["result"]:
                 values = item.get("values")
                 if not values:  # e.g. native histograms only
                     continue
-                labels = {str(k): str(v) for k, v in item["metric"].items()}
-                key = series_key(labels)
-                t = np.array([p[0] for p in values], dtype=np.float64)
-                v = np.array([p[1] for p in values], dtype=np.float64)
-                series = raw.get(key)
-                if series is None:
-                    series = raw[key] = _Raw(labels, [], [])
-                series.t_ms.append(np.rint(t * 1000).astype(np.int64))
-                series.v.append(v)
+                metric = item["metric"]
+                pairs = tuple(metric.items())
+                name = self._names_now.get(pairs) or self._names.get(pairs)
+                if name is None:
+                    series_labels = {str(k): str(v) for k, v in pairs}
+                    name = (series_key(series_labels), series_labels)
+                self._names_now[pairs] = name
+                keys.append(name[0])
+                labels.append(name[1])
+                counts.append(len(values))
+                points.extend(values)
+            if not points:
+                return
+            table = np.array(points, dtype=object)
+            if table.shape != (len(points), 2):
+                raise ValueError("a point is not [time, value]")
+            t_ms = np.rint(table[:, 0].astype(np.float64) * 1000).astype(np.int64)
+            v = table[:, 1].astype(np.float64)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise self._api.unavailable(
                 f"unexpected query_range answer ({type(exc).__name__}: {exc}): {snippet(json.dumps(body))}"
             ) from exc
-
-
-def _counter_rate(state: _Series, t_ms: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-second rate of a raw counter, continuing from ``state``; a drop is a reset."""
-    out = np.full(v.shape, np.nan)
-    keep = np.ones(v.shape, dtype=bool)
-    prev_ms, prev_v = state.prev_ms, state.prev_v
-    for i in range(v.size):
-        x = float(v[i])
-        if not math.isfinite(x):
-            continue
-        if prev_ms < 0:
-            keep[i] = False  # the first value only primes the rate
-        else:
-            increase = x - prev_v if x >= prev_v else x
-            out[i] = increase * 1000.0 / (int(t_ms[i]) - prev_ms)
-        prev_ms, prev_v = int(t_ms[i]), x
-    state.prev_ms, state.prev_v = prev_ms, prev_v
-    return t_ms[keep], out[keep]
+        raw.keys += keys
+        raw.labels += labels
+        raw.counts += counts
+        raw.t_ms.append(t_ms)
+        raw.v.append(v)

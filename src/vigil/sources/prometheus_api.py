@@ -180,6 +180,46 @@ def auth_headers(auth: object, where: str) -> tuple[str | None, dict[str, str], 
 def _json_of(response: httpx.Response) -> Any:
     """The body as JSON, or None when it is not JSON."""
     try:
-        return json.loads(response.text)
+        return decode_answer(response.text)
     except ValueError:
         return None
+
+
+_IN_STEPS = 1 << 20  # characters from which an answer's result list is decoded item by item
+_RESULT = re.compile(r'"result"\s*:\s*\[\s*')
+_NEXT = re.compile(r"\s*([,\]])\s*")
+_DECODER = json.JSONDecoder()
+
+
+def decode_answer(text: str) -> Any:
+    """The JSON of an API answer; ValueError when it is not JSON.
+
+    A large answer's ``data.result`` list is decoded one item at a time: one call that
+    decoded it whole would hold the interpreter lock for as long as it takes (most of a
+    second at 100,000 series), and the API's event loop with it.
+
+    >>> decode_answer('{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}}')
+    {'status': 'success', 'data': {'resultType': 'matrix', 'result': [{'metric': {}, 'values': []}]}}
+    """
+    found = _RESULT.search(text) if len(text) >= _IN_STEPS else None
+    if found is None:
+        return json.loads(text)
+    items, at = [], found.end()
+    if text.startswith("]", at):
+        at += 1
+    else:
+        while True:
+            item, at = _DECODER.raw_decode(text, at)
+            items.append(item)
+            sep = _NEXT.match(text, at)
+            if sep is None:
+                raise ValueError(f"expected ',' or ']' at character {at}")
+            at = sep.end()
+            if sep.group(1) == "]":
+                break
+    body = json.loads(text[: found.start()] + '"result":[]' + text[at:])
+    data = body.get("data") if isinstance(body, dict) else None
+    if not (isinstance(data, dict) and data.get("result") == []):  # "result" was not where answers keep it
+        return json.loads(text)
+    data["result"] = items
+    return body

@@ -1,4 +1,4 @@
-// Vigil's page: the overview, one series, and the events, drawn from the JSON API.
+// Vigil's page: the overview, one series, and the events, drawn from the JSON API; verdicts on events go back to it.
 // Routes live in the address's hash (#/, #/series/<id>, #/events, #/mutes); filters too, so a view
 // can be linked. The current view asks the API again every few seconds while the tab is visible.
 
@@ -12,6 +12,8 @@ const RANGES = [["5m", "5 min"], ["15m", "15 min"], ["1h", "1 hour"], ["all", "A
 const SINCE = [["", "Any time"], ["3600", "Last hour"], ["86400", "Last day"], ["604800", "Last 7 days"]];
 const STATUS_TEXT = { anomalous: "Anomalous", warming_up: "Warming up", ok: "OK" };
 const DELIVERY_TEXT = { sent: "sent", queued: "queued", retrying: "retrying", dead: "dead-lettered" };
+const VERDICT_TEXT = { not_an_incident: "Not an incident", incident: "Incident" };
+const notes = new Map(); // event id -> the note being written, kept across refreshes
 
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
@@ -133,7 +135,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, params = {}, { method = "GET", body } = {}) {
+// GET `path` with `params`; with `send`, another method and a JSON body.
+async function api(path, params = {}, send = {}) {
   const url = new URL(path, document.baseURI);
   for (const [k, v] of Object.entries(params)) {
     if (v !== "" && v !== null && v !== undefined) url.searchParams.append(k, v);
@@ -141,10 +144,13 @@ async function api(path, params = {}, { method = "GET", body } = {}) {
   const headers = {};
   const token = sessionStorage.getItem("vigil-token");
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const author = localStorage.getItem("vigil-author");
+  if (author && send.method) headers["X-Vigil-Author"] = author;
+  if (send.body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(url, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, { headers, cache: "no-store", method: send.method ?? "GET",
+      body: send.body === undefined ? undefined : JSON.stringify(send.body) });
   } catch {
     throw new ApiError(0, "Cannot reach Vigil: the API did not answer.");
   }
@@ -441,9 +447,50 @@ function delivery(e) {
     Object.entries(states).map(([state, word]) => h("span", { class: `deliver ${word}` }, `${state} ${DELIVERY_TEXT[word] ?? word}`)))));
 }
 
+// Send a verdict (or undo one with `verdict` null), then show the answer or the problem.
+async function judge(e, verdict) {
+  const url = `api/v1/anomalies/${encodeURIComponent(e.id)}/feedback`;
+  try {
+    if (verdict) await api(url, {}, { method: "POST", body: { verdict, note: notes.get(e.id)?.trim() || null } });
+    else await api(url, {}, { method: "DELETE" });
+    notes.delete(e.id);
+  } catch (err) {
+    if (err.status === 401) askToken();
+    else showProblem(err.message);
+    return;
+  }
+  refresh();
+}
+
+function feedbackCell(e) {
+  const f = e.feedback;
+  if (f) {
+    return h("div", { class: "verdict" },
+      h("span", { class: `badge verdict-${f.verdict}` }, VERDICT_TEXT[f.verdict] ?? f.verdict),
+      h("span", { class: "hint" }, ` by ${f.author}, ${when(f.at)}`),
+      f.note ? h("p", { class: "note" }, f.note) : null,
+      f.teaches ? h("p", { class: "hint" }, f.teaches) : null,
+      h("button", { type: "button", "data-key": `undo-${e.id}`, onclick: () => judge(e, null) }, "Undo"));
+  }
+  const note = h("input", { type: "text", maxlength: 1000, placeholder: "Note (optional)", "aria-label": "Note for the verdict",
+    "data-key": `note-${e.id}`, value: notes.get(e.id) ?? "", oninput: (ev) => notes.set(e.id, ev.target.value) });
+  return h("div", { class: "verdict" }, note,
+    h("button", { type: "button", "data-key": `quiet-${e.id}`, onclick: () => judge(e, "not_an_incident") }, "Not an incident"),
+    h("button", { type: "button", "data-key": `real-${e.id}`, onclick: () => judge(e, "incident") }, "Incident"));
+}
+
+// Who verdicts are signed as, when the token has no name of its own (server.tokens).
+function signedAs() {
+  const input = h("input", { type: "text", id: "author", maxlength: 64, autocomplete: "name", "data-key": "author",
+    value: localStorage.getItem("vigil-author") ?? "",
+    oninput: (ev) => localStorage.setItem("vigil-author", ev.target.value.trim()) });
+  return h("p", { class: "signed hint" }, h("label", { for: "author" }, "Verdicts are signed as "), input,
+    " (a named token signs them with its own name)");
+}
+
 function eventTable(items, withSeries) {
-  const cols = ["State", ...(withSeries ? ["Series"] : []), "Started", "Ended", "Peak score", "Summary", "Notifications"];
-  return h("div", { class: "scroll" }, h("table", { class: "list events" },
+  const cols = ["State", ...(withSeries ? ["Series"] : []), "Started", "Ended", "Peak score", "Summary", "Notifications", "Verdict"];
+  return h("div", { class: "scroll" }, signedAs(), h("table", { class: "list events" },
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, items.map((e) => h("tr", { "data-id": e.id },
       h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved"),
@@ -455,7 +502,8 @@ function eventTable(items, withSeries) {
       h("td", {}, e.ended_at ? when(e.ended_at) : "open"),
       h("td", { class: "num" }, fmtScore(e.peak_score)),
       h("td", {}, e.summary),
-      h("td", {}, delivery(e)))))));
+      h("td", {}, delivery(e)),
+      h("td", {}, feedbackCell(e)))))));
 }
 
 function eventsView(r) {

@@ -18,7 +18,7 @@ export function mutesView({ h, api, when, select, rerender }) {
     e.preventDefault();
     try {
       const made = await api("api/v1/mutes", {}, { method: "POST", body: {
-        matchers: matchers.value.trim(), duration: duration.value, comment: comment.value.trim(), author: "page" } });
+        matchers: matchers.value.trim(), duration: duration.value, comment: comment.value.trim() } });
       said.className = "said";
       said.textContent = `Muted ${made.matchers} until ${when(made.ends_at)}.`;
       matchers.value = "";
