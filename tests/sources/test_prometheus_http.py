@@ -435,7 +435,7 @@ def test_series_not_seen_for_forget_after_are_forgotten_and_free_their_place() -
         out = []
         for now in (1000, 1015, 1120):
             out.append([b.labels["s"] for b in await source.fetch(now)])
-        assert list(source._slot) == ['{s="b"}']
+        assert list(source._kept.slot) == ['{s="b"}']
         return out
 
     got = run(handler, body, step=15, max_series=1, forget_after=100)

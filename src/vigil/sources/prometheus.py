@@ -77,16 +77,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import numpy as np
 
 from vigil.errors import ConfigError, QueryRejected
-from vigil.labels import series_key
 from vigil.sources.base import Samples, Source
 from vigil.sources.prometheus_api import Auth, PrometheusApi, auth_headers, seconds, snippet, split_credentials
+from vigil.sources.prometheus_series import Answer, Kept, Names
 
 __all__ = ["MAX_POINTS_PER_QUERY", "PrometheusSource"]
 
@@ -94,22 +92,6 @@ log = logging.getLogger(__name__)
 
 MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
-
-_NEVER = -(2**62)  # a time before any point
-_FOREVER = 2**62  # "last seen" of a free slot: never forgotten again
-
-
-@dataclass
-class _Answer:
-    """The series of one fetch's answers, possibly from several requests: series ``i`` of
-    them is ``keys[i]`` with ``counts[i]`` points, in order, in the arrays of its request."""
-
-    keys: list[str] = field(default_factory=list)
-    labels: list[dict[str, str]] = field(default_factory=list)
-    counts: list[int] = field(default_factory=list)
-    t_ms: list[np.ndarray] = field(default_factory=list)
-    v: list[np.ndarray] = field(default_factory=list)
-
 
 class PrometheusSource(Source):
     """A live source for one named PromQL query, read incrementally with ``query_range``.
@@ -190,16 +172,8 @@ class PrometheusSource(Source):
         self._auth_kind, self._headers, secrets = auth_headers(auth if auth is not None else url_auth, where)
         self._api = PrometheusApi(name, query, self.url, self.timeout, self._headers, secrets, client)
         self._clock = clock
-        # per series kept: a slot in the arrays below, which hold what is remembered between fetches
-        self._slot: dict[str, int] = {}
-        self._slot_key: list[str | None] = []
-        self._free: list[int] = []
-        self._last_ms = np.empty(0, dtype=np.int64)  # time of the last point returned (counter: consumed)
-        self._seen_ms = np.empty(0, dtype=np.int64)  # end of the last window whose answer held the series
-        self._prev_ms = np.empty(0, dtype=np.int64)  # counter: time of the last finite raw value, -1 before
-        self._prev_v = np.empty(0, dtype=np.float64)  # counter: that raw value
-        self._names: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}  # label pairs -> key, labels
-        self._names_now: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}
+        self._kept = Kept()  # per series kept: what is remembered between fetches
+        self._names = Names()
         self._cursor: int | None = None  # end (ms) of the last successful fetch
         self._lagging: int | None = None  # oldest last point (ms) of the last answer
         self._cap_warned = False
@@ -252,8 +226,8 @@ class PrometheusSource(Source):
             start = max(-(-start // step) * step, earliest)
         if start > end:
             return []
-        raw = _Answer()
-        self._names_now = {}
+        raw = Answer()
+        self._names.begin()
         span = (MAX_POINTS_PER_QUERY - 1) * step
         chunk_start = start
         while chunk_start <= end:
@@ -268,123 +242,24 @@ class PrometheusSource(Source):
 
     # -- the answer ----------------------------------------------------------------------
 
-    def _commit(self, raw: _Answer, end: int) -> Samples | list[Any]:
-        self._forget(end - self.forget_after * 1000)
-        first: dict[str, int] = {}  # key -> its series in the answer (a long window comes in several requests)
-        series = np.array([first.setdefault(k, len(first)) for k in raw.keys], dtype=np.intp)
-        keys = list(first)
-        labels = [raw.labels[i] for i in np.unique(series, return_index=True)[1].tolist()]
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        slots = np.full(len(keys), -1, dtype=np.intp)  # -1: not kept
-        other: list[int] = []  # another shard's: returned with its labels and no points
-        dropped = 0
-        for i in order:
-            slot = self._slot.get(keys[i])
-            if slot is None:
-                if self.owns is not None and not self.owns(keys[i]):
-                    other.append(i)
-                    continue
-                if len(self._slot) >= self.max_series:
-                    dropped += 1
-                    continue
-                slot = self._new_slot(keys[i])
-            slots[i] = slot
-        kept = slots[slots >= 0]
-        self._seen_ms[kept] = end
-
-        rank = np.empty(len(keys), dtype=np.intp)
-        rank[order] = np.arange(len(keys))
-        point_rank = rank[np.repeat(series, raw.counts)]
-        t_ms = np.concatenate(raw.t_ms) if raw.t_ms else np.empty(0, dtype=np.int64)
-        v = np.concatenate(raw.v) if raw.v else np.empty(0, dtype=np.float64)
-        by = np.argsort(point_rank, kind="stable")  # key order; each series' requests in time order
-        point_rank, t_ms, v = point_rank[by], t_ms[by], v[by]
-        same = point_rank[1:] == point_rank[:-1]
-        if np.any(same & (t_ms[1:] <= t_ms[:-1])):  # out of order or repeated: sort, keep the first of each time
-            by = np.lexsort((t_ms, point_rank))
-            point_rank, t_ms, v = point_rank[by], t_ms[by], v[by]
-            first_of_time = np.append(True, (point_rank[1:] != point_rank[:-1]) | (t_ms[1:] != t_ms[:-1]))
-            point_rank, t_ms, v = point_rank[first_of_time], t_ms[first_of_time], v[first_of_time]
-        point_slot = slots[order][point_rank]
-        new = point_slot >= 0
-        new[new] = t_ms[new] > self._last_ms[point_slot[new]]
-        point_rank, point_slot, t_ms, v = point_rank[new], point_slot[new], t_ms[new], v[new]
-        if t_ms.size:
-            ends = np.append(point_slot[1:] != point_slot[:-1], True)
-            self._last_ms[point_slot[ends]] = t_ms[ends]
-            if self.counter:
-                point_rank, t_ms, v = self._rate(point_rank, point_slot, t_ms, v)
+    def _commit(self, raw: Answer, end: int) -> Samples | list[Any]:
+        done = self._kept.commit(raw, end, self.forget_after * 1000, self.max_series, self.counter, self.owns)
+        self._names.end()
         self._cursor = end
-        self._lagging = int(self._last_ms[kept].min()) if kept.size else None
-        self.capped_series = dropped
-        if dropped and not self._cap_warned:
+        self._lagging = done.lagging
+        self.capped_series = done.dropped
+        if done.dropped and not self._cap_warned:
             log.warning(
                 "query %r returned %d series; max_series is %d, so %d new ones are left out while the %d held "
                 "keep their place (a series absent for %gs is forgotten and frees its place)",
-                self.name, len(keys), self.max_series, dropped, len(self._slot), self.forget_after,
+                self.name, done.series, self.max_series, done.dropped, len(self._kept), self.forget_after,
             )
-        self._cap_warned = dropped > 0
-        self._names = self._names_now
-
-        counts = np.bincount(point_rank, minlength=len(keys))
-        shown = counts > 0
-        shown[rank[other]] = True
-        if not shown.any():
-            return []
-        out = np.asarray(order)[shown]
-        return Samples(
-            [keys[i] for i in out.tolist()], [labels[i] for i in out.tolist()],
-            np.concatenate(([0], np.cumsum(counts[shown]))), t_ms / 1000.0, v,
-        )
-
-    def _forget(self, before: float) -> None:
-        for slot in np.flatnonzero(self._seen_ms[: len(self._slot_key)] < before).tolist():
-            del self._slot[self._slot_key[slot] or ""]
-            self._slot_key[slot] = None
-            self._seen_ms[slot] = _FOREVER
-            self._free.append(slot)
-
-    def _new_slot(self, key: str) -> int:
-        if self._free:
-            slot = self._free.pop()
-            self._slot_key[slot] = key
-        else:
-            slot = len(self._slot_key)
-            self._slot_key.append(key)
-            if slot >= self._last_ms.size:
-                size = max(64, 2 * slot)
-                self._last_ms = np.resize(self._last_ms, size)
-                self._seen_ms = np.resize(self._seen_ms, size)
-                self._prev_ms = np.resize(self._prev_ms, size)
-                self._prev_v = np.resize(self._prev_v, size)
-        self._slot[key] = slot
-        self._last_ms[slot], self._seen_ms[slot], self._prev_ms[slot], self._prev_v[slot] = _NEVER, 0, -1, np.nan
-        return slot
-
-    def _rate(
-        self, rank: np.ndarray, slot: np.ndarray, t_ms: np.ndarray, v: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-second rate of raw counters (points sorted by series, then time), continuing from
-        each series' previous value; a drop is a reset; a series' first value only primes it."""
-        out = np.full(v.shape, np.nan)
-        keep = np.ones(v.shape, dtype=bool)
-        at = np.flatnonzero(np.isfinite(v))  # a non-finite value gives NaN; the next rate spans the gap
-        if at.size:
-            s, x, tx = slot[at], v[at], t_ms[at]
-            starts = np.append(True, s[1:] != s[:-1])
-            prev_t, prev_v = np.roll(tx, 1), np.roll(x, 1)
-            prev_t[starts], prev_v[starts] = self._prev_ms[s[starts]], self._prev_v[s[starts]]
-            primes = prev_t < 0
-            increase = np.where(x >= prev_v, x - prev_v, x)
-            out[at] = np.where(primes, np.nan, increase * 1000.0 / np.where(primes, 1, tx - prev_t))
-            keep[at[primes]] = False
-            ends = np.append(s[1:] != s[:-1], True)
-            self._prev_ms[s[ends]], self._prev_v[s[ends]] = tx[ends], x[ends]
-        return rank[keep], t_ms[keep], out[keep]
+        self._cap_warned = done.dropped > 0
+        return done.samples
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    async def _query_range(self, start: int, end: int, raw: _Answer) -> None:
+    async def _query_range(self, start: int, end: int, raw: Answer) -> None:
         params = {
             "query": self.query,
             "start": seconds(start),
@@ -395,42 +270,14 @@ class PrometheusSource(Source):
         # a worker thread: an answer of many series must not hold up the event loop (the API)
         await asyncio.to_thread(self._take, body, raw)
 
-    def _take(self, body: dict[str, Any], raw: _Answer) -> None:
+    def _take(self, body: dict[str, Any], raw: Answer) -> None:
         """Add the series of a query_range answer to `raw`."""
         try:
             data = body["data"]
             if data["resultType"] != "matrix":
                 raise ValueError(f"resultType is {data['resultType']!r}, not 'matrix'")
-            points: list[Any] = []
-            keys, labels, counts = [], [], []
-            for item in data["result"]:
-                values = item.get("values")
-                if not values:  # e.g. native histograms only
-                    continue
-                metric = item["metric"]
-                pairs = tuple(metric.items())
-                name = self._names_now.get(pairs) or self._names.get(pairs)
-                if name is None:
-                    series_labels = {str(k): str(v) for k, v in pairs}
-                    name = (series_key(series_labels), series_labels)
-                self._names_now[pairs] = name
-                keys.append(name[0])
-                labels.append(name[1])
-                counts.append(len(values))
-                points.extend(values)
-            if not points:
-                return
-            table = np.array(points, dtype=object)
-            if table.shape != (len(points), 2):
-                raise ValueError("a point is not [time, value]")
-            t_ms = np.rint(table[:, 0].astype(np.float64) * 1000).astype(np.int64)
-            v = table[:, 1].astype(np.float64)
+            raw.add(data["result"], self._names)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise self._api.unavailable(
                 f"unexpected query_range answer ({type(exc).__name__}: {exc}): {snippet(json.dumps(body))}"
             ) from exc
-        raw.keys += keys
-        raw.labels += labels
-        raw.counts += counts
-        raw.t_ms.append(t_ms)
-        raw.v.append(v)
