@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.config import Window, parse_duration
+from vigil.config.values import duration_text
 from vigil.formatting import iso
 from vigil.http.models import Problem, refusals
 from vigil.http.params import MAX_TIME, Author, parse_time, signed_by
@@ -132,7 +133,7 @@ def _window(w: Window, now: float) -> MaintenanceWindow:
             nxt = Span(starts_at=iso(spans[0][0]) or "", ends_at=iso(spans[0][1]) or "")
             break
     if w.cron is not None:
-        schedule = f"cron {w.cron} for {w.duration:g} s"
+        schedule = f"cron {w.cron}, {duration_text(float(w.duration or 0))} each"
     else:
         days = "every day" if w.weekdays is None else ", ".join(_DAY_NAMES[d] for d in w.weekdays)
         schedule = f"{_clock(w.start)} to {_clock(w.end)}, {days}"

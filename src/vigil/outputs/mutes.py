@@ -11,6 +11,7 @@ over, and a mute that is over is deleted the next time the book is written.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,8 @@ class MuteBook:
         self.store = store
         self.silences = silences
         self.clock = clock
+        self._made: dict[str, Silence] = {}
+        self._lock = threading.Lock()
         with store.connection(write=True) as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -114,10 +117,17 @@ class MuteBook:
         return bool(gone)
 
     def _publish(self) -> None:
-        self.silences.set_mutes([
-            Silence.once(f"mute:{m['id']}", m["matchers"], m["starts_ts"], m["ends_ts"], m["learn"])
-            for m in self.list()
-        ])
+        """Hand the mutes not over to the engine (one publication at a time, so the last one
+        handed is the last one read); one unchanged keeps its `Silence`, and so what the
+        queries worked out about which series it selects."""
+        with self._lock:
+            made = {}
+            for m in self.list():
+                made[m["id"]] = self._made.get(m["id"]) or Silence.once(
+                    f"mute:{m['id']}", m["matchers"], m["starts_ts"], m["ends_ts"], m["learn"]
+                )
+            self._made = made
+            self.silences.set_mutes(list(made.values()))
 
     @staticmethod
     def _doc(row: tuple[Any, ...], now: float) -> dict[str, Any]:
