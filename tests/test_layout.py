@@ -18,7 +18,7 @@ MAX_LINES = 400
 
 # Lowest first. A name is a module or a package of src/vigil (its folder, with everything in it).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("ground", ("vigil", "vigil.errors", "vigil.labels", "vigil.formatting", "vigil.snapshot", "vigil.state",
+    ("ground", ("vigil", "vigil.errors", "vigil.labels", "vigil.formatting", "vigil.matchers", "vigil.snapshot", "vigil.state",
                 "vigil.sharding", "vigil.metrics")),
     ("sources", ("vigil.sources",)),
     ("detection", ("vigil.detection",)),

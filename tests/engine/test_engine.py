@@ -34,8 +34,8 @@ WEB1 = {"__name__": "cpu_utilization", "instance": "web-1"}
 WEB2 = {"__name__": "cpu_utilization", "instance": "web-2"}
 WEB3 = {"__name__": "cpu_utilization", "instance": "web-3"}
 EVENT_FIELDS = {
-    "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "peak_surprise", "threshold",
-    "observed", "expected", "lower", "upper", "detectors", "recent", "name", "summary",
+    "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "peak_surprise",
+    "threshold", "observed", "expected", "lower", "upper", "detectors", "recent", "name", "summary", "muted",
 }  # fmt: skip
 
 

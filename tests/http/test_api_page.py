@@ -221,5 +221,6 @@ def test_every_page_file_is_package_data() -> None:
 
 
 def test_the_page_files_are_the_ones_served(client: TestClient) -> None:
-    assert {p.name for p in WEB.iterdir()} == {"index.html", "app.js", "chart.js", "style.css"}
+    assert {p.name for p in WEB.iterdir()} == {"index.html", "app.js", "chart.js", "mutes.js", "style.css"}
+    assert client.get("/static/mutes.js").text == (WEB / "mutes.js").read_text()
     assert client.get("/static/chart.js").text == (WEB / "chart.js").read_text()

@@ -65,6 +65,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             },
             "replay": replay,
             "notify": {"receivers": [{"name": "agent", "type": "webhook", "url": f"{hook.url}/events"}]},
+            "maintenance": [{"name": "new-year", "matchers": '{query="db_memory"}', "cron": "0 0 1 1 *",
+                             "duration": "1h"}],
         }
         with VigilProcess(root / "vigil", config) as vigil:
             vigil.start()
@@ -243,6 +245,38 @@ def test_text_colours_have_at_least_4_5_to_1_contrast(live: dict[str, Any], page
     poor = [(f["text"], f["fg"], f["bg"], round(contrast(f["fg"], f["bg"]), 2)) for f in found
             if contrast(f["fg"], f["bg"]) < 4.5]
     assert not poor, f"text below 4.5:1: {poor}"
+
+
+def test_a_mute_made_on_the_page_is_in_the_api_and_deleted_there(live: dict[str, Any], page: Page) -> None:
+    vigil = live["vigil"]
+    page.goto(f"{vigil.url}/#/mutes")
+    page.evaluate("localStorage.setItem('vigil-author', 'ana')")  # as "Verdicts are signed as" sets it
+    expect(page.locator("nav a[data-nav='mutes']")).to_have_attribute("aria-current", "page")
+    expect(page.locator("table.list tbody tr", has_text="new-year")).to_contain_text("cron 0 0 1 1 *")
+    page.fill("#mute-matchers", '{query="api_latency"}')
+    page.select_option("#mute-duration", "2h")
+    page.fill("#mute-comment", "deploying the API")
+    page.click("#mute-add")
+    expect(page.locator("#mute-said")).to_contain_text('Muted {query="api_latency"} until')
+    (mute,) = vigil.get("/api/v1/mutes").json()["mutes"]
+    assert (mute["matchers"], mute["comment"], mute["author"], mute["active"]) == (
+        '{query="api_latency"}', "deploying the API", "ana", True)
+    assert _ts(mute["ends_at"]) - _ts(mute["starts_at"]) == pytest.approx(7200, abs=1)
+    row = page.locator(f"tr[data-id='{mute['id']}']")
+    expect(row).to_contain_text("deploying the API")
+    screenshot(page, "mutes")
+    poor = [f["text"] for f in text_colours(page) if contrast(f["fg"], f["bg"]) < 4.5]
+    assert not poor, f"text below 4.5:1: {poor}"
+
+    page.fill("#mute-matchers", "{query=}")
+    page.click("#mute-add")
+    expect(page.locator("#mute-said")).to_contain_text("Vigil answered 400: matchers is '{query=}'")
+    assert len(vigil.get("/api/v1/mutes").json()["mutes"]) == 1, "a refused mute is not made"
+
+    row.locator("button", has_text="Delete").click()
+    expect(page.locator("#mute-said")).to_contain_text("Deleted the mute")
+    expect(page.locator(f"tr[data-id='{mute['id']}']")).to_have_count(0)
+    assert vigil.get("/api/v1/mutes").json()["mutes"] == []
 
 
 def test_token_then_empty_source_down_and_unreachable_states(tmp_path: Path, page: Page) -> None:

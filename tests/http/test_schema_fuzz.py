@@ -126,6 +126,8 @@ def run_schemathesis(directory: Path, location: str, *args: str) -> tuple[str, l
 def _operation(path: str) -> str:
     if path.startswith("/api/v1/anomalies/") and path.endswith("/feedback"):
         return "/api/v1/anomalies/{event_id}/feedback"
+    if path.startswith("/api/v1/mutes/"):
+        return "/api/v1/mutes/{mute_id}"
     for prefix, template in (("/api/v1/series/", "/api/v1/series/{series_id}"),
                              ("/api/v1/anomalies/", "/api/v1/anomalies/{event_id}")):
         if path.startswith(prefix):
@@ -146,7 +148,8 @@ def test_every_answer_with_the_token_is_documented(vigil: VigilProcess, tmp_path
     answered = Counter((_operation(urlsplit(e["request"]["url"]).path), e["response"]["status"]) for e in exchanges)
     # the run was not vacuous: every operation answered with data at least once, a real series' details too
     for path in _openapi(vigil)["paths"]:
-        assert answered[path, 200] > 0, f"{path} never answered 200 in the run: {sorted(answered.items())}"
+        done = sum(n for (p, status), n in answered.items() if p == path and 200 <= status < 300)
+        assert done > 0, f"{path} never answered 2xx in the run: {sorted(answered.items())}"
     assert "Stateful" in output and "Coverage" in output, output[-3000:]
 
 

@@ -202,3 +202,23 @@ def test_prune_drops_the_messages_of_a_receiver_no_longer_configured(tmp_path: P
     store, outbox = make_outbox(tmp_path, Route("new"), clock=clock)  # restarted with the receiver renamed
     clock.t = T0 + 10
     assert outbox.prune(before=T0 + 5) == 1 and rows(store) == []
+
+
+def muted(doc: dict[str, Any], by: str = "mute:0123456789abcdef") -> dict[str, Any]:
+    doc["event"] = {**doc["event"], "muted": by}
+    return doc
+
+
+def test_a_muted_event_is_queued_for_nobody(tmp_path: Path) -> None:
+    resolved_only = Route("resolved-only", states=frozenset({"resolved"}))
+    store, _ = make_outbox(tmp_path, HOOK, resolved_only)
+    store.upsert_events([muted(make_doc())])
+    store.upsert_events([muted(make_doc(state="resolved"))])
+    assert rows(store) == []
+
+
+def test_the_resolution_of_an_event_notified_before_it_was_muted_is_still_sent(tmp_path: Path) -> None:
+    store, _ = make_outbox(tmp_path)
+    store.upsert_events([make_doc()])
+    store.upsert_events([muted(make_doc(state="resolved"))])  # a mute made later reaches back over its start
+    assert [r[2] for r in rows(store)] == ["firing", "resolved"]

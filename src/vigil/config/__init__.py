@@ -12,6 +12,7 @@ from __future__ import annotations
 from vigil.config.detection import Detection
 from vigil.config.example import example_config
 from vigil.config.load import load_config
+from vigil.config.maintenance import Window
 from vigil.config.model import Config, Limits, Mcp, Server
 from vigil.config.notify import Notify, Receiver
 from vigil.config.sources import BasicAuth, HostSource, PrometheusQuery, PrometheusSource, ReplaySource
@@ -19,5 +20,5 @@ from vigil.config.values import Secret, check_listen, parse_duration
 
 __all__ = [
     "BasicAuth", "Config", "Detection", "HostSource", "Limits", "Mcp", "Notify", "PrometheusQuery", "PrometheusSource",
-    "Receiver", "ReplaySource", "Secret", "Server", "check_listen", "example_config", "load_config", "parse_duration",
+    "Receiver", "ReplaySource", "Secret", "Server", "Window", "check_listen", "example_config", "load_config", "parse_duration",
 ]

@@ -96,4 +96,16 @@ host:                             # this machine, through psutil
 #       timeout: {duration_text(r.timeout)}
 #       concurrency: {r.concurrency}              # requests in flight to this receiver
 #       queries: [api_latency]      # only these queries' events (default: all)
+# maintenance:                    # example: windows during which matched series notify nobody (docs/alerting.md)
+#   - name: nightly-backup
+#     matchers: '{{instance="db-1"}}'   # PromQL selector; the query's name is the label query
+#     weekdays: [mon-fri]         # default: every day
+#     start: "02:00"              # times of day; an end at or before the start ends the next day
+#     end: "03:30"
+#     time_zone: Europe/Paris     # IANA name (default UTC)
+#   - name: patch-sunday
+#     matchers: '{{job="node"}}'
+#     cron: "0 4 * * sun"         # five fields: minute hour day-of-month month day-of-week
+#     duration: 2h
+#     learn: false                # default: the model does not learn the window's samples
 """

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from vigil.config.detection import Detection, merge
+from vigil.config.maintenance import Window
 from vigil.config.notify import Notify
 from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
 from vigil.config.values import Duration, Listen, Model, Name, Secret, _pattern
@@ -102,6 +103,7 @@ class Config(Model):
     replay: list[ReplaySource] = Field(default_factory=list)
     notify: Notify = Notify()
     mcp: Mcp = Mcp()
+    maintenance: list[Window] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _names(self) -> Config:
@@ -113,6 +115,10 @@ class Config(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             problems.append(f"query names must be unique; {', '.join(dup)} appear more than once")
+        windows = [w.name for w in self.maintenance]
+        twice = sorted({n for n in windows if windows.count(n) > 1})
+        if twice:
+            problems.append(f"maintenance window names must be unique; {', '.join(twice)} appear more than once")
         for where, override in self._overrides():
             try:
                 merge(self.detection, override)

@@ -148,6 +148,10 @@ class Pipeline:
         return [*self.detector_states, *self.calibration_states, self.hold_state, self.decision_state,
                 self.cadence_state, self.range_state]
 
+    def model_states(self) -> list[RowState]:
+        """The states that learn from samples: all but the decision's (which events are open)."""
+        return [st for st in self._states() if st is not self.decision_state]
+
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
         for st in (*self._states(), self.accepted):

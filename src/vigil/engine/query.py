@@ -25,6 +25,7 @@ from vigil.config import Detection, Limits
 from vigil.detection.acceptance import Acceptance
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
+from vigil.engine.mutes import RowMatches, Silences, segments, unlearned
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
 from vigil.labels import exposition_labels
@@ -59,6 +60,7 @@ class EventRecord:
     threshold: float
     recent: Mapping[str, Sequence[float | None] | FloatArray]
     shard: str | None = None
+    muted: str | None = None  # the silence (`vigil.engine.mutes`) that covered the series when the event began
 
 
 class SnapshotStore(Protocol):
@@ -98,12 +100,13 @@ class Query:
 
     `shard`: this process's shard, said by every series and event of the query. With
     `split` (the default) the query takes in only the series that shard owns; the host
-    query is not split: each replica watches its own machine whole.
+    query is not split: each replica watches its own machine whole. `silences`: the
+    maintenance windows and mutes that keep events from notifiers and samples from the model.
     """
 
     def __init__(
         self, source: Source, detection: Detection, limits: Limits, where: str,
-        shard: Shard | None = None, split: bool = True,
+        shard: Shard | None = None, split: bool = True, silences: Silences | None = None,
     ) -> None:
         self.name = source.name
         self.shard = shard
@@ -124,6 +127,9 @@ class Query:
         self.version = 0  # changes with every change of the series or their results
         self.last_data: float | None = None  # when a fetch last brought new points
         self.accepted: dict[str, Acceptance] = {}  # series key -> what people said was not an incident
+        self.silences = silences
+        self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
+        self._muted: dict[tuple[int, float], str] = {}  # (row, start) of open events -> the silence that muted them
 
     @property
     def interval(self) -> float:
@@ -176,6 +182,7 @@ class Query:
         fresh = np.unique(held[last_t[held] == -np.inf])
         if fresh.size:
             self.pipeline.reset(fresh)
+            self._matches.forget(fresh)
             for r in fresh.tolist():
                 self._labels_cache.pop(r, None)
                 accepted = self.accepted.get(self.table.keys[r] or "") if self.accepted else None
@@ -207,20 +214,56 @@ class Query:
             present = np.zeros(x.shape, dtype=bool)
             x[block_row, column[inside] - start] = v[inside]
             present[block_row, column[inside] - start] = True
-            t_block = np.broadcast_to(grid, x.shape)
-            res = self.pipeline.update(r, t_block, x)
-            valid = present & ~res.invalid
-            taken += int(valid.sum())
-            invalid += int((present & res.invalid).sum())
-            values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
-            self.table.record(r, t_block, values, valid)
-            last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
-            seen = last_valid >= 0
-            self.table.state["warming"][r[seen]] = res.warming_up[seen, last_valid[seen]]
-            self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
-            for e in res.events:
-                records.append(self._record(e))
+            got = self._block(r, grid, x, present, records)
+            taken, invalid = taken + got[0], invalid + got[1]
         return Ingested(records, taken, invalid, refused, not_owned)
+
+    def _block(
+        self, r: np.ndarray, grid: FloatArray, x: FloatArray, present: np.ndarray, records: list[EventRecord]
+    ) -> tuple[int, int]:
+        """Run one block through the pipeline, in pieces cut at the edges of the silences
+        active over it; (samples taken, invalid)."""
+        during = self.silences.during(float(grid[0]), float(grid[-1])) if self.silences is not None else []
+        if during:
+            self._matches.keep_only([s for s, _ in during])
+        if not during or not self._matches.selected([s for s, _ in during], r).any():
+            return self._update(r, grid, x, present, records)
+        taken = invalid = 0
+        for c0, c1, active in segments(during, grid):
+            some = present[:, c0:c1].any(axis=1)
+            rows = r[some]
+            frozen = self._matches.selected([s for s in active if not s.learn], rows)
+            with unlearned(self.pipeline.model_states(), rows[frozen]):
+                got = self._update(rows, grid[c0:c1], x[some, c0:c1], present[some, c0:c1], records)
+            taken, invalid = taken + got[0], invalid + got[1]
+        return taken, invalid
+
+    def _update(
+        self, r: np.ndarray, grid: FloatArray, x: FloatArray, present: np.ndarray, records: list[EventRecord]
+    ) -> tuple[int, int]:
+        t_block = np.broadcast_to(grid, x.shape)
+        res = self.pipeline.update(r, t_block, x)
+        valid = present & ~res.invalid
+        values = {"value": x, "expected": res.expected, "lower": res.lower, "upper": res.upper, "score": res.score}
+        self.table.record(r, t_block, values, valid)
+        last_valid = np.where(valid, np.arange(grid.size), -1).max(axis=1)
+        seen = last_valid >= 0
+        self.table.state["warming"][r[seen]] = res.warming_up[seen, last_valid[seen]]
+        self.table.state["anomalous"][r] = self.pipeline.decision_state["open"][r]
+        for e in res.events:
+            records.append(self._record(e))
+        return int(valid.sum()), int((present & res.invalid).sum())
+
+    def _silence(self, e: Event) -> str | None:
+        """The name of the silence that covered the event's series when it began (kept while it is open)."""
+        key = (e.row, e.started_at)
+        name = self._muted.pop(key, None) if e.state == "resolved" else self._muted.get(key)
+        if name is None and self.silences is not None:
+            found = self.silences.covering(self._matches.labels_of(e.row), e.started_at)
+            name = None if found is None else found.name
+            if name is not None and e.state != "resolved":
+                self._muted[key] = name
+        return name
 
     def _record(self, e: Event) -> EventRecord:
         """The event with its series and its recent points."""
@@ -229,7 +272,7 @@ class Query:
         shard = None if self.shard is None else self.shard.text
         return EventRecord(
             e, self.name, key, labels, self.detection.detector, self.pipeline.decision.config.threshold,
-            self.table.history(row), shard,
+            self.table.history(row), shard, self._silence(e),
         )
 
     @property
@@ -270,6 +313,7 @@ class Query:
                 records.append(self._record(dataclasses.replace(e, state="resolved", ended_at=float(last_hot[e.row]))))
         self.version += 1
         self.pipeline.reset(old)
+        self._matches.forget(old)
         self.table.remove(old)
         for r in old.tolist():
             self._labels_cache.pop(r, None)
@@ -310,6 +354,8 @@ class Query:
             self.version += 1
             self.pipeline.resize(max(self.table.state.n_rows, self.pipeline.n_rows))
             self._labels_cache.clear()
+            self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
+            self._muted.clear()
             for key, accepted in self.accepted.items():
                 self._put_acceptance(key, accepted)
 

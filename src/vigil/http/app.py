@@ -35,6 +35,7 @@ from vigil.http.events import events_router
 from vigil.http.feedback import feedback_router
 from vigil.http.health import OPEN, health_router
 from vigil.http.models import GUARDED
+from vigil.http.mutes import mutes_router
 from vigil.http.page import page_router
 from vigil.http.parts import Parts
 from vigil.http.series import series_router
@@ -165,7 +166,8 @@ def create_app(parts: Parts) -> FastAPI:
     )
     app.middleware("http")(_guard(parts.config.server, parts.engine))
     app.include_router(health_router(parts))  # its probes are not guarded: it says which refusals each route has
-    for router in (series_router(parts), events_router(parts), feedback_router(parts), page_router(mcp is not None)):
+    for router in (series_router(parts), events_router(parts), feedback_router(parts), mutes_router(parts),
+                   page_router(mcp is not None)):
         app.include_router(router, responses=GUARDED)
     if mcp is not None:
         # POST only: stateless, it has no stream for a GET to hold open (the spec lets it answer 405) and no session to DELETE

@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.http.models import refusals
-from vigil.http.params import MAX_NAME, Offset
+from vigil.http.params import MAX_NAME, Author, Offset, signed_by
 from vigil.http.parts import Parts
 from vigil.outputs.feedback import (
-    MAX_AUTHOR,
     MAX_NOTE,
     VERDICTS,
     EventFeedback,
@@ -90,18 +89,7 @@ class _OneLineErrors(APIRoute):
         return route
 
 
-def _author(request: Request, given: str | None) -> str:
-    """The name of the request's token, else the header's printable text, else anonymous."""
-    named = getattr(request.state, "token_name", None)
-    if named:
-        return str(named)
-    text = " ".join("".join(c for c in given or "" if c.isprintable()).split())
-    return text or "anonymous"
-
-
 EventId = Path(min_length=1, max_length=MAX_NAME, description="an event's id, as /api/v1/anomalies lists them")
-Author = Header(None, alias="X-Vigil-Author", max_length=MAX_AUTHOR,
-                description="who gives the verdict, when the token used has no name (server.tokens)")
 
 
 def feedback_router(parts: Parts) -> APIRouter:
@@ -126,7 +114,7 @@ def feedback_router(parts: Parts) -> APIRouter:
         note = (body.note or "").strip() or None
         try:
             return give_feedback(parts.store, parts.engine, parts.metrics, event_id, body.verdict, note,
-                                 _author(request, author))
+                                 signed_by(request, author))
         except NoSuchEvent:
             raise missing(event_id) from None
 
@@ -134,7 +122,7 @@ def feedback_router(parts: Parts) -> APIRouter:
                    summary="Undo the verdict in force on an event; what it taught is forgotten")
     def delete_feedback(request: Request, event_id: str = EventId, author: str | None = Author) -> EventFeedback:
         try:
-            return undo_feedback(parts.store, parts.engine, parts.metrics, event_id, _author(request, author))
+            return undo_feedback(parts.store, parts.engine, parts.metrics, event_id, signed_by(request, author))
         except NoSuchEvent:
             raise missing(event_id) from None
         except NoVerdict:

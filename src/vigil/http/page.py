@@ -11,7 +11,8 @@ from vigil import __version__
 
 __all__ = ["page_router"]
 
-_STATIC = {"app.js": "text/javascript", "chart.js": "text/javascript", "style.css": "text/css"}
+_STATIC = {"app.js": "text/javascript", "chart.js": "text/javascript", "mutes.js": "text/javascript",
+           "style.css": "text/css"}
 _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -31,8 +32,8 @@ def page_router(mcp: bool = False) -> APIRouter:
             "name": "vigil", "version": __version__,
             "endpoints": ["/", "/check_health", "/api/v1/summary", "/api/v1/anomalies", "/api/v1/anomalies/{id}",
                           "/api/v1/series", "/api/v1/series/{id}", "/api/v1/anomalies/{id}/feedback",
-                          "/api/v1/feedback", "/api/v1/notifications", "/metrics", "/healthz", "/readyz",
-                          "/openapi.json", *(["/mcp"] if mcp else [])],
+                          "/api/v1/feedback", "/api/v1/notifications", "/api/v1/mutes", "/api/v1/mutes/{id}",
+                          "/metrics", "/healthz", "/readyz", "/openapi.json", *(["/mcp"] if mcp else [])],
         }
 
     web = files("vigil.http") / "web"

@@ -1,4 +1,4 @@
-"""What the HTTP app is made of: the engine, the store, the metrics, the outbox and the config."""
+"""What the HTTP app is made of: the engine, the store, the metrics, the outbox, the mutes and the config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Protocol
 from vigil.config import Config
 from vigil.engine import Engine
 from vigil.metrics import Metrics
+from vigil.outputs.mutes import MuteBook
 from vigil.outputs.notify.outbox import Outbox
 from vigil.outputs.store import Store
 
@@ -30,3 +31,6 @@ class Parts(Protocol):
 
     @property
     def outbox(self) -> Outbox | None: ...
+
+    @property
+    def mutes(self) -> MuteBook: ...

@@ -11,9 +11,11 @@ The API (``GET /api/v1/anomalies``), the store, every notification channel and
 ``detectors`` (each detector's score at the peak), ``recent`` (the series' last points up
 to the event's latest moment: t, value, expected, lower, upper, score), ``name`` (the series
 as a person names it: the metric, else the query, with the labels that tell it from its
-neighbours, and where it lives) and ``summary`` (one sentence). When Vigil runs sharded
-(`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the series; the id does
-not depend on it.
+neighbours, and where it lives), ``summary`` (one sentence) and ``muted`` (null, or the
+maintenance window ``maintenance:<name>`` or the mute ``mute:<id>`` that covered the series
+when the event began: such an event is recorded and shown but notifies nobody). When Vigil
+runs sharded (`vigil.sharding`), also ``shard``: ``"2/3"``, the shard that owns the series;
+the id does not depend on it.
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ class EventDocument(BaseModel):
         "(null in documents stored before Vigil wrote it)",
     )
     summary: str = Field(description="one sentence for a person")
+    muted: str | None = Field(
+        None, description="maintenance:<name> or mute:<id>, the silence that covered the series when the event "
+                          "began (its notifications are not sent); null when none did",
+    )
     shard: str | None = Field(
         None, exclude_if=lambda v: v is None,
         description="i/N, the shard that owns the series; present only when Vigil runs sharded",
@@ -163,6 +169,7 @@ def event_json(r: EventRecord) -> dict[str, Any]:
         recent=_recent(r),
         name=subject(r.labels, r.query),
         summary=summary(r.labels, r.query, e),
+        muted=r.muted,
         shard=r.shard,
     )
     return doc.model_dump()

@@ -7,15 +7,17 @@ only shows when they are built: a detector parameter, a secret that cannot be re
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from vigil.config import Config
 from vigil.engine import Engine, Query
+from vigil.engine.mutes import Silences
 from vigil.errors import ConfigError
 from vigil.metrics import Metrics
+from vigil.outputs.mutes import MuteBook
 from vigil.outputs.notify import Outbox, Route, Sender, base_url, build_targets
 from vigil.outputs.store import Store
 from vigil.sharding import Shard, parse_shard
@@ -28,7 +30,7 @@ __all__ = ["Service", "build_service", "build_sources"]
 
 
 
-@dataclass
+@dataclasses.dataclass
 class Service:
     config: Config
     engine: Engine
@@ -37,6 +39,14 @@ class Service:
     outbox: Outbox | None = None
     sender: Sender | None = None
     shard: Shard | None = None
+    mutes: MuteBook = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        """The config's maintenance windows and the stored mutes, applied by every query."""
+        silences = Silences(self.config.maintenance)
+        for q in self.engine.queries.values():
+            q.silences = silences
+        self.mutes = MuteBook(self.store, silences, clock=self.engine.clock)
 
 
 def build_sources(config: Config, shard: Shard | None = None) -> list[tuple[Source, dict[str, Any] | None, str]]:

@@ -1,8 +1,9 @@
 // Vigil's page: the overview, one series, and the events, drawn from the JSON API; verdicts on events go back to it.
-// Routes live in the address's hash (#/, #/series/<id>, #/events); filters too, so a view
+// Routes live in the address's hash (#/, #/series/<id>, #/events, #/mutes); filters too, so a view
 // can be linked. The current view asks the API again every few seconds while the tab is visible.
 
 import { scoreChart, seriesChart, sparkline } from "./chart.js";
+import { mutesView } from "./mutes.js";
 
 const POLL_MS = 5000;
 const PAGE_SIZE = 50;
@@ -171,7 +172,7 @@ async function api(path, params = {}, send = {}) {
     }
     throw new ApiError(response.status, `Vigil answered ${response.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
   }
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 // -- routing and refreshing ---------------------------------------------------------------
@@ -182,6 +183,7 @@ function route() {
   const parts = path.split("/").filter(Boolean);
   if (parts[0] === "series" && parts[1]) return { name: "series", id: decodeURIComponent(parts[1]), params };
   if (parts[0] === "events") return { name: "events", params };
+  if (parts[0] === "mutes") return { name: "mutes", params };
   return { name: "overview", params };
 }
 
@@ -502,7 +504,8 @@ function eventTable(items, withSeries) {
   return h("div", { class: "scroll" }, signedAs(), h("table", { class: "list events" },
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, items.map((e) => h("tr", { "data-id": e.id },
-      h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved")),
+      h("td", {}, h("span", { class: `badge ${e.state}` }, e.state === "firing" ? "Firing" : "Resolved"),
+        e.muted ? h("span", { class: "badge muted", title: `notifies nobody: ${e.muted}` }, "Muted") : null),
       withSeries ? h("th", { scope: "row" },
         h("a", { href: `#/series/${encodeURIComponent(e.series_id)}`, "data-key": `event-${e.id}` }, seriesName(e, e.series, e.query)),
         h("div", { class: "labels" }, `${e.query} ${labelText(e.series)}`)) : null,
@@ -560,7 +563,13 @@ function eventsView(r) {
   };
 }
 
-const VIEWS = { overview, series: seriesView, events: eventsView };
+function mutes() {
+  const v = mutesView({ h, api, when, select, rerender });
+  v.mount(main);
+  return { title: v.title, refresh: (current) => v.refresh(current, refresh) };
+}
+
+const VIEWS = { overview, series: seriesView, events: eventsView, mutes };
 
 // "/" jumps to the search box, unless one is typing already.
 document.addEventListener("keydown", (e) => {

@@ -14,7 +14,10 @@ when queued; the body each receiver gets is rendered from it at send time.
 Which receivers get an event (`Route`): those whose ``queries`` include the event's query
 (all when unset), whose ``states`` include its state, and whose ``min_score`` its peak
 score reaches. A resolution is queued for a receiver only if the firing was, so nobody
-hears "resolved" about an anomaly they never heard of. An event that was already over more
+hears "resolved" about an anomaly they never heard of. A muted event (its ``muted`` set:
+a maintenance window or a mute covered its series when it began) is queued for nobody,
+but the resolution of one whose firing was queued before it was marked (a mute made later
+that reaches back over its start) still is, so no receiver is left with an alert that never ends. An event that was already over more
 than `max_age` seconds ago when it was stored (found in the history read at the first
 start, or in a long catch-up after downtime) is not queued at all: it is news to nobody.
 """
@@ -134,11 +137,14 @@ class Outbox:
         }
         for doc in docs:
             event = doc["event"]
+            muted = bool(event.get("muted"))
+            if muted and event["state"] == "firing":
+                continue
             key = idempotency_key(event)
             for route in self.routes:
                 if not route.matches(event) or (doc["id"] in old and event["state"] == "firing"):
                     continue
-                if event["state"] == "resolved" and ("firing" in route.states or doc["id"] in old):
+                if event["state"] == "resolved" and ("firing" in route.states or doc["id"] in old or muted):
                     fired = db.execute(
                         "SELECT 1 FROM outbox WHERE receiver = ? AND key = ?", (route.receiver, f"{event['id']}:firing")
                     ).fetchone()
