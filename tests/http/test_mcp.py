@@ -27,7 +27,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from test_api import LOCAL, WEB2, TestClient, fill, make_service
+from test_api import LOCAL, TestClient, fill, make_service
 from typer.testing import CliRunner
 
 from support.processes import VigilProcess
@@ -36,7 +36,7 @@ from vigil.cli import app as cli_app
 from vigil.config import Mcp
 from vigil.http.app import create_app
 from vigil.http.mcp_app import mcp_server
-from vigil.http.mcp_tools import Features
+from vigil.outputs.feedback import event_feedback
 from vigil.service import Service
 
 TOKEN = "mcp-token-5d2e"  # noqa: S105 - this test's own token
@@ -127,7 +127,7 @@ def _check_agent_session(seen: dict[str, Any], event: dict[str, Any]) -> None:
     assert explained.structured_content["agreed"] == ["ewma"]
     assert len(doc["recent"]) > 5 and doc["recent"][-1]["value"] == pytest.approx(95.0)
     assert explained.structured_content["series_now"]["id"] == doc["series_id"]
-    assert explained.structured_content["feedback"] is None  # no feedback feature wired in
+    assert explained.structured_content["feedback"] == {"event_id": event["id"], "verdict": None, "history": []}
     assert json.loads(_text(explained))["event"]["summary"] == event["summary"]  # text content for older clients
 
     series = seen["series"]
@@ -286,53 +286,44 @@ def _tools(server: Any) -> tuple[set[str], Any]:
     return asyncio.run(names()), server
 
 
-def _recorded(calls: list[tuple[Any, ...]]) -> Features:
-    def feedback(parts: Any, event_id: str, verdict: str, note: str | None, author: str) -> dict[str, Any]:
-        calls.append(("feedback", event_id, verdict, note, author))
-        return {"event_id": event_id, "verdict": verdict}
-
-    def mute(parts: Any, body: dict[str, Any]) -> dict[str, Any]:
-        calls.append(("mute", body))
-        return {"id": "m1", **body}
-
-    return Features(feedback=feedback, feedback_of=lambda parts, event_id: {"verdict": {"verdict": "incident"}, "history": []}, mute=mute)
-
-
-def test_write_tools_are_offered_only_when_the_config_allows_and_the_feature_exists(service: Service) -> None:
-    calls: list[tuple[Any, ...]] = []
-    assert _tools(mcp_server(service, _recorded(calls)))[0] == READ_TOOLS  # mcp.write defaults to false
+def test_write_tools_are_offered_only_when_the_config_allows(service: Service) -> None:
+    assert _tools(mcp_server(service))[0] == READ_TOOLS  # mcp.write defaults to false
     service.config = service.config.model_copy(update={"mcp": Mcp(write=True)})
-    assert _tools(mcp_server(service))[0] == READ_TOOLS  # allowed, but no feedback or mutes to call
-    names, server = _tools(mcp_server(service, _recorded(calls)))
-    assert names == READ_TOOLS | {"give_feedback", "mute"}
-
-    async def write() -> list[Any]:
-        async with Client(server) as client:
-            return [
-                await client.call_tool("give_feedback", {"event_id": "e1", "verdict": "not_an_incident"}),
-                await client.call_tool("give_feedback", {"event_id": "e1", "verdict": "maybe"}),
-                await client.call_tool("mute", {"matchers": '{instance="web-2"}', "duration": "2h", "comment": "upgrade"}),
-            ]
-
-    feedback, bad, mute = asyncio.run(write())
-    assert not feedback.is_error and feedback.structured_content == {"event_id": "e1", "verdict": "not_an_incident"}
-    assert bad.is_error and "verdict: Input should be 'not_an_incident' or 'incident'" in _text(bad)
-    assert not mute.is_error
-    assert calls == [("feedback", "e1", "not_an_incident", None, "mcp"), ("mute", {
-        "matchers": '{instance="web-2"}', "starts_at": None, "ends_at": None, "duration": "2h", "comment": "upgrade",
-        "author": "mcp"})]  # the body of POST /api/v1/mutes
+    assert _tools(mcp_server(service))[0] == READ_TOOLS | {"give_feedback", "mute"}
 
 
-def test_explain_anomaly_carries_the_verdicts_when_feedback_exists(service: Service) -> None:
+def test_an_agent_gives_a_verdict_and_mutes_as_the_api_would(service: Service) -> None:
+    service.config = service.config.model_copy(update={"mcp": Mcp(write=True)})
     event_id = service.store.events(state="firing")[0][0]["id"]
 
-    async def explain() -> Any:
-        async with Client(mcp_server(service, _recorded([]))) as client:
-            return await client.call_tool("explain_anomaly", {"event_id": event_id})
+    async def write() -> list[Any]:
+        async with Client(mcp_server(service)) as client:
+            return [
+                await client.call_tool("give_feedback", {"event_id": event_id, "verdict": "not_an_incident",
+                                                         "note": "a planned load test", "author": "agent-7"}),
+                await client.call_tool("give_feedback", {"event_id": "nosuchevent", "verdict": "incident"}),
+                await client.call_tool("give_feedback", {"event_id": event_id, "verdict": "maybe"}),
+                await client.call_tool("mute", {"matchers": '{instance="web-2"}', "duration": "2h", "comment": "upgrade"}),
+                await client.call_tool("mute", {"matchers": '{instance=~"("}', "duration": "2h"}),
+                await client.call_tool("explain_anomaly", {"event_id": event_id}),
+            ]
 
-    result = asyncio.run(explain())
-    assert result.structured_content["feedback"] == {"verdict": {"verdict": "incident"}, "history": []}
-    assert result.structured_content["event"]["series"] == WEB2
+    given, unknown, bad, muted, bad_mute, explained = asyncio.run(write())
+    assert not given.is_error, _text(given)
+    verdict = given.structured_content["verdict"]
+    assert (verdict["verdict"], verdict["author"], verdict["note"]) == ("not_an_incident", "agent-7", "a planned load test")
+    assert verdict["teaches"]  # the series learned what no longer alerts
+    stored = event_feedback(service.store, event_id).verdict
+    assert stored is not None and stored.verdict == "not_an_incident" and stored.author == "agent-7"
+    assert service.engine.queries["cpu"].accepted  # the engine's series was taught, as through the API
+    assert unknown.is_error and "no event with id 'nosuchevent'" in _text(unknown)
+    assert bad.is_error and "verdict: Input should be 'not_an_incident' or 'incident'" in _text(bad)
+    assert not muted.is_error, _text(muted)
+    (mute,) = service.mutes.list()
+    assert (mute["matchers"], mute["comment"], mute["author"]) == ('{instance="web-2"}', "upgrade", "mcp")
+    assert mute["id"] == muted.structured_content["id"]
+    assert bad_mute.is_error and "\n" not in _text(bad_mute)
+    assert explained.structured_content["feedback"]["verdict"]["verdict"] == "not_an_incident"
 
 
 def test_one_event_by_id_in_the_api(service: Service) -> None:

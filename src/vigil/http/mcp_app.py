@@ -1,7 +1,7 @@
 """The MCP server of `vigil run`: the tools of `mcp_tools` on the official SDK, served at /mcp.
 
 `mcp_server` registers the read tools always and the write tools (`give_feedback`,
-`mute`) only when ``mcp.write`` is true and their function is wired in `FEATURES`.
+`mute`) only when ``mcp.write`` is true.
 `McpEndpoint` serves it over streamable HTTP, stateless (each POST stands alone, so a
 restart of Vigil loses no session) with JSON answers, behind the API's guard in
 `vigil.http.app` (Host allow-list, rate limit, bearer token, body size); the SDK's own Host
@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import HTTPException
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
@@ -25,33 +24,13 @@ from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import ValidationError
 
 from vigil import __version__
-from vigil.http.mcp_tools import Features, Tools
+from vigil.http.mcp_tools import Tools
 from vigil.http.parts import Parts
-from vigil.outputs.feedback import NoSuchEvent, event_feedback, give_feedback
 
-__all__ = ["FEATURES", "MCP_PATH", "McpEndpoint", "mcp_server"]
+__all__ = ["MCP_PATH", "McpEndpoint", "mcp_server"]
 
 MCP_PATH = "/mcp"
 
-
-def _give_feedback(parts: Parts, event_id: str, verdict: str, note: str | None, author: str) -> dict[str, Any]:
-    try:
-        given = give_feedback(parts.store, parts.engine, parts.metrics, event_id, verdict, note, author)  # type: ignore[arg-type]
-    except NoSuchEvent:
-        raise HTTPException(404, f"no event with id {event_id!r}; list them with list_anomalies") from None
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return given.model_dump(mode="json")
-
-
-def _feedback_of(parts: Parts, event_id: str) -> dict[str, Any]:
-    try:
-        return event_feedback(parts.store, event_id).model_dump(mode="json")
-    except NoSuchEvent:
-        raise HTTPException(404, f"no event with id {event_id!r}; list them with list_anomalies") from None
-
-
-FEATURES = Features(feedback=_give_feedback, feedback_of=_feedback_of)
 
 _INSTRUCTIONS = """\
 Vigil watches metrics and learns each series' normal behaviour; an anomaly event opens when a \
@@ -80,18 +59,17 @@ class _Server(MCPServer):
             raise ToolError(f"Error executing tool {name}: {wrong}") from exc.__cause__
 
 
-def mcp_server(parts: Parts, features: Features = FEATURES) -> MCPServer:
-    """The MCP server over `parts`: read tools, and write tools when the config and `features` allow."""
+def mcp_server(parts: Parts) -> MCPServer:
+    """The MCP server over `parts`: read tools, and write tools when the config allows."""
     server: MCPServer = _Server(
         "vigil", title="Vigil", version=__version__, instructions=_INSTRUCTIONS, log_level="WARNING",
     )
-    tools = Tools(parts, features)
+    tools = Tools(parts)
     for read in (tools.list_anomalies, tools.explain_anomaly, tools.get_series, tools.list_series, tools.summary):
         server.add_tool(read, description=inspect.cleandoc(read.__doc__ or ""), annotations=_READ)
     if parts.config.mcp.write:
-        for write, needs in ((tools.give_feedback, features.feedback), (tools.mute, features.mute)):
-            if needs is not None:
-                server.add_tool(write, description=inspect.cleandoc(write.__doc__ or ""), annotations=_WRITE)
+        for write in (tools.give_feedback, tools.mute):
+            server.add_tool(write, description=inspect.cleandoc(write.__doc__ or ""), annotations=_WRITE)
     return server
 
 
@@ -100,8 +78,8 @@ class McpEndpoint:
 
     path = MCP_PATH
 
-    def __init__(self, parts: Parts, features: Features = FEATURES) -> None:
-        server = mcp_server(parts, features)
+    def __init__(self, parts: Parts) -> None:
+        server = mcp_server(parts)
         server.streamable_http_app(  # made for its session manager; its routes are not used: the API routes /mcp
             json_response=True, stateless_http=True, max_request_body_size=parts.config.server.max_request_bytes,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),

@@ -4,16 +4,14 @@ Each read tool calls what the matching endpoint calls (`events.event_page`,
 `events.event_detail`, `series.series_page`, `series.series_detail_of`,
 `series.summary_of`) and trims the answer to what an agent reads: listings carry one line
 per event instead of its points. A refusal of the API (a bad matcher, an unknown id) comes
-back as a tool error with the API's one-line message. The write tools (`give_feedback`,
-`mute`) call the functions of features built beside this one, passed in as `Features`;
-a tool whose function is missing is not offered.
+back as a tool error with the API's one-line message. The write tools call what
+their endpoints call too (`outputs.feedback.give_feedback`, `mutes.create_mute`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException
@@ -23,28 +21,13 @@ from pydantic import BaseModel, Field
 from vigil.errors import VigilError
 from vigil.http.events import event_detail, event_page
 from vigil.http.models import EventItem, SeriesItem, SeriesPage, Status, Summary
+from vigil.http.mutes import MuteRequest, create_mute
 from vigil.http.params import MAX_MATCHERS, MAX_NAME, MAX_PATTERN, MAX_SEARCH, MAX_TIME
 from vigil.http.parts import Parts
 from vigil.http.series import series_detail_of, series_page, summary_of
+from vigil.outputs.feedback import NoSuchEvent, event_feedback, give_feedback
 
-__all__ = ["AnomalyBrief", "AnomalyList", "Explanation", "Features", "SeriesView", "Tools", "agreed"]
-
-FeedbackFn = Callable[[Parts, str, str, str | None, str], dict[str, Any]]
-"""(parts, event id, verdict, note, author) -> the stored verdict; HTTPException to refuse."""
-FeedbackOfFn = Callable[[Parts, str], dict[str, Any]]
-"""(parts, event id) -> the verdicts on that event, as GET /api/v1/anomalies/{id}/feedback answers."""
-MuteFn = Callable[[Parts, dict[str, Any]], dict[str, Any]]
-"""(parts, the body of POST /api/v1/mutes) -> the stored mute; HTTPException to refuse."""
-
-
-@dataclass(frozen=True)
-class Features:
-    """The functions of the feedback and mutes features; None: the tools that need it are not offered."""
-
-    feedback: FeedbackFn | None = None
-    feedback_of: FeedbackOfFn | None = None
-    mute: MuteFn | None = None
-
+__all__ = ["AnomalyBrief", "AnomalyList", "Explanation", "SeriesView", "Tools", "agreed"]
 
 Matchers = Annotated[list[Annotated[str, Field(max_length=MAX_NAME + 2 + MAX_PATTERN)]], Field(  # name, =~, pattern
     max_length=MAX_MATCHERS,
@@ -122,10 +105,10 @@ def _refusals() -> Iterator[None]:
 
 
 class Tools:
-    """The tools over the running `parts`; `features` has what the write tools call."""
+    """The tools over the running `parts`."""
 
-    def __init__(self, parts: Parts, features: Features = Features()) -> None:
-        self.parts, self.features = parts, features
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
 
     def list_anomalies(
         self,
@@ -157,7 +140,7 @@ class Tools:
                 now: SeriesItem | None = series_detail_of(self.parts, event.series_id, window="0s").series
             except HTTPException:  # the series is gone (evicted, or another shard's)
                 now = None
-            verdicts = None if self.features.feedback_of is None else self.features.feedback_of(self.parts, event_id)
+            verdicts = event_feedback(self.parts.store, event_id).model_dump(mode="json")
         return Explanation(event=event, agreed=agreed(event.model_dump()), series_now=now, feedback=verdicts)
 
     def get_series(
@@ -204,10 +187,14 @@ class Tools:
     ) -> dict[str, Any]:
         """Say whether an event was a real incident. not_an_incident teaches its series that
         this deviation is normal: the same deviation no longer alerts. Kept with time and author."""
-        if self.features.feedback is None:
-            raise ToolError("feedback is not available in this Vigil")
-        with _refusals():
-            return self.features.feedback(self.parts, event_id, verdict, note, author)
+        p = self.parts
+        try:
+            given = give_feedback(p.store, p.engine, p.metrics, event_id, verdict, note, author)
+        except NoSuchEvent:
+            raise ToolError(f"no event with id {event_id!r}; list them with list_anomalies") from None
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        return given.model_dump(mode="json")
 
     def mute(
         self,
@@ -224,9 +211,6 @@ class Tools:
         """Mute the series the selector picks, from starts_at for a duration (or until ends_at):
         their events are still recorded and marked muted, but nothing is notified and the
         muted samples are not learned. Give duration or ends_at."""
-        if self.features.mute is None:
-            raise ToolError("mutes are not available in this Vigil")
-        body = {"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at, "duration": duration,
-                "comment": comment, "author": author}
+        body = MuteRequest(matchers=matchers, starts_at=starts_at, ends_at=ends_at, duration=duration, comment=comment)
         with _refusals():
-            return self.features.mute(self.parts, body)
+            return create_mute(self.parts, body, author).model_dump(mode="json")

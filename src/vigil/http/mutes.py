@@ -22,7 +22,7 @@ from vigil.http.parts import Parts
 from vigil.matchers import MAX_SELECTOR
 from vigil.outputs.mutes import MAX_COMMENT, MuteError
 
-__all__ = ["mutes_router"]
+__all__ = ["MuteRequest", "create_mute", "mutes_router"]
 
 _HORIZONS = (8 * 86400.0, 40 * 86400.0, 400 * 86400.0)  # how far ahead the next span of a window is looked for
 
@@ -97,21 +97,7 @@ def mutes_router(parts: Parts) -> APIRouter:
         operation_id="create_mute", responses={**refusals(400), **_CONFLICT, **_LINKS},
     )
     def create(request: Request, body: MuteRequest, author: str | None = Author) -> Mute:
-        start = parse_time(body.starts_at, "starts_at")
-        end = parse_time(body.ends_at, "ends_at")
-        if (end is None) == (body.duration is None):
-            raise HTTPException(400, "give either ends_at (a time) or duration (such as 2h), not both or neither")
-        if end is None:
-            try:
-                length = parse_duration(body.duration)
-            except ValueError as exc:
-                raise HTTPException(400, f"duration is {body.duration!r}; {exc}") from None
-            end = (parts.engine.clock() if start is None else start) + length
-        try:
-            made = parts.mutes.create(body.matchers, end, start, body.comment, signed_by(request, author), body.learn)
-        except MuteError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
-        return Mute.model_validate(made)
+        return create_mute(parts, body, signed_by(request, author))
 
     @router.delete(
         "/api/v1/mutes/{mute_id}", status_code=204, summary="Delete a mute (it is over at once)",
@@ -123,6 +109,25 @@ def mutes_router(parts: Parts) -> APIRouter:
         return Response(status_code=204)
 
     return router
+
+
+def create_mute(parts: Parts, body: MuteRequest, author: str) -> Mute:
+    """Make the mute `body` asks for (the API's and the MCP server's `mute`); HTTPException to refuse."""
+    start = parse_time(body.starts_at, "starts_at")
+    end = parse_time(body.ends_at, "ends_at")
+    if (end is None) == (body.duration is None):
+        raise HTTPException(400, "give either ends_at (a time) or duration (such as 2h), not both or neither")
+    if end is None:
+        try:
+            length = parse_duration(body.duration)
+        except ValueError as exc:
+            raise HTTPException(400, f"duration is {body.duration!r}; {exc}") from None
+        end = (parts.engine.clock() if start is None else start) + length
+    try:
+        made = parts.mutes.create(body.matchers, end, start, body.comment, author, body.learn)
+    except MuteError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return Mute.model_validate(made)
 
 
 def _window(w: Window, now: float) -> MaintenanceWindow:
