@@ -32,6 +32,7 @@ from typing import Any, Self
 import httpx
 import numpy as np
 import pytest
+from playwright.sync_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.processes import VigilProcess
@@ -215,7 +216,7 @@ def test_example_agent_receiver_acts_once_per_key(tmp_path: Path) -> None:
 
 
 def test_every_channel_names_the_mode_of_a_sum_by_mode_series_with_3_significant_digits(
-    stack: dict[str, Any], tmp_path: Path
+    stack: dict[str, Any], tmp_path: Path, page: Page
 ) -> None:
     query = 'sum by (mode) (label_replace(vt_value{t="mode"}, "mode", "idle", "", ""))'
     with HookServer() as hook, AlertmanagerServer(tmp_path / "am", f"{hook.url}/am") as am:
@@ -231,6 +232,10 @@ def test_every_channel_names_the_mode_of_a_sum_by_mode_series_with_3_significant
             wait_until(lambda: all(any(b for b in hook.bodies(f"/{f}")) for f in ("am", "json", "teams", "slack")),
                        30, 0.1, "a message on every channel")
             (event,) = spike_events(vigil)
+            page.goto(f"{vigil.url}/#/events")  # the page: the events view, in headless Chromium
+            row = page.locator(f'table.events tbody tr[data-id="{event["id"]}"]')
+            expect(row.locator("th a")).to_have_text('cpu{mode="idle"}')
+            expect(row).to_contain_text(event["summary"])
     named = re.compile(r'^cpu\{mode="idle"\} (is|was) (\d\.\d\d|\d\d\.\d|\d{3}), expected (\d\.\d\d|\d\d\.\d|\d{3})')
     assert named.match(event["summary"]), event["summary"]
     assert event["name"] == 'cpu{mode="idle"}'
