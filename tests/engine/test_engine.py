@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support.sources import FakeSource
 from vigil.config import Config, Detection, Limits
 from vigil.detection.detectors import DEFAULT_MEMBERS
 from vigil.engine import Engine, Query
@@ -37,27 +38,6 @@ EVENT_FIELDS = {
     "id", "state", "series", "query", "detector", "started_at", "ended_at", "peak_at", "peak_score", "peak_surprise",
     "threshold", "observed", "expected", "lower", "upper", "detectors", "recent", "name", "summary", "muted",
 }  # fmt: skip
-
-
-class FakeSource:
-    """A source whose replies are queued by the test: batches, or an exception to raise."""
-
-    def __init__(self, name: str = "q", interval: float = STEP) -> None:
-        self.name = name
-        self.interval = interval
-        self.replies: list[list[SeriesBatch] | BaseException] = []
-        self.calls: list[float] = []
-        self.closed = False
-
-    async def fetch(self, now: float) -> list[SeriesBatch]:
-        self.calls.append(now)
-        reply = self.replies.pop(0) if self.replies else []
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 class Clock:

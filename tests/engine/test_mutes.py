@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from support.receivers import HookServer
+from support.sources import FakeSource
 from vigil.config import Config, Detection, Limits, Notify, Receiver, Window
 from vigil.engine import Engine, Query
 from vigil.engine.mutes import Silence, Silences
@@ -37,19 +38,6 @@ OTHER = {"__name__": "load", "instance": "web-1"}
 WINDOW = {"name": "patching", "matchers": '{instance="db-1"}', "weekdays": ["mon"], "start": "04:00", "end": "05:00"}
 
 
-class FakeSource:
-    def __init__(self, name: str = "q") -> None:
-        self.name = name
-        self.interval = STEP
-        self.replies: list[list[SeriesBatch]] = []
-
-    async def fetch(self, now: float) -> list[SeriesBatch]:
-        return self.replies.pop(0) if self.replies else []
-
-    async def close(self) -> None:
-        return None
-
-
 class Clock:
     def __init__(self) -> None:
         self.t = MONDAY
@@ -67,7 +55,7 @@ def series(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 
 def query(windows: list[dict[str, Any]] | None = None) -> Query:
-    q = Query(FakeSource(), Detection(), Limits(history_points=1000), "q")
+    q = Query(FakeSource(interval=STEP), Detection(), Limits(history_points=1000), "q")
     q.silences = Silences([Window.model_validate(w) for w in windows or []])
     return q
 
@@ -142,7 +130,7 @@ def test_a_one_off_mute_over_part_of_a_block_cuts_it_at_its_edges() -> None:
 
 def test_no_silence_changes_nothing() -> None:
     t, v = series()
-    plain = Query(FakeSource(), Detection(), Limits(history_points=1000), "q")
+    plain = Query(FakeSource(interval=STEP), Detection(), Limits(history_points=1000), "q")
     silenced = query([{**WINDOW, "weekdays": ["tue"]}])  # a window that is never over these samples
     a, b = feed(plain, t, v), feed(silenced, t, v)
     assert [r.event for r in a] == [r.event for r in b]
@@ -157,7 +145,7 @@ def _notified(tmp_path: Path, windows: list[dict[str, Any]]) -> tuple[list[Any],
     with HookServer() as hook:
         receiver = Receiver(name="hook", type="webhook", url=hook.url)  # type: ignore[arg-type]
         notify = Notify(receivers=[receiver])
-        source = FakeSource()
+        source = FakeSource(interval=STEP)
         q = Query(source, Detection(), Limits(history_points=1000), "q")
         store, metrics = Store(tmp_path), Metrics()
         engine = Engine(config, [q], store, metrics, clock=clock)
@@ -206,7 +194,7 @@ def test_series_a_window_does_not_cover_run_as_if_it_were_not_there() -> None:
     _, w = series(seed=4)
     both = query([WINDOW])
     both.ingest([SeriesBatch(dict(LABELS), t, v), SeriesBatch(dict(OTHER), t, w)], float(t[-1]))  # cut at the edges
-    alone = Query(FakeSource(), Detection(), Limits(history_points=1000), "q")
+    alone = Query(FakeSource(interval=STEP), Detection(), Limits(history_points=1000), "q")
     alone.ingest([SeriesBatch(dict(OTHER), t, w)], float(t[-1]))
     a, b = both.table.history(int(both.table.index[series_key(OTHER)])), alone.table.history(0)
     for k in ("expected", "lower", "upper", "score"):

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.sources import FakeSource
 from vigil.cli.service import override as _override
 from vigil.config import Config, Detection, Limits, load_config
 from vigil.engine import Engine, Query
@@ -251,19 +252,6 @@ def test_build_service_resolves_auto_from_the_hostname(tmp_path: Path) -> None:
 
 
 # -- ownership at ingest ---------------------------------------------------------------------
-
-
-class FakeSource:
-    def __init__(self, name: str = "q") -> None:
-        self.name = name
-        self.interval = STEP
-        self.replies: list[list[SeriesBatch]] = []
-
-    async def fetch(self, now: float) -> list[SeriesBatch]:
-        return self.replies.pop(0) if self.replies else []
-
-    async def close(self) -> None:
-        pass
 
 
 class Clock:

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from support.sources import FakeSource
 from vigil.cli import app as cli_app
 from vigil.config import Config, Detection, Limits, Secret, Server
 from vigil.detection.decision import Event
@@ -52,22 +53,6 @@ WEB2 = {"__name__": "cpu_utilization", "instance": "web-2", "job": "node"}
 WEB3 = {"__name__": "cpu_utilization", "instance": "web-3", "job": "node"}
 MEM1 = {"__name__": "memory_used_ratio", "instance": "web-1", "job": "node"}
 LOCAL = "http://localhost"  # TestClient's own host name, testserver, is not one the API answers to
-
-
-class FakeSource:
-    def __init__(self, name: str, interval: float = STEP) -> None:
-        self.name = name
-        self.interval = interval
-        self.replies: list[list[SeriesBatch] | BaseException] = []
-
-    async def fetch(self, now: float) -> list[SeriesBatch]:
-        reply = self.replies.pop(0) if self.replies else []
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    async def close(self) -> None:
-        return None
 
 
 def batch(labels: dict[str, str], t: Sequence[float], v: Sequence[float]) -> SeriesBatch:

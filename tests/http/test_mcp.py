@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import httpx2
-import numpy as np
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -32,6 +31,7 @@ from typer.testing import CliRunner
 
 from support.processes import VigilProcess
 from support.servers import wait_until
+from support.sources import spike_csv
 from vigil.cli import app as cli_app
 from vigil.config import Mcp
 from vigil.http.app import create_app
@@ -45,18 +45,10 @@ ROWS, SPIKE = 240, 200
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _write_csv(path: Path) -> None:
-    """One sample a minute around 40, and 95 for three rows from SPIKE."""
-    values = 40 + np.random.default_rng(7).normal(0, 1.5, ROWS)
-    values[SPIKE : SPIKE + 3] = 95.0
-    lines = ["timestamp,cpu"] + [f"{1_700_000_000 + 60 * i},{v:.3f}" for i, v in enumerate(values)]
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
     root = tmp_path_factory.mktemp("mcp")
-    _write_csv(root / "cpu.csv")
+    spike_csv(root / "cpu.csv", ROWS, SPIKE)
     (root / "token").write_text(TOKEN + "\n")
     config = {
         "data_dir": "data",
@@ -219,7 +211,7 @@ def test_vigil_mcp_answers_the_same_over_stdio(vigil: VigilProcess) -> None:
 
 
 def test_vigil_mcp_outlives_a_restart_of_vigil(tmp_path: Path) -> None:
-    _write_csv(tmp_path / "cpu.csv")
+    spike_csv(tmp_path / "cpu.csv")
     config = {"data_dir": "data", "host": {"enabled": False}, "detection": {"detector": "ewma"},
               "replay": [{"name": "cpu", "path": str(tmp_path / "cpu.csv"), "value_column": "cpu", "speed": 6000}]}
     command = StdioServerParameters(command=sys.executable, args=["-m", "vigil", "mcp", "--url", "URL"],

@@ -33,12 +33,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 import pytest
 
 from support.processes import VigilProcess
 from support.receivers import HookServer
 from support.servers import wait_until
+from support.sources import spike_csv
 
 TOKEN = "fuzz-token-3f9c"  # noqa: S105 - this test's own token
 AUTH = f"Authorization: Bearer {TOKEN}"
@@ -58,18 +58,10 @@ checks.not_a_server_error.expected-statuses = ["2XX", "3XX", "4XX", "503"]
 """
 
 
-def _write_csv(path: Path) -> None:
-    """One sample a minute around 40, and 95 for three rows from SPIKE."""
-    values = 40 + np.random.default_rng(7).normal(0, 1.5, ROWS)
-    values[SPIKE : SPIKE + 3] = 95.0
-    lines = ["timestamp,cpu"] + [f"{1_700_000_000 + 60 * i},{v:.3f}" for i, v in enumerate(values)]
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def vigil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
     root = tmp_path_factory.mktemp("fuzz")
-    _write_csv(root / "cpu.csv")
+    spike_csv(root / "cpu.csv", ROWS, SPIKE)
     (root / "token").write_text(TOKEN + "\n")
     with HookServer() as hook:
         config = {

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support.sources import FakeSource
 from vigil.config import Config, Detection, Limits
 from vigil.detection.acceptance import Acceptance, accepted_from
 from vigil.engine import Engine, Query
@@ -37,18 +38,6 @@ from vigil.sources.base import SeriesBatch
 T0, STEP = 1_700_000_000.0, 15.0
 WEB1 = {"__name__": "cpu_utilization", "instance": "web-1"}
 CALM, SPIKE = 300, 60.0
-
-
-class FakeSource:
-    def __init__(self, name: str) -> None:
-        self.name, self.interval = name, STEP
-        self.replies: list[list[SeriesBatch]] = []
-
-    async def fetch(self, now: float) -> list[SeriesBatch]:
-        return self.replies.pop(0) if self.replies else []
-
-    async def close(self) -> None:
-        return None
 
 
 class Series:
