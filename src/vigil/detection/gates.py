@@ -48,9 +48,8 @@ def gate_resolution(
     threshold: float, observed: FloatArray, expected: FloatArray, resolution: FloatArray, score: FloatArray
 ) -> FloatArray:
     """`score` kept below `threshold` where `observed` is within `RESOLUTIONS` steps of the series'
-    `resolution` of the first member's `expected` value that has one: a byte on a series of zeros is not an incident."""
+    `resolution` of its `expected` value: a byte on a series of zeros is not an incident."""
     with np.errstate(invalid="ignore"):
-        exp = np.take_along_axis(expected, np.argmax(~np.isnan(expected), axis=0)[None], axis=0)[0]
-        near = np.abs(observed - exp) < RESOLUTIONS * resolution
+        near = np.abs(observed - expected) < RESOLUTIONS * resolution
         under = np.nextafter(threshold, 0.0)
         return np.where(near & (score > under), under, score)

@@ -236,14 +236,14 @@ class Pipeline:
         with np.errstate(invalid="ignore"):
             # fmax/fmin skip NaN like nanmax/nanmin, without warning on an all-NaN column
             score = np.fmax.reduce(scores, axis=0)
-        if self.tail:
-            score = gate_resolution(self.decision.config.threshold, observed, expected, resolution, score)
         with np.errstate(invalid="ignore"):
             has_band = ~np.isnan(expected)
             primary = np.argmax(has_band, axis=0)
             exp = np.take_along_axis(expected, primary[None], axis=0)[0]
             lo = np.minimum(np.fmax.reduce(lower, axis=0), exp)
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
+        if self.tail:
+            score = gate_resolution(self.decision.config.threshold, observed, exp, resolution, score)
         exp, lo, hi = clip_at_zero(self.range_state["lowest"], rows, observed, exp, lo, hi)
         score = acceptance.gate(self.accepted, rows, observed, exp, lo, hi, score, self.decision.config.threshold)
         escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
