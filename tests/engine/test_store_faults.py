@@ -158,3 +158,31 @@ def test_a_data_dir_that_cannot_be_written_says_so(tmp_path: Path) -> None:
     blocked.write_text("not a folder")
     with pytest.raises(StateError, match="cannot open the store"):
         Store(blocked / "data")
+
+
+def test_a_nearly_full_disk_that_takes_events_but_not_snapshots_is_one_spell_said_once(
+    tiny_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    store = Store(tiny_disk / "data")
+    engine = Engine(Config(data_dir=tiny_disk / "data"), [Query(Queued(), Detection(), Limits(), "q")],  # type: ignore[arg-type]
+                    store, Metrics(), clock=clock)
+    rng = np.random.default_rng(5)
+    feed(engine, list(50 + rng.normal(0, 1, 3000)))
+    filler = fill(tiny_disk)
+    with caplog.at_level(logging.INFO, logger="vigil.engine"):
+        feed(engine, [*(50 + rng.normal(0, 1, 50)), 95.0])
+        asyncio.run(engine.housekeeping(clock.t, force_snapshot=True))
+        os.truncate(filler, filler.stat().st_size - 96 * 1024)  # room for an event, not for a snapshot
+        feed(engine, [*(50 + rng.normal(0, 1, 50)), 5.0])
+        assert store.events()[1] >= 1  # the events went through ...
+        asyncio.run(engine.housekeeping(clock.t, force_snapshot=True))
+        assert not engine.ready()[0]  # ... the snapshot did not: still not ready
+        feed(engine, [*(50 + rng.normal(0, 1, 50)), 96.0])
+        filler.unlink()
+        clock.t += 120
+        asyncio.run(engine.housekeeping(clock.t, force_snapshot=True))
+    assert engine.ready() == (True, {})
+    said = [r.getMessage() for r in caplog.records if "full" in r.getMessage()]
+    again = [r.getMessage() for r in caplog.records if "takes writes again" in r.getMessage()]
+    assert len(said) == 1 and len(again) == 1  # one spell: begun once, ended once

@@ -66,7 +66,7 @@ class Engine:
         self.store_error: str | None = None  # why the last write to the store failed; None once one succeeds
         self._writes = 0  # event writes the store took
         self.busy = 0  # queries ticking now (the API paces itself meanwhile)
-        self._store_failures = 0
+        self._failing: dict[str, int] = {}  # failed writes in a row, by what was written
         for q in queries:
             metrics.source_up.labels(q.name).set(0)
 
@@ -238,7 +238,7 @@ class Engine:
                 return
             self._unsaved.clear()
             self._writes += 1
-            self._store_ok()
+            self._store_ok("events")
 
     async def save_state(self) -> bool:
         """Snapshot every query; on a refused write, try again after a backoff (5 s, doubling up to `snapshot_every`)."""
@@ -246,25 +246,28 @@ class Engine:
             await asyncio.to_thread(self.snapshot)
         except StoreError as exc:
             self._store_failed(exc, "snapshot")
-            retry = min(_FIRST_SAVE_RETRY * 2 ** (self._store_failures - 1), self.config.snapshot_every)
+            retry = min(_FIRST_SAVE_RETRY * 2 ** (self._failing["snapshot"] - 1), self.config.snapshot_every)
             self._next_snapshot = self.clock() + retry
             return False
-        self._store_ok()
+        self._store_ok("snapshot")
         return True
 
     def _store_failed(self, exc: StoreError, what: str) -> None:
         message = str(exc)
-        if self.store_error is None:  # once per spell, whichever write failed first
+        if not self._failing:  # once per spell, whichever write failed first
             log.error("%s; detection goes on and the write is retried", message)
         self.store_error = message
-        self._store_failures += 1
+        self._failing[what] = self._failing.get(what, 0) + 1
         self.metrics.store_errors.labels(what).inc()
 
-    def _store_ok(self) -> None:
-        if self.store_error is not None:
-            log.info("the store takes writes again after %d failed ones", self._store_failures)
-        self.store_error = None
-        self._store_failures = 0
+    def _store_ok(self, what: str) -> None:
+        """`what` was written. The spell ends once every kind of write that failed has gone
+        through: on a nearly full disk a small write can fit where a snapshot does not."""
+        failed = self._failing.pop(what, 0)
+        if failed and not self._failing:
+            log.info("the store takes writes again (the %s went through after %d failures)", what, failed)
+        if not self._failing:
+            self.store_error = None
 
     async def _tick_loop(self, q: Query, stop: asyncio.Event) -> None:
         """Tick `q` whenever it is due until `stop` is set."""
