@@ -3,6 +3,13 @@
 Rows are reused after a series is evicted, so arrays stay as large as the most series seen
 at once, not as all series ever seen. Everything is kept in a `RowState`, so the table
 snapshots and restores like the detectors do.
+
+The history is what the page draws, kept small: 18 bytes a point. Times are whole
+milliseconds after the row's anchor time (uint32: 49 days; points older than that before
+the newest are dropped), the value and the expected value float32, the band's two
+half-widths from the expected value (or from the value where there is none) and
+``1 - score`` as bfloat16 (float32's range, 3 significant digits: the band's edges to
+0.4 % of its width, a score near the threshold to 1e-7).
 """
 
 from __future__ import annotations
@@ -21,6 +28,23 @@ __all__ = ["SeriesTable"]
 
 LATEST = ("value", "expected", "lower", "upper", "score")
 HISTORY = ("t", "value", "expected", "lower", "upper", "score")
+_MAX_MS = 2**32 - 1  # the latest point after the anchor a history can hold
+
+
+def bfloat16(x: np.ndarray) -> np.ndarray:
+    """The upper half of each float32, rounded to nearest even (NaN stays NaN), as uint16.
+
+    >>> x = np.array([1.0, 41.5, 3e-5, -2e30, np.nan]); y = from_bfloat16(bfloat16(x))
+    >>> y[:2].tolist(), bool(np.all(np.abs(y[:4] / x[:4] - 1) < 0.004)), bool(np.isnan(y[4]))
+    ([1.0, 41.5], True, True)
+    """
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + (0x7FFF + ((bits >> 16) & 1))) >> 16
+    return np.where(np.isnan(x), np.uint32(0x7FC0), rounded).astype(np.uint16)
+
+
+def from_bfloat16(u: np.ndarray) -> np.ndarray:
+    return (np.asarray(u, dtype=np.uint32) << 16).view(np.float32).astype(np.float64)
 
 
 class SeriesTable:
@@ -44,14 +68,18 @@ class SeriesTable:
             "last_seen": Field((), np.float64, np.nan),  # wall clock of the last fetch with data
             "anomalous": Field((), np.bool_, False),
             "warming": Field((), np.bool_, True),
-            "hist_pos": Field((), np.int64, 0),
-            "hist_len": Field((), np.int64, 0),
-            "hist_t": Field((h,), np.float64, np.nan),
+            "hist_pos": Field((), np.int32, 0),
+            "hist_len": Field((), np.int32, 0),
+            "hist_t0": Field((), np.float64, np.nan),  # the anchor of the history's times
+            "hist_t": Field((h,), np.uint32, 0),  # milliseconds after the anchor
+            "hist_value": Field((h,), np.float32, np.nan),
+            "hist_expected": Field((h,), np.float32, np.nan),
+            "hist_below": Field((h,), np.uint16, 0x7FC0),  # bfloat16: the band's reach below, above
+            "hist_above": Field((h,), np.uint16, 0x7FC0),
+            "hist_rest": Field((h,), np.uint16, 0x7FC0),  # bfloat16: 1 - score
         }
         for name in LATEST:
             fields[name] = Field((), np.float64, np.nan)
-        for name in HISTORY[1:]:
-            fields[f"hist_{name}"] = Field((h,), np.float32, np.nan)
         return fields
 
     def __len__(self) -> int:
@@ -131,16 +159,39 @@ class SeriesTable:
             ok = valid[:, j]
             if not ok.any():
                 continue
-            r = rows[ok]
+            r, tj = rows[ok], t[ok, j]
+            fresh = s["hist_len"][r] == 0
+            s["hist_t0"][r[fresh]] = tj[fresh]
+            late = tj - s["hist_t0"][r] > _MAX_MS / 1000
+            if late.any():
+                self._rebase(r[late], tj[late])
             pos = s["hist_pos"][r]
-            s["hist_t"][r, pos] = t[ok, j]
-            for name in HISTORY[1:]:
-                s[f"hist_{name}"][r, pos] = values[name][ok, j]
+            s["hist_t"][r, pos] = np.rint((tj - s["hist_t0"][r]) * 1000)
+            value, expected = values["value"][ok, j], values["expected"][ok, j]
+            s["hist_value"][r, pos] = value
+            s["hist_expected"][r, pos] = expected
+            centre = np.where(np.isnan(expected), value, expected)
+            s["hist_below"][r, pos] = bfloat16(centre - values["lower"][ok, j])
+            s["hist_above"][r, pos] = bfloat16(values["upper"][ok, j] - centre)
+            s["hist_rest"][r, pos] = bfloat16(1.0 - values["score"][ok, j])
             s["hist_pos"][r] = (pos + 1) % h
             s["hist_len"][r] = np.minimum(s["hist_len"][r] + 1, h)
             for name in LATEST:
                 s[name][r] = values[name][ok, j]
-            s["last_t"][r] = t[ok, j]
+            s["last_t"][r] = tj
+
+    def _rebase(self, rows: np.ndarray, t_new: np.ndarray) -> None:
+        """Move the anchor of these rows so that `t_new` fits, dropping points too old to stay."""
+        s, h = self.state, self.history_points
+        for row, tn in zip(rows.tolist(), t_new.tolist(), strict=True):
+            n, pos = int(s["hist_len"][row]), int(s["hist_pos"][row])
+            order = np.arange(pos - n, pos) % h
+            times = s["hist_t0"][row] + s["hist_t"][row, order] / 1000
+            keep = times >= tn - _MAX_MS / 1000
+            anchor = float(times[keep][0]) if keep.any() else tn
+            s["hist_t"][row, order[keep]] = np.rint((times[keep] - anchor) * 1000)
+            s["hist_len"][row] = int(keep.sum())
+            s["hist_t0"][row] = anchor
 
     def history(self, row: int, since: float | None = None, last: int | None = None) -> dict[str, list[float | None]]:
         """The row's recent points (the `last` ones, or those from `since` on), oldest first, as JSON
@@ -150,13 +201,18 @@ class SeriesTable:
         if last is not None:
             n = min(n, max(last, 0))
         order = (np.arange(pos - n, pos) % h) if n else np.array([], dtype=np.intp)
-        t = s["hist_t"][row, order]
+        t = s["hist_t0"][row] + s["hist_t"][row, order] / 1000
+        value = s["hist_value"][row, order].astype(np.float64)
+        expected = s["hist_expected"][row, order].astype(np.float64)
+        centre = np.where(np.isnan(expected), value, expected)
+        columns = {
+            "t": t, "value": value, "expected": expected,
+            "lower": centre - from_bfloat16(s["hist_below"][row, order]),
+            "upper": centre + from_bfloat16(s["hist_above"][row, order]),
+            "score": 1.0 - from_bfloat16(s["hist_rest"][row, order]),
+        }
         keep = slice(None) if since is None else t >= since
-        out: dict[str, list[float | None]] = {}
-        for name in HISTORY:
-            arr = t if name == "t" else s[f"hist_{name}"][row, order]
-            out[name] = json_numbers(arr[keep])
-        return out
+        return {name: json_numbers(columns[name][keep]) for name in HISTORY}
 
     def payload(self) -> dict[str, Any]:
         return {
