@@ -185,6 +185,36 @@ def test_snapshots_round_trip_and_replace(store: Store) -> None:
     assert store.load_snapshot("query:r") == b"\x00"
 
 
+def test_snapshot_parts_are_files_replaced_whole_and_a_cut_one_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save_snapshots({"query:q": b"meta"}, {"query:q": [memoryview(b"a" * 1000), b"b" * 10]})
+    first = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+    assert len(first) == 2 and [bytes(b) for b in store.load_snapshot_parts("query:q")] == [b"a" * 1000, b"b" * 10]
+    store.save_snapshots({"query:q": b"meta2"}, {"query:q": [b"c" * 5]})
+    now = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+    assert len(now) == 1 and not set(now) & set(first)  # the replaced parts are gone
+    (tmp_path / "snapshots" / "0123456789abcdef.part").write_bytes(b"from a save that never committed")
+    store.close()
+    again = Store(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == now  # the stray is removed at start
+    assert [bytes(b) for b in again.load_snapshot_parts("query:q")] == [b"c" * 5]
+    (tmp_path / "snapshots" / now[0]).write_bytes(b"cc")
+    with pytest.raises(StateError, match="holds 2 bytes, not the 5 saved; move data_dir/snapshots aside"):
+        again.load_snapshot_parts("query:q")
+
+
+def test_parts_saved_in_the_store_by_an_older_vigil_still_load(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with store.connection(write=True) as db:
+        db.execute("INSERT INTO snapshots (name, data, saved_at) VALUES ('query:q', x'00', 0)")
+        db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES ('query:q', 0, x'0102')")
+    assert [bytes(b) for b in store.load_snapshot_parts("query:q")] == [b"\x01\x02"]
+    store.save_snapshots({"query:q": b"\x00"}, {"query:q": [b"\x03"]})
+    assert [bytes(b) for b in store.load_snapshot_parts("query:q")] == [b"\x03"]
+    with store.connection() as db:
+        assert db.execute("SELECT count(*) FROM snapshot_parts").fetchone()[0] == 0
+
+
 def test_snapshots_and_events_survive_reopening(tmp_path: Path) -> None:
     s = Store(tmp_path)
     d = doc()

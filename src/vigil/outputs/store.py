@@ -4,13 +4,18 @@ Events are upserted by id, so replaying samples after a restart updates an event
 of opening a second one. Hooks added with `add_event_hook` run inside the transaction that
 writes events (the notification outbox enqueues there), so an event is stored and queued
 together or not at all. Snapshots are opaque blobs by name (one per query) with their
-parts, written in one transaction so a crash leaves either the old snapshot or the new one.
+parts: the large buffers are files in ``data_dir/snapshots`` (raw bytes, written and synced
+before the transaction that names them commits), so a crash leaves either the old
+snapshot or the new one, and a snapshot of 100,000 series costs a file write, not a
+gigabyte pushed through SQLite's pages and its WAL.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -59,10 +64,17 @@ CREATE TABLE IF NOT EXISTS snapshots (
     data BLOB NOT NULL,
     saved_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS snapshot_parts (  -- large buffers of a snapshot, one row each
+CREATE TABLE IF NOT EXISTS snapshot_parts (  -- large buffers of a snapshot, one row each (before files)
     name TEXT NOT NULL,
     idx INTEGER NOT NULL,
     data BLOB NOT NULL,
+    PRIMARY KEY (name, idx)
+);
+CREATE TABLE IF NOT EXISTS snapshot_files (  -- large buffers of a snapshot, a file each in snapshots/
+    name TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
     PRIMARY KEY (name, idx)
 );
 """
@@ -79,7 +91,7 @@ def trouble(path: Path, exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     lowered = text.lower()
     if "full" in lowered or getattr(exc, "errno", None) == errno.ENOSPC:
-        return f"{path}: {text}; free space on the disk of data_dir (Vigil retries by itself)"
+        return f"{path}: the disk is full; free space on the disk of data_dir (Vigil retries by itself)"
     if "malformed" in lowered or "not a database" in lowered or type(exc) is sqlite3.DatabaseError:
         return (
             f"{path} is damaged ({text}); move it aside (for example to vigil.db.damaged) and start again: "
@@ -112,6 +124,12 @@ class Store:
             # reads have a connection of their own: in WAL mode they see the last commit and never
             # wait for a write in progress (a snapshot of 100,000 series takes seconds)
             self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.parts_dir = self.path.parent / "snapshots"
+            self.parts_dir.mkdir(exist_ok=True)
+            named = {f for (f,) in self._db.execute("SELECT file FROM snapshot_files")}
+            for stray in self.parts_dir.iterdir():  # parts of a save that did not commit
+                if stray.name not in named:
+                    stray.unlink(missing_ok=True)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the store: {trouble(self.path, exc)}") from None
         self._lock = threading.Lock()
@@ -223,17 +241,44 @@ class Store:
         """Replace the named snapshots in one transaction.
 
         `parts` are a snapshot's large buffers (the bytes of its arrays, `vigil.state.encode`),
-        written one row each straight from memory, so saving never needs a second copy of all
-        the state.
+        written to files straight from memory, so saving never needs a second copy of all
+        the state; the files of the snapshots replaced are removed once the new ones are in.
         """
         now = time.time()
-        parts = parts or {}
-        with self.connection(write=True) as db:
-            for name, data in blobs.items():
-                db.execute("INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now))
-                db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
-                for i, buf in enumerate(parts.get(name, ())):
-                    db.execute("INSERT INTO snapshot_parts (name, idx, data) VALUES (?, ?, ?)", (name, i, buf))
+        written: list[Path] = []
+        try:
+            files = {name: [self._write_part(buf, written) for buf in bufs] for name, bufs in (parts or {}).items()}
+            if written:
+                _sync_dir(self.parts_dir)
+            with self.connection(write=True) as db:
+                old = []
+                for name, data in blobs.items():
+                    db.execute("INSERT OR REPLACE INTO snapshots (name, data, saved_at) VALUES (?, ?, ?)", (name, data, now))
+                    db.execute("DELETE FROM snapshot_parts WHERE name = ?", (name,))
+                    old += db.execute("SELECT file FROM snapshot_files WHERE name = ?", (name,)).fetchall()
+                    db.execute("DELETE FROM snapshot_files WHERE name = ?", (name,))
+                    db.executemany(
+                        "INSERT INTO snapshot_files (name, idx, file, size) VALUES (?, ?, ?, ?)",
+                        [(name, i, path.name, size) for i, (path, size) in enumerate(files.get(name, ()))],
+                    )
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        for (file,) in old:
+            (self.parts_dir / file).unlink(missing_ok=True)
+
+    def _write_part(self, buf: memoryview | bytes, written: list[Path]) -> tuple[Path, int]:
+        path = self.parts_dir / f"{secrets.token_hex(8)}.part"
+        written.append(path)
+        try:
+            with path.open("xb") as f:
+                f.write(buf)
+                f.flush()
+                os.fsync(f.fileno())
+                return path, f.tell()
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store: {trouble(path, exc)}") from None
 
     def load_snapshot(self, name: str) -> bytes | None:
         row = self._read("SELECT data FROM snapshots WHERE name = ?", (name,))
@@ -241,8 +286,23 @@ class Store:
 
     def load_snapshot_parts(self, name: str) -> list[bytearray]:
         """The large buffers of a snapshot, in order, as writable buffers."""
-        rows = self._read("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,))
-        return [bytearray(r[0]) for r in rows]
+        files = self._read("SELECT file, size FROM snapshot_files WHERE name = ? ORDER BY idx", (name,))
+        if not files:  # saved before parts were files
+            return [bytearray(r[0]) for r in self._read("SELECT data FROM snapshot_parts WHERE name = ? ORDER BY idx", (name,))]
+        out = []
+        for file, size in files:
+            path = self.parts_dir / file
+            try:
+                buf = bytearray(size)
+                with path.open("rb") as f:
+                    got = f.readinto(buf)
+            except OSError as exc:
+                raise StateError(f"cannot read saved state: {trouble(path, exc)}") from None
+            if got != size:
+                raise StateError(f"cannot read saved state: {path} holds {got} bytes, not the {size} saved; "
+                                 "move data_dir/snapshots aside and start again: Vigil relearns")
+            out.append(buf)
+        return out
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         """Rows of a read of saved state; StateError, saying why, if the store cannot give them."""
@@ -251,3 +311,12 @@ class Store:
                 return db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StateError(f"cannot read saved state: {trouble(self.path, exc)}") from None
+
+
+def _sync_dir(path: Path) -> None:
+    """Make the names of new files in `path` durable (their data is synced already)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
