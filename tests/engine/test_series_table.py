@@ -51,3 +51,20 @@ def test_a_gap_longer_than_the_anchor_reaches_keeps_the_newest_points_at_their_t
     assert got["t"] == times[2:]  # 49.7 days back from the newest at most
     assert got["value"] == [2.0, 3.0, 4.0]
     assert table_with([(t, 1.0, 1.0, 0.0, 2.0, 0.1) for t in times[:3]]).history(0)["t"] == times[:3]
+
+
+def test_a_series_is_found_by_its_api_id_until_it_is_removed_and_its_row_reused() -> None:
+    from vigil.labels import series_id, series_key
+
+    table = SeriesTable("q", 10)
+    labels = [{"__name__": "cpu", "instance": f"web-{i}"} for i in range(3)]
+    rows, _ = table.rows_for(labels, 10)
+    ids = [series_id("q", series_key(lab)) for lab in labels]
+    assert [table.id_of(r) for r in rows.tolist()] == ids
+    assert [table.row_of_id(i) for i in ids] == rows.tolist()
+    assert table.labels[int(rows[1])] == labels[1]
+    table.remove(rows[1:2])
+    (again,), _ = table.rows_for([{"__name__": "cpu", "instance": "web-9"}], 10)
+    assert again == rows[1] and table.row_of_id(ids[1]) is None  # the row is reused, the old id is gone
+    assert table.labels[int(again)] == {"__name__": "cpu", "instance": "web-9"}
+    assert table.row_of_id("not-an-id") is None and table.row_of_id("0" * 16) is None

@@ -14,7 +14,9 @@ half-widths from the expected value (or from the value where there is none) and
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -47,19 +49,67 @@ def from_bfloat16(u: np.ndarray) -> np.ndarray:
     return (np.asarray(u, dtype=np.uint32) << 16).view(np.float32).astype(np.float64)
 
 
+def _packed(labels: dict[str, str]) -> tuple[str, ...]:
+    """A label set as one flat tuple of interned strings (half a dict's size; series share their names and values)."""
+    return tuple(sys.intern(x) for kv in labels.items() for x in kv)
+
+
+class Labels(Sequence[dict[str, str] | None]):
+    """The label sets of a table's rows, as dicts made when asked for (None: a free row)."""
+
+    def __init__(self, packed: list[tuple[str, ...] | None]) -> None:
+        self._packed = packed
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    @overload
+    def __getitem__(self, row: int) -> dict[str, str] | None: ...
+
+    @overload
+    def __getitem__(self, row: slice) -> list[dict[str, str] | None]: ...
+
+    def __getitem__(self, row: int | slice) -> dict[str, str] | None | list[dict[str, str] | None]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        flat = self._packed[row]
+        return None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class SeriesTable:
-    """Label sets of one query mapped to rows, with per-row latest outputs and history."""
+    """Label sets of one query mapped to rows, with per-row latest outputs and history.
+
+    Per series, the Python objects are its key (and its entry in `index`) and its labels as
+    a tuple of interned strings; its API id is a uint64 in the state (`id_of`, `row_of_id`).
+    """
 
     def __init__(self, query: str, history_points: int) -> None:
         self.query = query
         self.history_points = history_points
         self.keys: list[str | None] = []
-        self.labels: list[dict[str, str] | None] = []
-        self.ids: list[str | None] = []
+        self._packed: list[tuple[str, ...] | None] = []
+        self.labels = Labels(self._packed)
         self.index: dict[str, int] = {}
-        self.by_id: dict[str, int] = {}
         self.free: list[int] = []
         self.state = RowState(self._fields(), 0)
+
+    def id_of(self, row: int) -> str:
+        """The series' id in the API (`vigil.labels.series_id`)."""
+        return f"{int(self.state['id64'][row]):016x}"
+
+    def row_of_id(self, sid: str) -> int | None:
+        """The row of the series with API id `sid`, if it is held."""
+        try:
+            wanted = np.uint64(int(sid, 16)) if len(sid) == 16 else None
+        except ValueError:
+            return None
+        if wanted is None:
+            return None
+        for row in np.flatnonzero(self.state["id64"][: self.n_rows] == wanted).tolist():
+            key = self.keys[row]
+            if key is not None and series_id(self.query, key) == sid:
+                return int(row)
+        return None
 
     def _fields(self) -> dict[str, Field]:
         h = self.history_points
@@ -68,6 +118,7 @@ class SeriesTable:
             "last_seen": Field((), np.float64, np.nan),  # wall clock of the last fetch with data
             "anomalous": Field((), np.bool_, False),
             "warming": Field((), np.bool_, True),
+            "id64": Field((), np.uint64, 0),  # the series' API id
             "hist_pos": Field((), np.int32, 0),
             "hist_len": Field((), np.int32, 0),
             "hist_t0": Field((), np.float64, np.nan),  # the anchor of the history's times
@@ -124,30 +175,27 @@ class SeriesTable:
         return rows, refused
 
     def _add(self, key: str, labels: dict[str, str]) -> int:
-        sid = series_id(self.query, key)
         if self.free:
             row = self.free.pop()
-            self.keys[row], self.labels[row], self.ids[row] = key, dict(labels), sid
+            self.keys[row], self._packed[row] = key, _packed(labels)
             self.state.reset(np.array([row]))
         else:
             row = len(self.keys)
             self.keys.append(key)
-            self.labels.append(dict(labels))
-            self.ids.append(sid)
+            self._packed.append(_packed(labels))
             if row >= self.state.n_rows:
                 self.state.resize(max(64, row + 1 + (row + 1) // 8))
+        self.state["id64"][row] = int(series_id(self.query, key), 16)
         self.index[key] = row
-        self.by_id[sid] = row
         return row
 
     def remove(self, rows: np.ndarray) -> None:
         for row in rows.tolist():
-            key, sid = self.keys[row], self.ids[row]
+            key = self.keys[row]
             if key is None:
                 continue
             del self.index[key]
-            self.by_id.pop(sid or "", None)
-            self.keys[row] = self.labels[row] = self.ids[row] = None
+            self.keys[row] = self._packed[row] = None
             self.free.append(row)
         self.state.reset(rows)
 
@@ -217,7 +265,7 @@ class SeriesTable:
     def payload(self) -> dict[str, Any]:
         return {
             "query": self.query, "history_points": self.history_points, "keys": self.keys,
-            "labels": self.labels, "state": self.state.payload(),
+            "labels": self.labels[:], "state": self.state.payload(),
         }
 
     def load(self, payload: Any) -> None:
@@ -238,10 +286,11 @@ class SeriesTable:
         if len(index) != sum(k is not None for k in keys):
             raise refuse(what, "a series is in it twice")
         self.state = state
-        self.keys, self.labels = keys, labels
-        self.ids = [None if k is None else series_id(self.query, k) for k in self.keys]
+        self.keys = keys
+        self._packed[:] = [None if lab is None else _packed(lab) for lab in labels]
+        for key, row in index.items():
+            state["id64"][row] = int(series_id(self.query, key), 16)
         self.index = index
-        self.by_id = {sid: i for i, sid in enumerate(self.ids) if sid is not None}
         self.free = [i for i, k in enumerate(self.keys) if k is None]
 
     def snapshot(self) -> bytes:

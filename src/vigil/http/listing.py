@@ -166,7 +166,7 @@ def item(pick: Pick, sparkline: Sparkline | None = None) -> SeriesItem:
     else:
         reason = "within the expected band" if math.isfinite(exp) else "score below the threshold"
     return SeriesItem(
-        id=q.table.ids[row] or "", query=q.name, labels=q.table.labels[row] or {},
+        id=q.table.id_of(row), query=q.name, labels=q.table.labels[row] or {},
         name=subject(q.table.labels[row] or {}, q.name), status=st, value=json_number(value),
         value_text=value_text, band_text=f"{exp_text} ({lo_text} to {hi_text})" if math.isfinite(exp) else None,
         expected=json_number(exp), lower=json_number(lo), upper=json_number(hi), score=json_number(score),

@@ -99,7 +99,7 @@ def series_detail_of(parts: Parts, series_id: str, since: str | None = None, win
     except ValueError as exc:
         raise HTTPException(400, f"window is {window!r}; {exc}") from None
     for q in parts.engine.queries.values():
-        row = q.table.by_id.get(series_id)
+        row = q.table.row_of_id(series_id)
         if row is None:
             continue
         if span is not None:
