@@ -130,6 +130,7 @@ class Query:
         self.silences = silences
         self._matches = RowMatches(self.name, lambda r: self.table.labels[r])
         self._muted: dict[tuple[int, float], str] = {}  # (row, start) of open events -> the silence that muted them
+        self._foreign: set[str] = set()  # keys of the last fetch that other shards own: hashed once, not per fetch
 
     @property
     def interval(self) -> float:
@@ -160,8 +161,10 @@ class Query:
             return Ingested()
         not_owned = None
         if self.split and self.shard is not None:  # before any row is made for them
-            index, owns, keys = self.table.index, self.shard.owns_key, samples.keys
-            mine = [i for i, k in enumerate(keys) if k in index or owns(self.name, k)]
+            index, owns, keys, known = self.table.index, self.shard.owns_key, samples.keys, self._foreign
+            foreign = {k for k in keys if k not in index and (k in known or not owns(self.name, k))}
+            mine = [i for i, k in enumerate(keys) if k not in foreign]
+            self._foreign = foreign
             not_owned = len(keys) - len(mine)
             if not_owned:
                 samples = samples.take(mine)
