@@ -14,6 +14,7 @@ import json
 import re
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -644,6 +645,15 @@ def test_event_families_show_the_open_events_peak_and_only_for_series_with_one(c
         assert sample.value == pytest.approx(event[field], rel=1e-6), family
 
 
+def test_the_band_stays_in_the_api_whatever_the_export(client: TestClient) -> None:
+    assert "vigil_upper_bound" not in client.get("/metrics").text
+    (web2,) = [i for i in client.get("/api/v1/series").json()["items"] if i["labels"] == WEB2]
+    points = client.get(f"/api/v1/series/{web2['id']}").json()["points"]
+    assert len(points["t"]) == 200
+    assert points["value"][-1] == 90.0
+    assert points["lower"][-1] < points["expected"][-1] < points["upper"][-1] < 90.0
+
+
 def per_series_part(text: str) -> str:
     """The per-series lines of a /metrics text (the self-monitoring after them changes with every tick)."""
     return "".join(line + "\n" for line in text.splitlines() if line.startswith(("vigil_anomaly", "vigil_event_")))
@@ -667,6 +677,17 @@ def test_the_text_changes_after_a_tick_and_is_rendered_once_between_ticks(servic
     assert mem and all(any(p is q for q in again.pieces) for p in mem)
     cpu = [p for p in again.pieces if b'query="cpu"' in p.text]
     assert cpu and not any(p is q for p in cpu for q in kept.pieces)
+
+
+def test_scrapes_at_the_same_time_render_once_and_get_the_same_bytes(service: Service) -> None:
+    exposition = Exposition(service.metrics, service.engine.queries.values)
+    before = exposition.series()
+    feed(service, "cpu", [batch(WEB1, [T0 + 200 * STEP], [51.0])])
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: exposition.series(), range(32)))
+        gzipped = set(pool.map(lambda _: exposition.body(gzip=True), range(32)))
+    assert bodies[0] is not before and all(b is bodies[0] for b in bodies), "one render for all of them"
+    assert len(gzipped) == 1
 
 
 def test_an_evicted_series_leaves_the_text(service: Service) -> None:
