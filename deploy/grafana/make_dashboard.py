@@ -9,19 +9,27 @@ file differs from what the script writes, and runs every PromQL expression of th
 against a real Prometheus that scrapes a real Vigil.
 
 The dashboard reads Prometheus through the datasource with uid ``prometheus``
-(deploy/grafana/provisioning/datasources/prometheus.yml). Variables:
+(deploy/grafana/provisioning/datasources/prometheus.yml). Its panels follow Vigil's default
+``export`` (``[score, anomaly]``, docs/configuration.md): the anomaly score and verdict of
+every series, and the open events' values at their peak (``vigil_event_*``, always
+exported). The band of a series (observed, expected, lower and upper) is in Vigil's API and
+page for every series, and the panels link there; on /metrics, only for queries whose
+``export`` adds ``observed``, ``expected`` and ``bounds``, which the collapsed row at the
+bottom shows. Variables:
 
 - ``query``: Vigil's configured queries (the ``query`` label); All matches ``.*``;
 - ``metric``: the watched metric names (the ``metric`` label) of those queries; All is
   ``.*``, which also matches series whose ``metric`` is empty (a query such as
   ``sum by (route) (...)`` has no metric name);
-- ``series``: one entry per series of those queries and metrics, as its label matchers
-  (``detector="default",instance="demo-app:9100",...``): Grafana's ``query_result`` prints
-  each series as ``name{k="v",...} value time`` and the regex keeps what is between the
-  braces. The "Observed, expected and band" panel repeats once per selected series, so
-  each copy has exactly one upper and one lower bound and can fill between them. Its
-  queries use ``${series:raw}``: Grafana's default format would regex-escape the dots and
-  braces of the label values.
+- ``series``: one entry per series of those queries and metrics that exports its band,
+  as its label matchers (``detector="default",instance="demo-app:9100",...``): Grafana's
+  ``query_result`` prints each series as ``name{k="v",...} value time`` and the regex keeps
+  what is between the braces. The "Observed, expected and band" panel repeats once per
+  selected series, so each copy has exactly one upper and one lower bound and can fill
+  between them. Its queries use ``${series:raw}``: Grafana's default format would
+  regex-escape the dots and braces of the label values;
+- ``vigil``: Vigil's address as the dashboard's readers reach it, for the links to its
+  page (default ``http://localhost:8080``, the demo stack's).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 THRESHOLD = 0.9999  # Vigil's default detection.threshold
 SEL = 'query=~"$query", metric=~"$metric"'  # the per-series filter of the variables
 Q = 'query=~"$query"'  # the per-query filter of the self-monitoring panels
+VIGIL = "http://localhost:8080"  # the demo stack's Vigil, as a browser reaches it
 
 _ids = iter(range(1, 1000))
 
@@ -60,12 +69,14 @@ def panel(kind: str, title: str, pos: tuple[int, int, int, int], targets: list[d
           description: str = "", unit: str = "short", minmax: tuple[float | None, float | None] = (None, None),
           custom: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
           overrides: list[dict[str, Any]] | None = None, thresholds: list[dict[str, Any]] | None = None,
-          **extra: Any) -> dict[str, Any]:
+          links: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
     x, y, w, h = pos
     defaults: dict[str, Any] = {
         "unit": unit,
         "thresholds": {"mode": "absolute", "steps": thresholds or [{"color": "green", "value": None}]},
     }
+    if links:
+        defaults["links"] = links
     if minmax[0] is not None:
         defaults["min"] = minmax[0]
     if minmax[1] is not None:
@@ -87,9 +98,15 @@ def panel(kind: str, title: str, pos: tuple[int, int, int, int], targets: list[d
     return p
 
 
-def row(title: str, y: int) -> dict[str, Any]:
-    return {"id": next(_ids), "type": "row", "title": title, "collapsed": False,
+def row(title: str, y: int, *, collapsed: bool = False) -> dict[str, Any]:
+    """A row; a collapsed one holds its panels (their queries run only once it is opened)."""
+    return {"id": next(_ids), "type": "row", "title": title, "collapsed": collapsed,
             "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}, "panels": []}
+
+
+def link(title: str, url: str) -> dict[str, Any]:
+    """A data link (a click on a value or a table row), in a new tab."""
+    return {"title": title, "url": url, "targetBlank": True}
 
 
 def timeseries(title: str, pos: tuple[int, int, int, int], targets: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
@@ -129,17 +146,26 @@ def panels() -> list[dict[str, Any]]:
              "Anomaly events open now, all series of the selected queries.", RED),
         stat("Series watched", (12, 1, 6, 4), f"sum(vigil_series{{{Q}}})",
              "Series Vigil holds for the selected queries."),
-        stat("Series warming up", (18, 1, 6, 4), f"sum(vigil_warming_up{{{SEL}}})",
-             "Series no detector has an opinion on yet: they cannot be anomalous."),
+        stat("Series with no score yet", (18, 1, 6, 4),
+             f"count(vigil_anomaly_score{{{SEL}}} != vigil_anomaly_score{{{SEL}}}) or vector(0)",
+             "Series whose anomaly score is NaN: no detector has an opinion on them yet (warming up), "
+             "so they cannot be anomalous."),
     ]
-    cols = [("A", "vigil_anomaly_score", "score"), ("B", "vigil_observed_value", "observed"),
-            ("C", "vigil_expected_value", "expected"), ("D", "vigil_lower_bound", "lower"),
-            ("E", "vigil_upper_bound", "upper")]
+    # the score now, and the open event's values at its peak (vigil_event_*: exported whatever the export)
+    cols = [("A", f"vigil_anomaly_score{{{SEL}}} and vigil_anomaly{{{SEL}}} == 1", "score"),
+            ("B", f"vigil_event_peak_score{{{SEL}}}", "peak score"),
+            ("C", f"vigil_event_observed_value{{{SEL}}}", "observed at peak"),
+            ("D", f"vigil_event_expected_value{{{SEL}}}", "expected at peak"),
+            ("E", f"vigil_event_lower_bound{{{SEL}}}", "lower at peak"),
+            ("F", f"vigil_event_upper_bound{{{SEL}}}", "upper at peak")]
     out.append(panel(
         "table", "Series anomalous now", (0, 5, 24, 8),
-        [target(f"{name}{{{SEL}}} and vigil_anomaly{{{SEL}}} == 1", "", ref, instant=True, table=True)
-         for ref, name, _ in cols],
-        description="Each series with an anomaly event open: its score, observed value, expected value and band.",
+        [target(expr, "", ref, instant=True, table=True) for ref, expr, _ in cols],
+        description="Each series with an anomaly event open: its score now, and the event at its peak: score, "
+                    "observed value, expected value and band. A row links to the query's anomalous series in "
+                    "Vigil, with their recent points and band.",
+        links=[link("Anomalous series of ${__data.fields.query} in Vigil",
+                    "${vigil}/#/?query=${__data.fields.query}&status=anomalous")],
         transformations=[
             {"id": "merge", "options": {}},
             {"id": "organize", "options": {
@@ -152,20 +178,28 @@ def panels() -> list[dict[str, Any]]:
     out.append(timeseries(
         "Anomaly score", (0, 13, 24, 8), [target(f"vigil_anomaly_score{{{SEL}}}")],
         description=f"Calibrated anomaly score, 0 to 1. The red line is Vigil's default threshold {THRESHOLD} "
-                    "(a query may set its own detection.threshold).",
+                    "(a query may set its own detection.threshold). A series links to its query's series in "
+                    "Vigil, each with its observed values, expected value and band.",
+        links=[link("Series of ${__field.labels.query} in Vigil (values and band)",
+                    "${vigil}/#/?query=${__field.labels.query}")],
         unit="none", minmax=(0, 1),
         custom={"thresholdsStyle": {"mode": "line"}},
         thresholds=[{"color": "green", "value": None}, {"color": "red", "value": THRESHOLD}],
     ))
-    out.append(row("Series: observed, expected and band (one panel per series)", 21))
-    out.append(timeseries(
+    band_row = row("Observed, expected and band, one panel per series whose query exports them "
+                   "(export: [score, anomaly, observed, expected, bounds])", 21, collapsed=True)
+    out.append(band_row)
+    band_row["panels"].append(timeseries(
         "$series", (0, 22, 12, 8),
         [target("vigil_observed_value{${series:raw}}", "observed", "A"),
          target("vigil_expected_value{${series:raw}}", "expected", "B"),
          target("vigil_upper_bound{${series:raw}}", "upper", "C"),
          target("vigil_lower_bound{${series:raw}}", "lower", "D")],
         description="The series as Vigil saw it, the value its detector expected and the band "
-                    "(shaded between the lower and upper bound). Red marks: anomaly events.",
+                    "(shaded between the lower and upper bound). Red marks: anomaly events. Only series whose "
+                    "query's export has observed, expected and bounds are here; every series' band is in Vigil "
+                    "(the link).",
+        links=[link("Series of ${__field.labels.query} in Vigil", "${vigil}/#/?query=${__field.labels.query}")],
         repeat="series", repeatDirection="h", maxPerRow=2,
         overrides=[
             by_name("observed", color=color("blue"), custom__lineWidth=2),
@@ -232,13 +266,28 @@ def variable(name: str, label: str, definition: str, *, regex: str = "", query: 
     }
 
 
+def textbox(name: str, label: str, default: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "description": description,
+        "type": "textbox",
+        "query": default,
+        "current": {"selected": False, "text": default, "value": default},
+        "options": [{"selected": True, "text": default, "value": default}],
+        "hide": 0,
+        "skipUrlSync": False,
+    }
+
+
 def dashboard() -> dict[str, Any]:
     global _ids
     _ids = iter(range(1, 1000))
     return {
         "uid": "vigil",
         "title": "Vigil",
-        "description": "Vigil's anomalies (observed against expected, with the band and the score) and its own health.",
+        "description": "Vigil's anomalies (the score and verdict of every series, the open events at their peak, "
+                       "the band of the series that export it) and its own health.",
         "tags": ["vigil", "anomaly-detection"],
         "timezone": "browser",
         "editable": True,
@@ -250,7 +299,8 @@ def dashboard() -> dict[str, Any]:
         "timepicker": {},
         "fiscalYearStartMonth": 0,
         "liveNow": False,
-        "links": [],
+        "links": [{"title": "Vigil", "type": "link", "url": "${vigil}", "icon": "external link",
+                   "targetBlank": True, "tooltip": "Vigil's page: every series with its band, the events"}],
         "annotations": {"list": [
             {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
              "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
@@ -266,12 +316,13 @@ def dashboard() -> dict[str, Any]:
              "tagKeys": "query,metric,severity", "useValueForTime": False},
         ]},
         "templating": {"list": [
-            variable("query", "Query", "label_values(vigil_observed_value, query)",
+            variable("query", "Query", "label_values(vigil_anomaly, query)",
                      description="Vigil's configured queries"),
-            variable("metric", "Metric", 'label_values(vigil_observed_value{query=~"$query"}, metric)',
+            variable("metric", "Metric", 'label_values(vigil_anomaly{query=~"$query"}, metric)',
                      description="Metric names of the watched series"),
             variable("series", "Series", f"query_result(vigil_observed_value{{{SEL}}})", regex="/\\{(.*)\\}/",
-                     description="One panel per series in the band row"),
+                     description="One panel per series in the band row: the series whose query exports its band"),
+            textbox("vigil", "Vigil", VIGIL, "Vigil's address as you reach it, for the links to its page"),
         ]},
         "panels": panels(),
     }

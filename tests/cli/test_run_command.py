@@ -37,7 +37,7 @@ def test_run_with_no_arguments_serves_host_metrics_and_health_within_ten_seconds
         def host_series() -> set[str]:
             text = httpx.get("http://127.0.0.1:8080/metrics", timeout=1).text
             metrics = {s.labels["metric"] for f in text_string_to_metric_families(text)
-                       if f.name == "vigil_observed_value" for s in f.samples}
+                       if f.name == "vigil_anomaly_score" for s in f.samples}  # exported by default
             return metrics if {"memory_used_percent", "disk_used_percent", "load1"} <= metrics else set()
 
         metrics = wait_until(host_series, 10, 0.1, "host series at /metrics")

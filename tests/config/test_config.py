@@ -14,6 +14,8 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.config import (
+    DEFAULT_EXPORT,
+    EXPORTS,
     Config,
     Detection,
     Secret,
@@ -74,6 +76,38 @@ def test_host_can_be_enabled_next_to_prometheus(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, PROM + "host:\n  enabled: true\n  interval: 2s\n"))
     assert config.host_enabled
     assert config.host.interval == 2.0
+
+
+def test_export_defaults_to_score_and_anomaly_and_a_query_list_replaces_it(tmp_path: Path) -> None:
+    assert load_config(None).exports() == {"host": ("score", "anomaly")}
+    config = load_config(write(tmp_path, PROM + textwrap.dedent("""\
+            - name: full
+              query: up
+              export: [bounds, observed, expected, anomaly, score, bounds]
+            - name: none
+              query: up
+              export: []
+        host:
+          enabled: true
+          export: [warming_up]
+        replay:
+          - name: seed
+            path: seed.csv
+          - name: seed_band
+            path: seed.csv
+            export: [observed, expected, bounds]
+        export: [anomaly]
+        """)))
+    assert config.exports() == {
+        "host": ("warming_up",),
+        "api": ("anomaly",),  # the top-level export
+        "full": ("score", "anomaly", "expected", "bounds", "observed"),  # once each, in one order
+        "none": (),
+        "seed": ("anomaly",),
+        "seed_band": ("expected", "bounds", "observed"),
+    }
+    assert Config().export == ("score", "anomaly") == DEFAULT_EXPORT
+    assert set(EXPORTS) == {"score", "anomaly", "expected", "bounds", "observed", "warming_up"}
 
 
 def test_example_config_parses_and_equals_the_defaults(tmp_path: Path) -> None:
@@ -275,6 +309,29 @@ def test_durations_are_read_with_their_unit(text: str, seconds: float) -> None:
             "host:\n  detection: {persistence: 6/5}\n",
             "host.detection: persistence is '6/5'; write K/N",
             id="host-override-persistence",
+        ),
+        pytest.param(
+            "export: [score, bands]\n",
+            "export is ['score', 'bands']; 'bands' is not a name of exported families; "
+            "write a list of some of score, anomaly, expected, bounds, observed, warming_up",
+            id="export-unknown-name",
+        ),
+        pytest.param(
+            PROM + "      export: [upper, lower]\n",
+            "prometheus.queries[0].export is ['upper', 'lower']; 'upper', 'lower' are not names of exported "
+            "families; write a list of some of score, anomaly, expected, bounds, observed, warming_up",
+            id="query-export-unknown-names",
+        ),
+        pytest.param(
+            "host:\n  export: score\n",
+            "host.export is 'score'; write a list of some of score, anomaly, expected, bounds, observed, "
+            "warming_up, such as [score, anomaly]",
+            id="host-export-not-a-list",
+        ),
+        pytest.param(
+            "replay:\n  - name: seed\n    path: x.csv\n    export: {score: true}\n",
+            "replay[0].export: write a list of some of score, anomaly",
+            id="replay-export-a-mapping",
         ),
     ],
 )

@@ -53,7 +53,9 @@ import yaml
 from support.processes import DemoApp, VigilProcess
 from support.receivers import AlertmanagerServer, HookServer, amtool_binary
 from support.servers import PrometheusServer, free_port, openmetrics, promtool_binary, wait_until
+from vigil.config import DEFAULT_EXPORT
 from vigil.metrics import CATALOGUE
+from vigil.outputs.exporter import SERIES_FAMILIES
 from vigil.tools.demo_app import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -315,8 +317,11 @@ def test_dashboard_is_a_well_formed_model_on_the_provisioned_datasource() -> Non
             assert t["expr"].strip() and t.get("datasource", p["datasource"]) == p["datasource"]
 
     names = [v["name"] for v in dashboard["templating"]["list"]]
-    assert names == ["query", "metric", "series"]
+    assert names == ["query", "metric", "series", "vigil"]
     for v in dashboard["templating"]["list"]:
+        if v["name"] == "vigil":  # Vigil's address, for the links
+            assert v["type"] == "textbox" and v["query"] == "http://localhost:8080"
+            continue
         assert v["type"] == "query" and v["datasource"]["uid"] == uid and v["query"]
     for a in dashboard["annotations"]["list"]:
         if a.get("builtIn"):
@@ -326,14 +331,28 @@ def test_dashboard_is_a_well_formed_model_on_the_provisioned_datasource() -> Non
     # what the brief of the dashboard asks for is there
     exprs = " ".join(t["expr"] for p in panels for t in p.get("targets", []))
     for name in ("vigil_observed_value", "vigil_expected_value", "vigil_upper_bound", "vigil_lower_bound",
-                 "vigil_anomaly_score", "vigil_series", "vigil_samples_total", "vigil_tick_duration_seconds_bucket",
+                 "vigil_anomaly_score", "vigil_anomaly", "vigil_event_peak_score", "vigil_event_observed_value",
+                 "vigil_series", "vigil_samples_total", "vigil_tick_duration_seconds_bucket",
                  "vigil_source_up", "vigil_source_errors_total", "vigil_events_open", "vigil_notifications_total"):
         assert name in exprs, name
+
     band = next(p for p in panels if p.get("repeat") == "series")
     fills = [prop for o in band["fieldConfig"]["overrides"] for prop in o["properties"]
              if prop["id"] == "custom.fillBelowTo"]
     assert fills == [{"id": "custom.fillBelowTo", "value": "lower"}]
     assert {t["legendFormat"] for t in band["targets"]} == {"observed", "expected", "upper", "lower"}
+
+    # the panels shown follow the default export; the band panels sit in a collapsed row, and link to Vigil
+    per_series = {family for family, _, _ in SERIES_FAMILIES}
+    default = {family for family, _, name in SERIES_FAMILIES if name in DEFAULT_EXPORT}
+    shown = [p for p in dashboard["panels"] if p["type"] != "row"]
+    read = {name for p in shown for t in p["targets"] for name in re.findall(r"\bvigil_\w+", t["expr"])}
+    read |= {name for v in dashboard["templating"]["list"][:2] for name in re.findall(r"\bvigil_\w+", v["query"])}
+    assert read & per_series == default
+    (collapsed,) = [p for p in dashboard["panels"] if p["type"] == "row" and p["collapsed"]]
+    assert collapsed["panels"] == [band]
+    links = [lk["url"] for p in panels if p["type"] != "row" for lk in p["fieldConfig"]["defaults"].get("links", [])]
+    assert len(links) >= 3 and all(url.startswith("${vigil}/#/?query=") for url in links)
 
 
 def test_dashboard_loads_into_grafana_foundation_sdk_models() -> None:
@@ -354,7 +373,7 @@ def test_dashboard_loads_into_grafana_foundation_sdk_models() -> None:
         assert p.datasource is not None and p.datasource.uid == "prometheus"
         assert p.targets and all(isinstance(t, prometheus.Dataquery) for t in p.targets), p.title
         assert all(t.expr and t.ref_id for t in p.targets if isinstance(t, prometheus.Dataquery))
-    assert [v.name for v in parsed.templating.list_val or []] == ["query", "metric", "series"]
+    assert [v.name for v in parsed.templating.list_val or []] == ["query", "metric", "series", "vigil"]
     again = json.loads(json.dumps(parsed, cls=JSONEncoder))
     assert [p["id"] for p in again["panels"]] == [p["id"] for p in data["panels"]]
     assert [t["expr"] for p in again["panels"] for t in p.get("targets", [])] == [
@@ -526,6 +545,8 @@ def test_every_dashboard_query_runs_against_the_real_prometheus(stack: dict[str,
             found = regex.search(grafana_query_result_text(cpu))
             assert found is not None
             series = found.group(1)
+        elif v["type"] == "textbox":
+            continue  # Vigil's address, in links only
         else:
             pytest.fail(f"variable {name}: unexpected query {query!r}")
     assert series, "the series variable has a value"
@@ -540,9 +561,9 @@ def test_every_dashboard_query_runs_against_the_real_prometheus(stack: dict[str,
 
     # every vigil_* name is a family Vigil exports, and every expression returns data from
     # the running stack except these (no notify receivers and no source errors here, no
-    # anomaly open when this test runs alone)
+    # anomaly open when this test runs alone); the band panels' from demo_cpu, which exports its band
     may_be_empty = ("vigil_notifications_total", "vigil_notifications_pending", "vigil_source_errors_total",
-                    "== 1", "ALERTS{")
+                    "== 1", "ALERTS{", "vigil_event_")
 
     def answer(expr: str, instant: bool) -> list[Any]:
         if instant:

@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from support.sources import FakeSource
 from vigil.cli.service import override as _override
-from vigil.config import Config, Detection, Limits, load_config
+from vigil.config import EXPORTS, Config, Detection, Limits, load_config
 from vigil.engine import Engine, Query
 from vigil.errors import ConfigError
 from vigil.http.app import create_app
@@ -333,6 +333,7 @@ def test_every_series_line_says_its_shard_and_nothing_changes_unsharded(tmp_path
     labels = [*random_label_sets(12, seed=23), {"__name__": "x", "vigil_shard": "theirs", "instance": "a"}]
     shard = Shard(0, 1)  # owns everything: every line is checked
     engine = sharded_engine(tmp_path / "a", shard)
+    engine.queries["q"].export = EXPORTS  # every family, not only the default two
     tick(engine, calm_batches(labels, n=5))
     text = render(engine.metrics, engine.queries.values()).decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -346,6 +347,7 @@ def test_every_series_line_says_its_shard_and_nothing_changes_unsharded(tmp_path
         assert key in CATALOGUE, f"{name} is not in exporter.CATALOGUE"
 
     plain = sharded_engine(tmp_path / "b", None)
+    plain.queries["q"].export = EXPORTS
     tick(plain, calm_batches(labels, n=5))
     text = render(plain.metrics, plain.queries.values()).decode()
     assert "vigil_shard" not in text.replace('vigil_shard="theirs"', "")

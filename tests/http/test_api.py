@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import json
 import re
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from typer.testing import CliRunner
 
 from support.sources import FakeSource
 from vigil.cli import app as cli_app
-from vigil.config import Config, Detection, Limits, Secret, Server
+from vigil.config import DEFAULT_EXPORT, EXPORTS, Config, Detection, Limits, Secret, Server
 from vigil.detection.decision import Event
 from vigil.engine import Engine, EventRecord, Query
 from vigil.errors import SourceUnavailable
@@ -33,6 +35,7 @@ from vigil.http.models import EventItem
 from vigil.labels import series_key
 from vigil.metrics import CATALOGUE, Metrics
 from vigil.outputs.event import EventDocument, event_doc, event_schema
+from vigil.outputs.exporter import Exposition
 from vigil.outputs.store import Store
 from vigil.service import Service
 from vigil.sources.base import SeriesBatch
@@ -67,11 +70,12 @@ def calm(n: int, seed: int = 0, level: float = 50.0) -> tuple[np.ndarray, np.nda
 
 
 def make_service(
-    tmp_path: Path, server: Server | None = None, names: Sequence[str] = ("cpu", "mem")
+    tmp_path: Path, server: Server | None = None, names: Sequence[str] = ("cpu", "mem"),
+    export: Sequence[str] = DEFAULT_EXPORT,
 ) -> Service:
     config = Config(data_dir=tmp_path, server=server or Server(rate_limit=1000.0))
     limits = Limits(history_points=240)  # more than the 200 samples `fill` feeds
-    queries = [Query(FakeSource(n), Detection(), limits, n) for n in names]
+    queries = [Query(FakeSource(n), Detection(), limits, n, export=export) for n in names]
     store = Store(tmp_path)
     metrics = Metrics()
     engine = Engine(config, queries, store, metrics, clock=lambda: T0 + 3600)
@@ -510,6 +514,12 @@ def test_a_series_whose_event_is_held_open_shows_the_events_peak_score_not_0(
 
 # -- /metrics ------------------------------------------------------------------------------
 
+PER_SERIES = ("vigil_observed_value", "vigil_expected_value", "vigil_upper_bound", "vigil_lower_bound",
+              "vigil_anomaly_score", "vigil_anomaly", "vigil_warming_up")
+EVENT_FAMILIES = ("vigil_event_observed_value", "vigil_event_expected_value", "vigil_event_lower_bound",
+                  "vigil_event_upper_bound", "vigil_event_peak_score")
+PLAIN = {"Accept-Encoding": "identity"}
+
 
 def families(client: TestClient) -> dict[str, Any]:
     response = client.get("/metrics")
@@ -518,14 +528,22 @@ def families(client: TestClient) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(response.text)}
 
 
+@pytest.fixture
+def everything(tmp_path: Path) -> TestClient:
+    """The `service` fixture's series with every family exported (export: all six names)."""
+    s = make_service(tmp_path, export=EXPORTS)
+    fill(s)
+    return TestClient(create_app(s), base_url=LOCAL)
+
+
 def catalogued(name: str, kind: str) -> bool:
     """Whether a parsed family is in the catalogue (the parser drops a counter's _total)."""
     key = f"{name}_total" if kind == "counter" else name
     return key in CATALOGUE and CATALOGUE[key][0] == kind
 
 
-def test_metrics_families_are_all_in_the_catalogue(client: TestClient) -> None:
-    found = families(client)
+def test_metrics_families_are_all_in_the_catalogue(everything: TestClient) -> None:
+    found = families(everything)
     assert "vigil_observed_value" in found and "vigil_samples" in found
     for name, family in found.items():
         assert catalogued(name, family.type), f"{name} ({family.type}) is not in exporter.CATALOGUE"
@@ -535,14 +553,44 @@ def test_metrics_families_are_all_in_the_catalogue(client: TestClient) -> None:
         )
 
 
-def test_per_series_families_carry_metric_query_detector_and_the_series_labels(
+def test_default_export_is_the_score_and_the_verdict_per_series_and_the_open_events_peak(
     client: TestClient,
 ) -> None:
     found = families(client)
-    for family in (
-        "vigil_observed_value", "vigil_expected_value", "vigil_upper_bound", "vigil_lower_bound",
-        "vigil_anomaly_score", "vigil_anomaly", "vigil_warming_up",
-    ):  # fmt: skip
+    shown = {name: len(f.samples) for name, f in found.items() if name in PER_SERIES + EVENT_FAMILIES}
+    # four series: two lines each, and one line of each event family for web-2's open event
+    assert shown == {"vigil_anomaly_score": 4, "vigil_anomaly": 4, **dict.fromkeys(EVENT_FAMILIES, 1)}
+    text = client.get("/metrics").text
+    for name in set(PER_SERIES) - {"vigil_anomaly_score", "vigil_anomaly"}:
+        assert name not in text, f"{name} is not exported by default, not even its HELP line"
+    per_series = [line for line in text.splitlines() if line.startswith("vigil_anomaly")]
+    assert len(per_series) == 2 * 4
+
+
+def test_a_query_exports_what_its_export_names_and_the_families_group_its_lines(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    service.engine.queries["mem"].export = ("observed", "bounds")
+    fill(service)
+    text = TestClient(create_app(service), base_url=LOCAL).get("/metrics").text
+    found = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def queries_in(family: str) -> list[str]:
+        return sorted(s.labels["query"] for s in found[family].samples)
+
+    assert queries_in("vigil_anomaly_score") == queries_in("vigil_anomaly") == ["cpu", "cpu", "cpu"]
+    assert queries_in("vigil_observed_value") == queries_in("vigil_upper_bound") == ["mem"]
+    assert queries_in("vigil_lower_bound") == ["mem"]
+    assert "vigil_expected_value" not in found and "vigil_warming_up" not in found
+    names = [n for n in (line.split("{")[0] for line in text.splitlines()) if n in PER_SERIES + EVENT_FAMILIES]
+    grouped = [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+    assert len(grouped) == len(set(grouped)), f"a family's lines are split: {grouped}"
+
+
+def test_per_series_families_carry_metric_query_detector_and_the_series_labels(
+    everything: TestClient,
+) -> None:
+    found = families(everything)
+    for family in PER_SERIES:
         labels = sorted(
             (s.labels["query"], s.labels["metric"], s.labels["instance"])
             for s in found[family].samples
@@ -576,6 +624,16 @@ def test_per_series_families_carry_metric_query_detector_and_the_series_labels(
     assert samples.value == 403
 
 
+def test_exported_values_read_back_as_the_series_latest_values_exactly(everything: TestClient) -> None:
+    found = families(everything)
+    items = everything.get("/api/v1/series").json()["items"]
+    for it in items:
+        detail = everything.get(f"/api/v1/series/{it['id']}").json()["points"]
+        (observed,) = [s.value for s in found["vigil_observed_value"].samples
+                       if s.labels["instance"] == it["labels"]["instance"] and s.labels["query"] == it["query"]]
+        assert observed == pytest.approx(detail["value"][-1], rel=1e-6)  # history is float32
+
+
 def test_event_families_show_the_open_events_peak_and_only_for_series_with_one(client: TestClient) -> None:
     found = families(client)
     (event,) = client.get("/api/v1/anomalies", params={"state": "firing"}).json()["items"]
@@ -587,8 +645,83 @@ def test_event_families_show_the_open_events_peak_and_only_for_series_with_one(c
         assert sample.value == pytest.approx(event[field], rel=1e-6), family
 
 
+def test_the_band_stays_in_the_api_whatever_the_export(client: TestClient) -> None:
+    assert "vigil_upper_bound" not in client.get("/metrics").text
+    (web2,) = [i for i in client.get("/api/v1/series").json()["items"] if i["labels"] == WEB2]
+    points = client.get(f"/api/v1/series/{web2['id']}").json()["points"]
+    assert len(points["t"]) == 200
+    assert points["value"][-1] == 90.0
+    assert points["lower"][-1] < points["expected"][-1] < points["upper"][-1] < 90.0
+
+
+def per_series_part(text: str) -> str:
+    """The per-series lines of a /metrics text (the self-monitoring after them changes with every tick)."""
+    return "".join(line + "\n" for line in text.splitlines() if line.startswith(("vigil_anomaly", "vigil_event_")))
+
+
+def test_the_text_changes_after_a_tick_and_is_rendered_once_between_ticks(service: Service) -> None:
+    client = TestClient(create_app(service), base_url=LOCAL)
+    first = client.get("/metrics", headers=PLAIN).text
+    assert client.get("/metrics", headers=PLAIN).text == first
+    exposition = Exposition(service.metrics, service.engine.queries.values)
+    kept = exposition.series()
+    assert exposition.series() is kept, "no tick: the per-series part is not rendered again"
+
+    feed(service, "cpu", [batch(WEB1, [T0 + 200 * STEP], [95.0])])  # a spike: web-1's score rises
+    after = client.get("/metrics", headers=PLAIN).text
+    assert per_series_part(after) != per_series_part(first)
+    again = exposition.series()
+    assert again is not kept and again.plain() != kept.plain()
+    # only the query that ticked is rendered again: mem's lines are the very same bytes
+    mem = [p for p in kept.pieces if b'query="mem"' in p.text]
+    assert mem and all(any(p is q for q in again.pieces) for p in mem)
+    cpu = [p for p in again.pieces if b'query="cpu"' in p.text]
+    assert cpu and not any(p is q for p in cpu for q in kept.pieces)
+
+
+def test_scrapes_at_the_same_time_render_once_and_get_the_same_bytes(service: Service) -> None:
+    exposition = Exposition(service.metrics, service.engine.queries.values)
+    before = exposition.series()
+    feed(service, "cpu", [batch(WEB1, [T0 + 200 * STEP], [51.0])])
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: exposition.series(), range(32)))
+        gzipped = set(pool.map(lambda _: exposition.body(gzip=True), range(32)))
+    assert bodies[0] is not before and all(b is bodies[0] for b in bodies), "one render for all of them"
+    assert len(gzipped) == 1
+
+
+def test_an_evicted_series_leaves_the_text(service: Service) -> None:
+    client = TestClient(create_app(service), base_url=LOCAL)
+    assert 'instance="web-3"' in client.get("/metrics").text
+    q = service.engine.queries["cpu"]
+    q.last_data = T0 + 10**6
+    q.table.state["last_seen"][q.table.index[series_key(WEB1)]] = q.last_data  # the others silent since
+    _, evicted = q.evict()
+    assert evicted == 2
+    text = client.get("/metrics").text
+    assert 'instance="web-3"' not in text and 'instance="web-1",job="node",metric="cpu_utilization"' in text
+
+
+def test_metrics_are_gzipped_when_asked_and_plain_otherwise(service: Service) -> None:
+    client = TestClient(create_app(service), base_url=LOCAL)
+    plain = client.get("/metrics", headers=PLAIN)
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    assert plain.text.startswith("# HELP vigil_anomaly_score ")
+    for asked in ("gzip", "deflate, gzip;q=0.8", "*"):
+        with client.stream("GET", "/metrics", headers={"Accept-Encoding": asked}) as r:
+            raw = b"".join(r.iter_raw())
+            assert r.headers["content-encoding"] == "gzip" and r.headers["vary"] == "Accept-Encoding"
+            assert int(r.headers["content-length"]) == len(raw)
+        assert raw[:2] == b"\x1f\x8b"
+        assert gzip.decompress(raw) == plain.content, asked  # one member: any gzip reader takes it whole
+        assert len(raw) < len(plain.content) / 2
+    for refused in ("identity", "gzip;q=0", "br"):
+        r = client.get("/metrics", headers={"Accept-Encoding": refused})
+        assert "content-encoding" not in r.headers and r.content == plain.content, refused
+
+
 def test_label_values_are_escaped(tmp_path: Path) -> None:
-    service = make_service(tmp_path, names=("cpu",))
+    service = make_service(tmp_path, names=("cpu",), export=("observed",))
     odd = {"__name__": "cpu_utilization", "instance": 'we"b\\1\nx', "path": "C:\\temp\\"}
     feed(service, "cpu", [batch(odd, [T0], [1.0])])
     client = TestClient(create_app(service), base_url=LOCAL)

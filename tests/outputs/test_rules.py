@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ import pytest
 import yaml
 
 from support.servers import PrometheusServer, promtool_binary
-from vigil.config import Config, PrometheusQuery, PrometheusSource
+from vigil.config import DEFAULT_EXPORT, EXPORTS, Config, PrometheusQuery, PrometheusSource
 from vigil.errors import ConfigError
-from vigil.outputs.rules import build_rules, prometheus_duration, render_rules, write_rules
+from vigil.metrics import CATALOGUE
+from vigil.outputs.exporter import SERIES_FAMILIES
+from vigil.outputs.rules import BAND_EXPORT, build_rules, prometheus_duration, render_rules, write_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "prometheus"
@@ -34,8 +37,10 @@ ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # Prometheus' rule name ru
 PER_SERIES = ("VigilAnomaly", "VigilAboveUpperBound", "VigilBelowLowerBound")
 
 
-def two_queries_and_host_yaml(**detection: Any) -> dict[str, Any]:
+def two_queries_and_host_yaml(export: Sequence[str] | None = EXPORTS, **detection: Any) -> dict[str, Any]:
+    """Host and two queries; with every family exported unless `export` says otherwise (None: the default)."""
     return {
+        **({} if export is None else {"export": list(export)}),
         "host": {"enabled": True},
         "prometheus": {
             "url": "http://127.0.0.1:9090",
@@ -48,8 +53,8 @@ def two_queries_and_host_yaml(**detection: Any) -> dict[str, Any]:
     }
 
 
-def two_queries_and_host(**detection: Any) -> Config:
-    return Config.model_validate(two_queries_and_host_yaml(**detection))
+def two_queries_and_host(export: Sequence[str] | None = EXPORTS, **detection: Any) -> Config:
+    return Config.model_validate(two_queries_and_host_yaml(export, **detection))
 
 
 def alerts(rules: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,6 +101,64 @@ def test_band_alerts_compare_the_same_series_and_skip_warming_up() -> None:
     )
     below = next(r for r in alerts(rules) if r["alert"] == "VigilBelowLowerBound" and r["labels"]["query"] == "host")
     assert "vigil_observed_value{query=\"host\"} < vigil_lower_bound{query=\"host\"}" in below["expr"]
+
+
+def families_read(text: str) -> set[str]:
+    """The vigil_* families a rule's expression or annotation reads."""
+    return set(re.findall(r"\bvigil_[a-z_]+\b", text)) & set(CATALOGUE)
+
+
+def test_the_default_export_gets_the_anomaly_alert_and_no_band_alerts() -> None:
+    rules = build_rules(two_queries_and_host(export=None))
+    for group in rules["groups"]:
+        assert [r["alert"] for r in group["rules"]] == ["VigilAnomaly", "VigilSourceDown", "VigilAbsent"]
+
+
+@pytest.mark.parametrize(
+    "export",
+    [
+        pytest.param(DEFAULT_EXPORT, id="default"),
+        pytest.param(("anomaly",), id="anomaly-only"),
+        pytest.param(("observed", "bounds"), id="band-without-warming-up"),
+        pytest.param(("anomaly", *BAND_EXPORT), id="band"),
+        pytest.param(EXPORTS, id="everything"),
+        pytest.param((), id="nothing"),
+    ],
+)
+def test_every_rule_reads_only_families_its_query_exports(export: tuple[str, ...]) -> None:
+    exported = {family for family, _, name in SERIES_FAMILIES if name in export}
+    always = {name for name in CATALOGUE if name.startswith("vigil_event_")} | {"vigil_source_up",
+                                                                                "vigil_source_errors_total"}
+    rules = build_rules(two_queries_and_host(export=export))
+    for rule in alerts(rules):
+        assert families_read(rule["expr"]) <= exported | always, f"{rule['alert']} reads what {export} does not export"
+        for name, text in rule["annotations"].items():
+            # a band alert's description says the expected value when it is exported, and leaves it out when not
+            optional = {"vigil_expected_value"} if name == "description" and "Bound" in rule["alert"] else set()
+            assert families_read(text) <= exported | always | optional, f"{rule['alert']} {name}"
+            if optional:
+                assert '{{- with printf "vigil_expected_value{%s} >= -Inf" $sel | query }}' in text
+    band = [r["alert"] for r in alerts(rules) if r["alert"] in PER_SERIES[1:]]
+    assert len(band) == (6 if set(BAND_EXPORT) <= set(export) else 0)
+    anomaly = [r["alert"] for r in alerts(rules) if r["alert"] == "VigilAnomaly"]
+    assert len(anomaly) == (3 if "anomaly" in export else 0)
+    assert [r["alert"] for r in alerts(rules)].count("VigilAbsent") == 3
+
+
+def test_a_query_of_its_own_export_gets_its_band_alerts_and_the_others_not() -> None:
+    text = two_queries_and_host_yaml(export=None)
+    text["prometheus"]["queries"][1]["export"] = [*BAND_EXPORT, "anomaly"]
+    config = Config.model_validate(text)
+    rules = build_rules(config)
+    got = {g["name"]: [r["alert"] for r in g["rules"]] for g in rules["groups"]}
+    assert got == {
+        "vigil.host": ["VigilAnomaly", "VigilSourceDown", "VigilAbsent"],
+        "vigil.api.latency-p99": ["VigilAnomaly", "VigilSourceDown", "VigilAbsent"],
+        "vigil.node:cpu": [*PER_SERIES, "VigilSourceDown", "VigilAbsent"],
+    }
+    assert "# Band alerts only for queries whose export has observed, bounds and warming_up: node:cpu.\n" in (
+        render_rules(config)
+    )
 
 
 @pytest.mark.parametrize(
@@ -218,7 +281,7 @@ def test_prometheus_duration_writes_what_prometheus_prints(value: float, expecte
 def test_committed_rules_pass_promtool_check() -> None:
     result = promtool("check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 23 rules found" in result.stdout
+    assert "SUCCESS: 17 rules found" in result.stdout  # 3 per query, and demo_cpu's band alerts
 
 
 def test_rules_generated_for_two_queries_and_the_host_pass_promtool_check(tmp_path: Path) -> None:
@@ -283,7 +346,7 @@ def test_prometheus_loads_the_committed_rules(tmp_path: Path) -> None:
         groups = httpx.get(f"{prom.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
     rules = [r for g in groups for r in g["rules"]]
     assert sorted(g["name"] for g in groups) == sorted(g["name"] for g in yaml.safe_load(RULES.read_text())["groups"])
-    assert len(rules) == 23
+    assert len(rules) == 17
     assert {r["health"] for r in rules} <= {"ok", "unknown"}
 
 

@@ -1,4 +1,8 @@
-"""The seed's CSV replayed live: its CPU, EWMA and upper threshold appear as vigil_* metrics."""
+"""The seed's CSV replayed live: its CPU, EWMA and upper threshold appear as vigil_* metrics.
+
+They are the observed value, the expected value and the band, which a query exports when
+its ``export`` names them (the default exports only the score and the verdict).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,11 @@ def test_seed_csv_replays_as_live_metrics_and_its_spike_becomes_an_event(tmp_pat
         "host": {"enabled": False},
         "detection": {"detector": "ewma"},
         # a file minute every 10 ms: the 2,000 rows take 20 s, the spike comes at 15 s
-        "replay": [{"name": "seed", "path": str(EXAMPLE), "speed": 6000}],
+        "replay": [
+            {"name": "seed", "path": str(EXAMPLE), "speed": 6000,
+             "export": ["score", "anomaly", "observed", "expected", "bounds"]},
+            {"name": "default", "path": str(EXAMPLE), "speed": 6000},  # the same file, the default export
+        ],
     }
     with VigilProcess(tmp_path, config) as v:
         v.start()
@@ -41,6 +49,15 @@ def test_seed_csv_replays_as_live_metrics_and_its_spike_becomes_an_event(tmp_pat
             if f.name == "vigil_expected_value" for s in f.samples if s.labels.get("query") == "seed"
         )
         assert labels["detector"] == "ewma"
+
+        def default_families() -> set[str]:
+            shown = {f.name for f in text_string_to_metric_families(v.get("/metrics").text)
+                     for s in f.samples if s.labels.get("query") == "default"}
+            return shown if {"vigil_anomaly_score", "vigil_anomaly"} <= shown else set()
+
+        shown = wait_until(default_families, 20, 0.2, "the replay of the default export")
+        assert not shown & {"vigil_observed_value", "vigil_expected_value", "vigil_upper_bound", "vigil_lower_bound",
+                            "vigil_warming_up"}
 
         events = wait_until(lambda: v.get("/api/v1/anomalies", query="seed").json()["items"], 40, 0.2, "the spike")
         assert events[-1]["observed"] > 80  # the injected spike of examples/cpu_spike.csv (about 92)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vigil.config.detection import Detection
+from vigil.config.export import DEFAULT_EXPORT
 from vigil.config.model import Limits, Mcp, Server
 from vigil.config.notify import Notify, Receiver
 from vigil.config.values import duration_text, rate_text
@@ -49,6 +50,7 @@ detection:                        # defaults for every query; a query may overri
   resolve_after: {d.resolve_after}
   cooldown: {d.cooldown}
   # valid_range: [0, 100]         # example: impossible readings are ignored
+export: [{", ".join(DEFAULT_EXPORT)}]          # per-series families on /metrics, one series each per input series (docs/alerting.md); a query may set its own
 host:                             # this machine, through psutil
   # enabled: true                 # default: on when no other source is configured
   interval: 5s
@@ -62,6 +64,7 @@ host:                             # this machine, through psutil
 #       query: histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket[5m])))
 #       step: 15s
 #       detection: {{direction: above, min_rel_deviation: 0.2}}
+#       export: [score, anomaly, observed, expected, bounds]   # its band on /metrics too: 5 series per input series
 #     - name: requests
 #       query: sum by (route) (http_requests_total)
 #       counter: true             # raw counter: turned into a per-second rate, resets handled

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from vigil.config.detection import Detection, merge
+from vigil.config.export import DEFAULT_EXPORT, Export
 from vigil.config.maintenance import Window
 from vigil.config.notify import Notify
 from vigil.config.sources import HostSource, PrometheusSource, ReplaySource
@@ -98,6 +99,7 @@ class Config(Model):
     snapshot_every: Duration = 60.0
     limits: Limits = Limits()
     detection: Detection = Detection()
+    export: Export = Field(DEFAULT_EXPORT, description="per-series families on /metrics; a query may set its own")
     host: HostSource = HostSource()
     prometheus: PrometheusSource | None = None
     replay: list[ReplaySource] = Field(default_factory=list)
@@ -150,6 +152,18 @@ class Config(Model):
 
     def detection_for(self, override: dict[str, Any] | None) -> Detection:
         return merge(self.detection, override)
+
+    def exports(self) -> dict[str, tuple[str, ...]]:
+        """Query name -> the names of the per-series families it exports (`vigil.config.export`):
+        its own ``export``, else the top-level one (a query's list replaces it, not adds to it)."""
+        out: dict[str, tuple[str, ...]] = {}
+        if self.host_enabled:
+            out["host"] = self.host.export if self.host.export is not None else self.export
+        for q in self.prometheus.queries if self.prometheus else []:
+            out[q.name] = q.export if q.export is not None else self.export
+        for r in self.replay:
+            out[r.name] = r.export if r.export is not None else self.export
+        return out
 
 
 def messages(exc: ValidationError) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from vigil.config.export import Export
 from vigil.config.values import Duration, DurationOrZero, Model, Name, Secret, Url
 
 __all__ = ["BasicAuth", "HostSource", "PrometheusQuery", "PrometheusSource", "ReplaySource"]
@@ -19,6 +20,7 @@ class PrometheusQuery(Model):
     counter: bool = False
     max_series: int | None = Field(None, ge=1)
     detection: dict[str, Any] | None = None
+    export: Export | None = None  # None: the top-level export
 
 
 class BasicAuth(Model):
@@ -46,6 +48,7 @@ class HostSource(Model):
     enabled: bool | None = None  # None: on when no other source is configured
     interval: Duration = 5.0
     detection: dict[str, Any] | None = None
+    export: Export | None = None  # None: the top-level export
 
 
 class ReplaySource(Model):
@@ -57,3 +60,4 @@ class ReplaySource(Model):
     speed: float = Field(1.0, gt=0)
     loop: bool = False
     detection: dict[str, Any] | None = None
+    export: Export | None = None  # None: the top-level export

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vigil.config import Detection, Limits
+from vigil.config import DEFAULT_EXPORT, Detection, Limits
 from vigil.detection.acceptance import Acceptance
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
@@ -102,13 +102,16 @@ class Query:
     `split` (the default) the query takes in only the series that shard owns; the host
     query is not split: each replica watches its own machine whole. `silences`: the
     maintenance windows and mutes that keep events from notifiers and samples from the model.
+    `export`: the names of the per-series families /metrics shows for it (`vigil.config.export`).
     """
 
     def __init__(
         self, source: Source, detection: Detection, limits: Limits, where: str,
         shard: Shard | None = None, split: bool = True, silences: Silences | None = None,
+        export: Sequence[str] = DEFAULT_EXPORT,
     ) -> None:
         self.name = source.name
+        self.export = tuple(export)
         self.shard = shard
         self.split = shard is not None and split
         self.source = source

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from vigil.http.listing import item, select
 from vigil.http.models import GUARDED, GUARDED_TEXT, HealthReport, Readiness, Status, refusals
 from vigil.http.params import MAX_NAME, Labels, Offset, parse_matchers
 from vigil.http.parts import Parts
-from vigil.outputs.exporter import iter_render
+from vigil.outputs.exporter import Exposition, accepts_gzip
 
 __all__ = ["OPEN", "health_router"]
 
 OPEN = frozenset({"/healthz", "/readyz"})  # probes: never limited, never need the token, any Host
+EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def health_router(parts: Parts) -> APIRouter:
     router = APIRouter()
+    exposition = Exposition(parts.metrics, lambda: parts.engine.queries.values())
 
     @router.get("/healthz", summary="The process is alive", responses=refusals(413))
     def healthz() -> dict[str, str]:
@@ -33,11 +35,17 @@ def health_router(parts: Parts) -> APIRouter:
 
     @router.get(
         "/metrics", summary="Prometheus exposition of every series' results and Vigil's own health",
+        description="The per-series families each query's `export` names, the open events' peaks "
+                    "(`vigil_event_*`) and the self-monitoring. Gzipped when the request's Accept-Encoding "
+                    "takes gzip; the per-series part is rendered and compressed once per tick, whoever asks.",
         responses=GUARDED_TEXT, response_class=PlainTextResponse,
     )
-    def metrics() -> StreamingResponse:
-        chunks = iter_render(parts.metrics, list(parts.engine.queries.values()))
-        return StreamingResponse(chunks, media_type="text/plain; version=0.0.4; charset=utf-8")
+    def metrics(request: Request) -> Response:
+        gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+        headers = {"Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return Response(exposition.body(gzip=gzip), media_type=EXPOSITION, headers=headers)
 
     @router.get(
         "/check_health", response_model=HealthReport,

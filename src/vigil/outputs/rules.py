@@ -9,12 +9,20 @@ host query ``host`` when enabled, each ``prometheus.queries[].name``, each
   (calibrated score, persistence, hysteresis): the alert to route to people.
 - ``VigilAboveUpperBound`` / ``VigilBelowLowerBound``: the observed value outside the band
   (``vigil_observed_value > vigil_upper_bound`` on identical label sets) for ``for_``,
-  except while the detector warms up. Only the sides the query's ``direction`` watches;
-  series whose detector has no band (NaN bounds) never fire. This is the seed's
+  except while the detector warms up. Only the sides the query's ``direction`` watches,
+  and only for a query whose ``export`` has the families they read (`BAND_EXPORT`:
+  ``observed``, ``bounds`` and ``warming_up``; the default, ``[score, anomaly]``, has
+  not): a rule over a family Vigil does not export would never fire. Series whose detector
+  has no band (NaN bounds) never fire. This is the seed's
   ``cpu_utilization > ewma(...) + k*stddev`` rule written in real PromQL.
 - ``VigilSourceDown``: ``vigil_source_up{query="q"} == 0`` for 2m.
 - ``VigilAbsent``: ``absent(vigil_source_up{query="q"})`` for 5m: Vigil is down, is not
   scraped, or no longer runs the query, so none of the alerts above could fire.
+
+Every rule reads only what the query exports: ``VigilAnomaly`` reads ``vigil_anomaly`` (it
+is written for a query whose ``export`` has ``anomaly``, as the default has) and, in its
+description, the ``vigil_event_*`` families, which are always exported; the last two, the
+self-monitoring.
 
 One alert name per kind, not per query, so Alertmanager routes, inhibits and silences by
 ``alertname`` and the ``query`` label. Every alert carries the labels ``severity`` and
@@ -42,15 +50,19 @@ import yaml
 from vigil.config import Config, Detection, parse_duration
 from vigil.errors import ConfigError
 
-__all__ = ["build_rules", "prometheus_duration", "promql_string", "query_names", "render_rules", "write_rules"]
+__all__ = [
+    "BAND_EXPORT", "banded", "build_rules", "prometheus_duration", "promql_string", "query_names", "render_rules", "write_rules",
+]
 
 SOURCE_DOWN_FOR = "2m"
 ABSENT_FOR = "5m"
+BAND_EXPORT = ("observed", "bounds", "warming_up")  # what a query exports for its band alerts to be written
 
 _HEADER = """\
 # Prometheus alert rules over Vigil's metrics, written by `vigil rules`.
 # Regenerate instead of editing: vigil rules --config vigil.yml --output vigil-rules.yml
 # Check: promtool check rules vigil-rules.yml. The alerts are explained in docs/alerting.md.
+# Band alerts only for queries whose export has observed, bounds and warming_up: {band}.
 """
 
 # Labels Prometheus adds when it scrapes Vigil (the target's, or the series' own moved
@@ -112,6 +124,15 @@ def query_names(config: Config) -> list[tuple[str, Detection]]:
         out += [(q.name, config.detection_for(q.detection)) for q in config.prometheus.queries]
     out += [(r.name, config.detection_for(r.detection)) for r in config.replay]
     return out
+
+
+def banded(export: tuple[str, ...]) -> bool:
+    """Whether a query with this ``export`` gets band alerts: it exports every family they read.
+
+    >>> banded(("score", "anomaly")), banded(("observed", "bounds")), banded(("observed", "bounds", "warming_up"))
+    (False, False, True)
+    """
+    return set(BAND_EXPORT) <= set(export)
 
 
 def _page_url(config: Config, page_url: str | None) -> str:
@@ -223,10 +244,13 @@ def build_rules(
     >>> cfg = Config.model_validate({"host": {"enabled": True}})
     >>> rules = build_rules(cfg, for_="30s", severity="page")
     >>> [(g["name"], [r["alert"] for r in g["rules"]]) for g in rules["groups"]]
-    [('vigil.host', ['VigilAnomaly', 'VigilAboveUpperBound', 'VigilBelowLowerBound', 'VigilSourceDown', 'VigilAbsent'])]
+    [('vigil.host', ['VigilAnomaly', 'VigilSourceDown', 'VigilAbsent'])]
     >>> first = rules["groups"][0]["rules"][0]
     >>> first["expr"], first["for"], first["labels"]
     ('vigil_anomaly{query="host"} == 1', '30s', {'severity': 'page', 'query': 'host'})
+    >>> banded = Config.model_validate({"host": {"enabled": True, "export": ["anomaly", *BAND_EXPORT]}})
+    >>> [r["alert"] for r in build_rules(banded)["groups"][0]["rules"]]
+    ['VigilAnomaly', 'VigilAboveUpperBound', 'VigilBelowLowerBound', 'VigilSourceDown', 'VigilAbsent']
     """
     try:
         wait = prometheus_duration(for_)
@@ -240,11 +264,12 @@ def build_rules(
         raise ConfigError("no query is configured: enable host, or add prometheus queries or replay files")
     link = _series_link(page)
     summary_tail = " is anomalous"
+    exports = config.exports()
     groups = []
     for name, detection in queries:
         q = f"{{query={promql_string(name)}}}"
         labels = {"severity": severity, "query": name}
-        rules: list[dict[str, Any]] = [{
+        rules: list[dict[str, Any]] = [] if "anomaly" not in exports[name] else [{
             "alert": "VigilAnomaly",
             "expr": f"vigil_anomaly{q} == 1",
             "for": wait,
@@ -257,7 +282,7 @@ def build_rules(
         }]
         sides = [("above", "upper", ">", "VigilAboveUpperBound"), ("below", "lower", "<", "VigilBelowLowerBound")]
         for side, bound, op, alert in sides:
-            if detection.direction not in (side, "both"):
+            if detection.direction not in (side, "both") or not banded(exports[name]):
                 continue
             rules.append({
                 "alert": alert,
@@ -327,7 +352,8 @@ def render_rules(
     """`build_rules` as the YAML text of a Prometheus rule file, with a header comment."""
     rules = build_rules(config, for_=for_, severity=severity, page_url=page_url)
     body = yaml.dump(rules, Dumper=_Dumper, sort_keys=False, width=1 << 16, allow_unicode=True)
-    return _HEADER + body
+    band = [name for name, export in config.exports().items() if banded(export)]
+    return _HEADER.format(band=", ".join(band) or "none here") + body
 
 
 def write_rules(path: Path, text: str) -> None:

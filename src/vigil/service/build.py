@@ -87,8 +87,10 @@ def _owns(shard: Shard, query: str) -> Callable[[str], bool]:
 def build_service(config: Config, clock: Callable[[], float] = time.time, hostname: str | None = None) -> Service:
     """The running parts of `config`; `hostname` (default: this machine's) resolves ``shard: auto/N``."""
     shard = None if config.shard is None else parse_shard(config.shard, "shard", hostname)
+    exports = config.exports()
     queries = [  # the host query is never split: each replica watches its own machine
-        Query(source, config.detection_for(override), config.limits, where, shard=shard, split=where != "host")
+        Query(source, config.detection_for(override), config.limits, where, shard=shard, split=where != "host",
+              export=exports[source.name])
         for source, override, where in build_sources(config, shard)
     ]
     store = Store(config.data_dir)
