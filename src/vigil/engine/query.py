@@ -124,7 +124,7 @@ class Query:
         self.errors = 0  # failed fetches in a row
         self.last_ok: float | None = None
         self.last_error: str | None = None
-        self._labels_cache: dict[int, str] = {}
+        self._labels_cache: list[str | None] = []  # per row: its labels' text on /metrics
         self._capped = False
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
         self.version = 0  # changes with every change of the series or their results
@@ -140,14 +140,17 @@ class Query:
         return float(self.source.interval)
 
     def label_strings(self, rows: np.ndarray) -> list[str]:
+        cache = self._labels_cache
+        if len(cache) < self.table.n_rows:
+            cache.extend([None] * (self.table.n_rows - len(cache)))
         out = []
         for r in rows.tolist():
-            text = self._labels_cache.get(r)
+            text = cache[r]
             if text is None:
                 labels = self.table.labels[r] or {}
                 shard = None if self.shard is None else self.shard.label
                 text = exposition_labels(labels, self.name, self.detection.detector, shard)
-                self._labels_cache[r] = text
+                cache[r] = text
             out.append(text)
         return out
 
@@ -189,8 +192,10 @@ class Query:
         if fresh.size:
             self.pipeline.reset(fresh)
             self._matches.forget(fresh)
+            cache = self._labels_cache
             for r in fresh.tolist():
-                self._labels_cache.pop(r, None)
+                if r < len(cache):
+                    cache[r] = None
                 accepted = self.accepted.get(self.table.keys[r] or "") if self.accepted else None
                 if accepted is not None:  # reset accepts nothing
                     self.pipeline.accept(r, accepted)
@@ -321,8 +326,10 @@ class Query:
         self.pipeline.reset(old)
         self._matches.forget(old)
         self.table.remove(old)
+        cache = self._labels_cache
         for r in old.tolist():
-            self._labels_cache.pop(r, None)
+            if r < len(cache):
+                cache[r] = None
         return records
 
     def snapshot(self) -> bytes:
