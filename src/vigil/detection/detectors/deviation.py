@@ -12,6 +12,14 @@ largest recent deviations) sees changes of spread as they are, instead of normal
 away. The registered settings differ in what they notice first: `spike` a sample far from
 the last 10, `level` a sample far from the median of the last 100, `shift` the last 20
 samples' median far from the 200 before them.
+
+A mean baseline needs only the sum of its samples, so it is kept in blocks: the samples
+that enter it are summed in blocks of ``block = window // BLOCKS`` (at least 1), and the
+baseline is the last ``window // block`` whole blocks and the block being filled. It holds
+``window`` samples (rounded down to whole blocks) and up to ``block - 1`` more: `shift`
+200 to 209 samples in blocks of 10, `volatility` 500 to 524 steps in blocks of 25; a
+window under 40 keeps every sample. A median baseline (`level`) keeps every sample, and
+so do the recent samples. Until the window is full, the baseline is the samples there are.
 """
 
 from __future__ import annotations
@@ -27,7 +35,11 @@ from vigil.detection.detectors.base import ABS_FLOOR, STEP_CLIP, STEP_CLIP_AFTER
 from vigil.errors import ConfigError
 from vigil.state import Field, IntArray, RowState
 
-__all__ = ["Deviation", "Level", "Shift", "Spike", "Volatility"]
+__all__ = ["BLOCKS", "Deviation", "Level", "Shift", "Spike", "Volatility"]
+
+# A mean baseline keeps the means of blocks of `window // BLOCKS` samples, not the samples:
+# its memory is about BLOCKS numbers however long the window is.
+BLOCKS = 20
 
 
 class Deviation(StepDetector):
@@ -36,7 +48,7 @@ class Deviation(StepDetector):
     Parameters
     ----------
     window
-        Samples in the baseline.
+        Samples in the baseline (a mean baseline: up to a block more, see above).
     recent
         Samples whose mean is compared with the baseline; 1 compares each sample.
     warmup
@@ -52,8 +64,11 @@ class Deviation(StepDetector):
     With ``recent == 1`` the detector reports the baseline as the expected value and
     ``± scale`` as its band (the calibration widens it to the threshold); with a longer
     `recent` it reports no band, as its deviation is of a mean, not of a sample.
-    Cost: O(1) per sample and series (O(window) or O(recent) with a median), ``window +
-    recent`` float32 numbers of memory per series (and as many again as a median sorts).
+    Cost: O(1) per sample and series; a median, a pass over its window when a sample
+    crosses its middle (a copy and a selection, O(window), when it moves further). State
+    per series: ``recent`` float32 numbers, then ``window`` more for a median baseline or
+    ``window // block`` (about `BLOCKS`) for a mean, and a few scalars: 424 bytes for
+    `level`, 196 for `shift`, 320 for `volatility`.
 
     Examples
     --------
@@ -102,31 +117,44 @@ class Deviation(StepDetector):
             return erf(log_ratio / math.sqrt(2.0 * (math.pi / 2.0 - 1.0) * spread))  # type: ignore[no-any-return]
         return erf(np.asarray(x) * (2.0 / math.sqrt(math.pi)) / math.sqrt(2.0 * spread))  # type: ignore[no-any-return]
 
+    @property
+    def block(self) -> int:
+        """Samples per block of the baseline: 1 (each sample kept) for a median or a window under `BLOCKS`."""
+        return 1 if self.median else max(1, self.window // BLOCKS)
+
     def fields(self) -> dict[str, Field]:
+        b = self.block
         f = {
-            "n": Field((), np.int64, 0),
-            "ring": Field((self.window + self.recent,), np.float32, np.nan),
-            "pos": Field((), np.int64, 0),
-            "base_sum": Field(),
-            "recent_sum": Field(),
-            "steps": Field(),  # sum of |step| over the first SCALE_SAMPLES samples
-            "last": Field((), np.float64, np.nan),  # the previous sample
+            "n": Field((), np.int64, 0),  # samples seen
+            "ring": Field((self.recent,), np.float32, np.nan),  # the recent samples; the oldest at n % recent
+            "base": Field((self.window // b,), np.float32, np.nan),  # the baseline's samples, or its blocks' sums
         }
-        if self.median:
-            f["sorted"] = Field((self.window,), np.float32, np.nan)  # the baseline's samples in order
-        if self.recent_median:
-            f["recent_sorted"] = Field((self.recent,), np.float32, np.nan)  # the recent samples in order
+        if self._of_steps:
+            f["last"] = Field((), np.float64, np.nan)  # the previous sample (the ring holds steps)
+        else:
+            f["steps"] = Field((), np.float32, 0.0)  # sum of |step| over the first SCALE_SAMPLES samples
+        if not self.median:
+            f["base_sum"] = Field()  # sum of the whole blocks
+        if b > 1:
+            f["part"] = Field()  # sum of the block being filled
+        if self.recent > 1 and not self.recent_median:
+            f["recent_sum"] = Field()
+        if self.median or self.recent_median:
+            # the last median of the baseline and/or of the recent samples, where the next is looked for
+            f["mid"] = Field((2 * (int(self.median) + int(self.recent_median)),), np.float32, np.nan)
         return f
 
     def _update(
         self, state: RowState, rows: IntArray, x: np.ndarray, t: np.ndarray | None, out: np.ndarray
     ) -> None:
-        ordered = state["sorted"] if self.median else np.empty((0, 0), dtype=np.float32)
-        rsorted = state["recent_sorted"] if self.recent_median else np.empty((0, 0), dtype=np.float32)
+        def get(name: str, dtype: type) -> np.ndarray:
+            return state[name] if name in state.arrays else np.empty(0, dtype=dtype)
+
         _deviation(
-            rows, x, state["n"], state["ring"], state["pos"], state["base_sum"], state["recent_sum"],
-            state["steps"], state["last"], ordered, self.window, self.recent, self.warmup, self._of_steps,
-            self.median, out, rsorted, self.recent_median,
+            rows, x, state["n"], state["ring"], state["base"], get("steps", np.float32), get("last", np.float64),
+            get("base_sum", np.float64), get("part", np.float64), get("recent_sum", np.float64),
+            state["mid"] if "mid" in state.arrays else np.empty((state.n_rows, 0), dtype=np.float32), self.block,
+            self.warmup, self._of_steps, self.median, self.recent_median, out,
         )
 
 
@@ -149,7 +177,8 @@ class Level(Deviation):
 
 
 class Shift(Deviation):
-    """The median of the last 20 samples far from the mean of the 200 before them."""
+    """The median of the last 20 samples far from the mean of the 200 before them (200 to 209,
+    in blocks of 10)."""
 
     name: ClassVar[str] = "shift"
 
@@ -160,43 +189,143 @@ class Shift(Deviation):
 
 
 @njit(cache=True, nogil=True)
-def _insert(a, m, v):  # type: ignore[no-untyped-def]
-    """Insert `v` into the sorted first `m` entries of `a`."""
-    k = m
-    while k > 0 and a[k - 1] > v:
-        a[k] = a[k - 1]
-        k -= 1
-    a[k] = v
+def _select(a, m, k):  # type: ignore[no-untyped-def]
+    """The k-th smallest (from 0) of `a[:m]`, put at `a[k]` with none larger before it and none smaller after."""
+    lo, hi = 0, m - 1
+    while hi - lo > 8:
+        mid = (lo + hi) // 2
+        x, y, z = a[lo], a[mid], a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))  # the median of three
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:  # between j and i every value is the pivot
+            return a[k]
+    for q in range(lo + 1, hi + 1):  # a few values left: sort them
+        v = a[q]
+        p = q
+        while p > lo and a[p - 1] > v:
+            a[p] = a[p - 1]
+            p -= 1
+        a[p] = v
+    return a[k]
 
 
 @njit(cache=True, nogil=True)
-def _remove(a, m, v):  # type: ignore[no-untyped-def]
-    """Remove one `v` from the sorted first `m` entries of `a`."""
-    k = np.searchsorted(a[:m], v)
-    for q in range(k, m - 1):
-        a[q] = a[q + 1]
-    a[m - 1] = np.nan
-
-
-@njit(cache=True, nogil=True)
-def _median(a, m):  # type: ignore[no-untyped-def]
+def _middle(a, r, m, scratch):  # type: ignore[no-untyped-def]
+    """The two middle values of `a[r, :m]` in order (the same one twice for an odd m), found
+    in a copy in `scratch`: `a` is not reordered."""
+    for q in range(m):
+        scratch[q] = a[r, q]
     h = m // 2
-    return float(a[h]) if m % 2 else 0.5 * (float(a[h - 1]) + float(a[h]))
+    upper = _select(scratch, m, h)
+    if m % 2:
+        return upper, upper
+    lower = scratch[0]
+    for q in range(1, h):  # the largest of those before the h-th
+        lower = max(lower, scratch[q])
+    return lower, upper
 
 
 @njit(cache=True, nogil=True)
-def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered, window, recent, warmup, of_steps,  # type: ignore[no-untyped-def]
-               median, out, rsorted, recent_median):
-    size = window + recent
+def _rank(k, lt, le, pivot, below, below2, above, above2):  # type: ignore[no-untyped-def]
+    """The k-th smallest value, known from one pass around `pivot`; NaN when it is further off."""
+    if lt <= k < le:
+        return pivot
+    if k == lt - 1:
+        return below
+    if k == lt - 2:
+        return below2
+    if k == le:
+        return above
+    if k == le + 1:
+        return above2
+    return math.nan
+
+
+@njit(cache=True, nogil=True)
+def _median(a, r, m, mid, at, gone, came, scratch):  # type: ignore[no-untyped-def]
+    """The median of `a[r, :m]` just after `came` took the place of `gone` in it (`gone` NaN:
+    the window grew). `mid[r, at : at + 2]` holds its two middle values before, then after: the
+    median stays when both are on the same side of them; else one pass around them finds it,
+    as a window that slides by one sample moves its median at most two places.
+
+    (Rows are indexed, not sliced: a slice costs more than the pass.)"""
+    lower, upper = mid[r, at], mid[r, at + 1]
+    if (gone < lower and came < lower) or (gone > upper and came > upper):  # False where NaN
+        return 0.5 * (np.float64(lower) + np.float64(upper))
+    pivot = 0.5 * (np.float64(lower) + np.float64(upper))
+    if math.isnan(pivot):  # nothing known yet
+        lo, hi = _middle(a, r, m, scratch)
+        mid[r, at], mid[r, at + 1] = lo, hi
+        return 0.5 * (lo + hi)
+    lt = 0
+    le = 0
+    below = below2 = -math.inf  # the two largest values under the pivot
+    above = above2 = math.inf  # the two smallest over it
+    for q in range(m):
+        v = np.float64(a[r, q])
+        lt += v < pivot
+        le += v <= pivot
+        under = v if v < pivot else -math.inf  # selects, not branches: the order of the values is random
+        over = v if v > pivot else math.inf
+        below2 = max(below2, min(below, under))
+        below = max(below, under)
+        above2 = min(above2, max(above, over))
+        above = min(above, over)
+    h = m // 2
+    hi = _rank(h, lt, le, pivot, below, below2, above, above2)
+    lo = hi if m % 2 else _rank(h - 1, lt, le, pivot, below, below2, above, above2)
+    if math.isnan(lo) or math.isnan(hi):  # the window moved further: select
+        lo, hi = _middle(a, r, m, scratch)
+    mid[r, at], mid[r, at + 1] = lo, hi
+    return 0.5 * (lo + hi)
+
+
+@njit(cache=True, nogil=True)
+def _deviation(rows, x, n, ring, base, steps, last, base_sum, part, recent_sum, mids, block, warmup,  # type: ignore[no-untyped-def]
+               of_steps, median, recent_median, out):
+    recent = ring.shape[1]
+    blocks = base.shape[1]
+    scratch = np.empty(max(blocks, recent))
     for i in range(rows.shape[0]):
         r = rows[i]
-        buf = ring[r]
-        cnt, p, bs, rs, st, prev = n[r], pos[r], base_sum[r], recent_sum[r], steps[r], last[r]
+        cnt = n[r]
+        # where the samples are, from their count: the ring's oldest at `slot`; the baseline has
+        # `whole` blocks (the oldest at `at`, once all are there) and `fill` samples of the next
+        slot = cnt % recent
+        entered = max(cnt - recent, 0)
+        fill = entered % block
+        whole = min(entered // block, blocks)
+        at = (entered // block) % blocks
+        bs = base_sum[r] if base_sum.shape[0] else 0.0  # the sum of the whole blocks' means
+        pt = part[r] if part.shape[0] else 0.0  # the sum of the `fill` samples
+        rs = recent_sum[r] if recent_sum.shape[0] else 0.0
+        st = np.float64(steps[r]) if steps.shape[0] else 0.0
+        rm = 2 if median else 0  # mids[r, :2]: the two middle values of the baseline, for a median;
+        # mids[r, rm : rm + 2]: those of the recent samples
+        level = math.nan  # the baseline's median
+        if median and cnt > recent:
+            level = 0.5 * (np.float64(mids[r, 0]) + np.float64(mids[r, 1]))
+        if of_steps:
+            prev = last[r]
+        else:  # the previous sample is the newest recent one
+            prev = np.float64(ring[r, (slot - 1) % recent]) if cnt > 0 else math.nan
         for j in range(x.shape[1]):
             v = x[i, j]
             if not math.isfinite(v):
                 continue
-            held = min(max(cnt - recent, 0), window)  # samples in the baseline before this one
             if of_steps:
                 # the ring holds the sizes of the steps between samples
                 seen = prev
@@ -204,70 +333,87 @@ def _deviation(rows, x, n, ring, pos, base_sum, recent_sum, steps, last, ordered
                 if not math.isfinite(seen):
                     continue
                 v = abs(v - seen)
-                if held > STEP_CLIP_AFTER and bs > 0:  # one outlier is two large steps, not noisier noise
-                    v = min(v, STEP_CLIP * bs / held)
+                held = whole * block + fill
+                total = bs * block + pt
+                if held > STEP_CLIP_AFTER and total > 0:  # one outlier is two large steps, not noisier noise
+                    v = min(v, STEP_CLIP * total / held)
             v = np.float32(v)  # as the ring keeps it, so the running sums match the ring
-            # buf[p] is the oldest sample; the newest recent ones end just before p
-            oldest = buf[p]
-            slot = (p + window) % size
-            leaving_recent = buf[slot]  # moves from recent into the baseline
-            entering = leaving_recent
-            if recent_median and cnt >= recent:
-                # the baseline takes the recent samples' median in its place: a spike never reaches it
-                entering = np.float32(_median(rsorted[r], recent))
-            if cnt >= size:
-                bs -= oldest
+            gone = math.nan  # the sample that leaves the ring (when it is full)
             if cnt >= recent:
-                bs += entering
-                rs -= leaving_recent
-                buf[slot] = entering
-            if median:
-                if cnt >= size:
-                    _remove(ordered[r], held, oldest)
-                    held -= 1
-                if cnt >= recent:
-                    _insert(ordered[r], held, entering)
-            if recent_median:
-                held_r = min(cnt, recent)
-                if cnt >= recent:
-                    _remove(rsorted[r], held_r, leaving_recent)
-                    held_r -= 1
-                _insert(rsorted[r], held_r, v)
-            rs += v
-            buf[p] = v
-            p = (p + 1) % size
+                gone = ring[r, slot]  # it moves from recent into the baseline
+                entering = gone
+                if recent_median:
+                    # the baseline takes the recent samples' median in its place: a spike never reaches it
+                    entering = np.float32(0.5 * (np.float64(mids[r, rm]) + np.float64(mids[r, rm + 1])))
+                pt += entering
+                fill += 1
+                if fill == block:  # a whole block: its mean joins the baseline, in place of the oldest
+                    oldest = base[r, at] if whole == blocks else math.nan
+                    if whole == blocks:
+                        bs -= oldest
+                    base[r, at] = np.float32(pt / block)  # a mean: as precise as a sample
+                    bs += base[r, at]
+                    pt = 0.0
+                    fill = 0
+                    whole = min(whole + 1, blocks)
+                    at += 1
+                    if at == blocks:
+                        at = 0
+                        if not median:  # the whole baseline again: an exact sum, so rounding errors do not pile up
+                            bs = 0.0
+                            for q in range(blocks):
+                                bs += base[r, q]
+                    if median:
+                        level = _median(base, r, whole, mids, 0, oldest, entering, scratch)
+                rs -= gone
             if not of_steps:
-                st = add_step(st, cnt, v, prev)
+                st = np.float64(np.float32(add_step(st, cnt, v, prev)))  # as the state keeps it
                 prev = v
+            ring[r, slot] = v
+            rs += v
             cnt += 1
-            if cnt % size == 0:  # exact sums again, so rounding errors do not pile up
-                bs = 0.0
-                rs = 0.0
-                for q in range(size):
-                    if q < window:
-                        bs += buf[(p + q) % size]
-                    else:
-                        rs += buf[(p + q) % size]
-            in_base = min(cnt - recent, window)
-            if in_base >= 1 and cnt >= warmup and of_steps:
-                base = bs / in_base
-                eps = 1e-3 * base + ABS_FLOOR
-                ratio = (rs / recent + eps) / (base + eps)
+            slot += 1
+            if slot == recent:
+                slot = 0
+                rs = 0.0  # the recent samples again: an exact sum
+                for q in range(recent):
+                    rs += ring[r, q]
+            latest = np.float64(v) if recent == 1 else rs / recent  # the recent samples' mean
+            if recent_median:  # their median
+                latest = _median(ring, r, min(cnt, recent), mids, rm, gone, v, scratch)
+            in_base = whole * block + fill
+            if in_base < 1 or cnt < warmup:
+                continue
+            if of_steps:
+                mean = (bs * block + pt) / in_base
+                eps = 1e-3 * mean + ABS_FLOOR
+                ratio = (rs / recent + eps) / (mean + eps)
                 out[0, i, j] = max(ratio, 1.0 / ratio) - 1.0
-            elif in_base >= 1 and cnt >= warmup:
-                base = _median(ordered[r], in_base) if median else bs / in_base
-                scale = max(step_scale(st, cnt), 1e-6 * abs(base)) + ABS_FLOOR
-                latest = _median(rsorted[r], min(cnt, recent)) if recent_median else rs / recent
-                out[0, i, j] = abs(latest - base) / scale
-                if recent == 1:
-                    out[1, i, j] = base
-                    out[2, i, j] = base - scale
-                    out[3, i, j] = base + scale
-        n[r], pos[r], base_sum[r], recent_sum[r], steps[r], last[r] = cnt, p, bs, rs, st, prev
+                continue
+            if not median:
+                level = (bs * block + pt) / in_base
+            scale = max(step_scale(st, cnt), 1e-6 * abs(level)) + ABS_FLOOR
+            out[0, i, j] = abs(latest - level) / scale
+            if recent == 1:
+                out[1, i, j] = level
+                out[2, i, j] = level - scale
+                out[3, i, j] = level + scale
+        n[r] = cnt
+        if base_sum.shape[0]:
+            base_sum[r] = bs
+        if part.shape[0]:
+            part[r] = pt
+        if recent_sum.shape[0]:
+            recent_sum[r] = rs
+        if steps.shape[0]:
+            steps[r] = st
+        if of_steps:
+            last[r] = prev
 
 
 class Volatility(Deviation):
-    """The size of the last 50 steps far from that of the 500 steps before them.
+    """The size of the last 50 steps far from that of the 500 steps before them (500 to 524,
+    in blocks of 25).
 
     With ``q = (mean |step| recent + e) / (mean |step| baseline + e)``, ``e`` a thousandth
     of the baseline, ``raw = max(q, 1 / q) - 1``: noise that doubles or halves (a flapping
