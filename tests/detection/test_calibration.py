@@ -237,7 +237,9 @@ def test_a_raw_score_on_the_edge_scores_the_threshold_on_its_side(make: Callable
         again[:, j] = edge[:, j]
         fresh = make()
         score = fresh.update(fresh.new_state(2), np.arange(2), again, below[:, : j + 1]).score[:, j]
-        np.testing.assert_allclose(-np.log10(1 - score), -math.log10(1 - cal.threshold), rtol=1e-9)
+        # the tail keeps its fit and edges in float32 (of the series' state): exact to its precision
+        rtol = 1e-6 if isinstance(cal, TailCalibration) else 1e-9
+        np.testing.assert_allclose(-np.log10(1 - score), -math.log10(1 - cal.threshold), rtol=rtol)
 
 
 @pytest.mark.parametrize("make", CALIBRATIONS)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigil.detection.pipeline import Pipeline, Result, build_pipeline
+from vigil.errors import StateError
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STEP = 60.0  # seconds between samples: the budget of false alarms is in time
@@ -168,14 +172,37 @@ def test_once_a_series_goes_below_0_its_band_may_too_and_the_snapshot_remembers(
     assert (r.lower < 0).any(), "seen below 0: the band is not clipped"
 
 
-def test_a_snapshot_saved_before_the_lowest_value_was_kept_still_loads() -> None:
+def fed_pipeline() -> Pipeline:
     p = build_pipeline()
     p.resize(2)
     p.update(np.array([0, 1]), np.tile(np.arange(50.0), (2, 1)) * 15, np.abs(np.random.default_rng(1).normal(0, 1, (2, 50))))
-    old = p.payload()
-    old["format"], old["states"] = 5, old["states"][:-1]  # what format 5 saved: no lowest value
+    return p
+
+
+def as_vigil_6_saved(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` as a Vigil before the state was narrowed saved it: format 6, and `level`
+    with the fields it had then (a sorted copy of its window, 64-bit counters)."""
+    level = payload["states"][0]
+    n_rows = level["n_rows"]
+    old = {"n": ((), "<i8", 0), "ring": ((101,), "<f4", np.nan), "pos": ((), "<i8", 0), "base_sum": ((), "<f8", 0.0),
+           "recent_sum": ((), "<f8", 0.0), "steps": ((), "<f8", 0.0), "last": ((), "<f8", np.nan),
+           "sorted": ((100,), "<f4", np.nan)}
+    level["fields"] = {k: {"shape": list(shape), "dtype": dt, "fill": fill} for k, (shape, dt, fill) in old.items()}
+    level["arrays"] = {k: np.full((n_rows, *shape), fill, dtype=dt) for k, (shape, dt, fill) in old.items()}
+    return {**payload, "format": 6}
+
+
+def test_a_snapshot_of_an_earlier_vigil_is_refused_and_changes_nothing() -> None:
     restored = build_pipeline()
-    restored.load(old)
-    assert restored.n_rows == 2 and np.isinf(restored.range_state["lowest"]).all(), "it starts over"
-    restored.update(np.array([0]), np.array([[50.0 * 15]]), np.array([[0.5]]))
-    assert restored.range_state["lowest"][0] == 0.5
+    with pytest.raises(StateError, match=r"pipeline format 6, not \d+: made by an earlier version of Vigil"):
+        restored.load(as_vigil_6_saved(fed_pipeline().payload()))
+    assert restored.n_rows == 0 and all(st.n_rows == 0 for st in restored.model_states())
+
+
+def test_a_state_with_other_fields_is_refused_whatever_its_format_says() -> None:
+    payload = as_vigil_6_saved(fed_pipeline().payload())
+    payload["format"] = fed_pipeline().payload()["format"]
+    restored = build_pipeline()
+    with pytest.raises(StateError, match="saved state of detector level does not match"):
+        restored.load(payload)
+    assert restored.n_rows == 0

@@ -17,6 +17,7 @@ from vigil.engine import Engine, Query
 from vigil.errors import StateError
 from vigil.metrics import Metrics
 from vigil.outputs.store import Store
+from vigil.snapshot import from_blob, to_blob
 from vigil.sources.base import SeriesBatch
 
 T0 = 1_700_000_000.0
@@ -176,3 +177,24 @@ def test_a_snapshot_of_other_detectors_changes_nothing_of_the_query() -> None:
     with pytest.raises(StateError, match="made by detectors"):
         q.restore(blob)
     assert len(q.table) == 0 and q.table.keys == [] and q.pipeline.n_rows == 0
+
+
+def test_a_snapshot_of_an_earlier_vigil_is_refused_in_one_line_and_the_query_relearns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Vigil from before the per-series state was narrowed saved its pipeline as format 6."""
+    payload = from_blob(fed().snapshot())
+    payload["pipeline"]["format"] = 6
+    store = Store(tmp_path)
+    store.save_snapshots({"query:q": to_blob(payload)})
+    e = engine(tmp_path, store)
+    with caplog.at_level(logging.WARNING, logger="vigil.engine"):
+        e.restore()
+    q = e.queries["q"]
+    assert e.restored == [] and len(q.table) == 0 and q.pipeline.n_rows == 0
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("not restoring query q (it starts fresh): saved pipeline state is an old or unreadable")
+    assert "pipeline format 6" in warning and "earlier version of Vigil" in warning and "\n" not in warning
+    t = T0 + STEP * np.arange(40)
+    q.ingest([SeriesBatch({"instance": "web-0"}, t, 50.0 + np.random.default_rng(1).normal(0, 1, 40))], T0)
+    assert len(q.table) == 1 and q.pipeline.n_rows >= 1, "it learns the series again"

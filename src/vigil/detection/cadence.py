@@ -37,8 +37,8 @@ class Cadence:
         return {
             "last_t": Field((), np.float64, np.nan),
             "last_x": Field((), np.float64, np.nan),
-            "step": Field((), np.float64, 0.0),  # 0: not known yet
-            "resolution": Field((), np.float64, 0.0),  # 0: no change seen yet
+            "step": Field((), np.float32, 0.0),  # 0: not known yet
+            "resolution": Field((), np.float32, 0.0),  # 0: no change seen yet
             "fraction": Field((), np.bool_, False),  # a value that is not a whole number was seen
         }
 

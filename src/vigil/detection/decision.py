@@ -64,12 +64,12 @@ class Decision:
         f = {
             "hist": Field((), np.int64, 0),
             "open": Field((), np.bool_, False),
-            "number": Field((), np.int64, 0),
+            "number": Field((), np.int32, 0),
             "run_start": Field((), np.float64, np.nan),
             "started_at": Field((), np.float64, np.nan),
             "last_hot": Field((), np.float64, np.nan),
-            "quiet": Field((), np.int64, 0),
-            "cooldown": Field((), np.int64, 0),
+            "quiet": Field((), np.int32, 0),  # at most resolve_after
+            "cooldown": Field((), np.int32, 0),  # at most cooldown
             "peak_members": Field((len(self.members),), np.float64, np.nan),
         }
         for name in ("peak_score", "peak_at", "observed", "expected", "lower", "upper"):

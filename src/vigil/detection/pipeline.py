@@ -46,8 +46,7 @@ from vigil.state import Field, FloatArray, RowState
 
 __all__ = ["HOLD_LEVEL", "HOLD_LONGEST", "Pipeline", "Result", "build_pipeline", "pipeline_from"]
 
-_FORMAT = 6
-_FORMATS = (5, 6)  # 5: before the lowest value seen was kept; it starts over from the next sample
+_FORMAT = 7  # 6 and before: the state of an earlier Vigil (wider); refused, and the series relearn
 
 # The score from which a sample starts a hold; the default threshold. Fixed, so that
 # scores never depend on the configured threshold.
@@ -121,10 +120,10 @@ class Pipeline:
         self.n_rows = 0
         self.detector_states = [d.new_state(0) for _, d in members]
         self.calibration_states = [c.new_state(0) for c in self.calibrations]
-        self.hold_state = RowState({"left": Field((), np.int64, 0), "peak": Field((), np.float64, 0.0)}, 0)
+        self.hold_state = RowState({"left": Field((), np.int32, 0), "peak": Field((), np.float32, 0.0)}, 0)
         self.decision_state = self.decision.new_state(0)
         self.cadence_state = self.cadence.new_state(0)
-        self.range_state = RowState({"lowest": Field((), np.float64, np.inf)}, 0)
+        self.range_state = RowState({"below": Field((), np.bool_, False)}, 0)  # a value below 0 was seen
         # what people said was not an incident: rebuilt from their feedback, so not in the snapshot
         self.accepted = acceptance.new_state(0)
 
@@ -198,7 +197,7 @@ class Pipeline:
             x = observed = np.where(invalid, np.nan, x)
 
         resolution = self.cadence.update(self.cadence_state, rows, t, observed)
-        step = self.cadence_state["step"][rows]
+        step = self.cadence_state["step"][rows].astype(np.float64)
         interval = np.where(step > 0, step, 1.0)
         # the budget per sample of each member: its share of one false alarm per `false_alarms` seconds
         budget = interval / self.settings.false_alarms / len(self.members)
@@ -244,7 +243,7 @@ class Pipeline:
             hi = np.maximum(np.fmin.reduce(upper, axis=0), exp)
         if self.tail:
             score = gate_resolution(self.decision.config.threshold, observed, exp, resolution, score)
-        exp, lo, hi = clip_at_zero(self.range_state["lowest"], rows, observed, exp, lo, hi)
+        exp, lo, hi = clip_at_zero(self.range_state["below"], rows, observed, exp, lo, hi)
         score = acceptance.gate(self.accepted, rows, observed, exp, lo, hi, score, self.decision.config.threshold)
         escalated = np.zeros(observed.shape, dtype=np.bool_)  # much worse than the incident going on
         if self.hold:
@@ -277,8 +276,9 @@ class Pipeline:
     def load(self, payload: Any) -> None:
         """Take the state of `payload` (a `payload()` decoded); StateError, and nothing changed, if it does not fit."""
         what = "pipeline state"
-        if entry(payload, "format", int, what) not in _FORMATS:
-            raise refuse(what, f"pipeline format {payload['format']!r}, not {_FORMAT}")
+        if entry(payload, "format", int, what) != _FORMAT:
+            made = ": made by an earlier version of Vigil" if payload["format"] < _FORMAT else ""
+            raise refuse(what, f"pipeline format {payload['format']!r}, not {_FORMAT}{made}")
         mine = [(name, type(d).__name__, d.params()) for name, d in self.members]
         try:
             differ = bool(entry(payload, "members", list, what) != mine)
@@ -291,8 +291,6 @@ class Pipeline:
             )
         n_rows = count(payload, "n_rows", what)
         saved = entry(payload, "states", list, what)
-        if payload["format"] == 5:
-            saved = [*saved, RowState(self.range_state.fields, n_rows).payload()]
         if len(saved) != len(self._states()):
             raise refuse(what, f"it has {len(saved)} states, not {len(self._states())}")
         n = len(self.members)

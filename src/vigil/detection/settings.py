@@ -29,6 +29,10 @@ Direction = Literal["above", "below", "both"]
 CalibrationKind = Literal["tail", "record"]
 
 
+# The most samples a count of the decision's state holds (int32)
+_MOST_SAMPLES = 2**31 - 1
+
+
 def check_threshold(threshold: float) -> float:
     if not 0 < threshold < 1:
         raise ConfigError(f"threshold is {threshold!r}; write a probability between 0 and 1, such as 0.99996")
@@ -78,8 +82,8 @@ class DecisionConfig:
         if not (isinstance(self.k, int) and 1 <= self.k <= self.n):
             raise ConfigError(f"k is {self.k!r}; write a whole number from 1 to n ({self.n})")
         for key, value, lowest in (("resolve_after", self.resolve_after, 1), ("cooldown", self.cooldown, 0)):
-            if not (isinstance(value, int) and value >= lowest):
-                raise ConfigError(f"{key} is {value!r}; write a whole number >= {lowest}")
+            if not (isinstance(value, int) and lowest <= value <= _MOST_SAMPLES):
+                raise ConfigError(f"{key} is {value!r}; write a whole number from {lowest} to {_MOST_SAMPLES}")
 
     @property
     def persistence(self) -> str:

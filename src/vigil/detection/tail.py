@@ -34,8 +34,11 @@ still news; as large as two or more (n of them), it is a pattern of the series, 
 least the probability (n - 1) / N. A shift that lasts past the hold is learned.
 
 Cost per sample: a few operations, and a refit of a side's tail (of order `top`) only when
-a sample enters its top values or its sample count doubles. State: 4 counters, ``4 * top``
-float32 and 18 float32 of incidents per series.
+a sample enters its top values or its sample count doubles. State per series and side (two
+when `sided`, else one): 2 int32 counters, ``2 * top`` float32 top values and 8 float32 of
+the fit; with a `hold`, 8 float32 of incidents and the hold's peak; and 2 int32 for the hold.
+With the defaults: 672 bytes sided with a hold (`level`), 304 one-sided without (`shift`,
+`volatility`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _STEEP = 2.0  # the score falls with the square of p / q: ordinary samples score
 # and the last edge with the budget it was drawn for
 _FIT = 8
 _INCIDENTS = 4  # incident peaks kept per side and block
+# The most samples a count of the state holds (int32): a memory, a hold and its age
+_LONGEST = 2**30
 
 
 class TailCalibration:
@@ -113,16 +118,16 @@ class TailCalibration:
     ) -> None:
         self.threshold = check_threshold(threshold)
         self.level = check_threshold(level)
-        if int(memory) != memory or memory < 4:
-            raise ConfigError(f"calibration: memory is {memory!r}; write a whole number of samples >= 4")
+        if int(memory) != memory or not 4 <= memory <= _LONGEST:
+            raise ConfigError(f"calibration: memory is {memory!r}; write a whole number of samples from 4 to {_LONGEST}")
         if int(min_samples) != min_samples or min_samples < 1:
             raise ConfigError(f"calibration: min_samples is {min_samples!r}; write a whole number >= 1")
         if int(top) != top or not 3 <= top <= 256:
             raise ConfigError(f"calibration: top is {top!r}; write a whole number from 3 to 256")
         if not (math.isfinite(heavy) and heavy > 0):
             raise ConfigError(f"calibration: heavy is {heavy!r}; write a Weibull shape > 0")
-        if int(hold) != hold or hold < 0:
-            raise ConfigError(f"calibration: hold is {hold!r}; write a whole number of samples >= 0")
+        if int(hold) != hold or not 0 <= hold <= _LONGEST // 8:
+            raise ConfigError(f"calibration: hold is {hold!r}; write a whole number of samples from 0 to {_LONGEST // 8}")
         self.hold = int(hold)
         self.sided = bool(sided)
         self.memory = int(memory)
@@ -132,16 +137,18 @@ class TailCalibration:
         self.light = float(light)
 
     def fields(self) -> dict[str, Field]:
+        sides = 2 if self.sided else 1
+        held = _INCIDENTS if self.hold else 0  # without a hold, no incident is kept apart
         return {
-            "count": Field((2,), np.int64, 0),  # samples in both blocks, per side
-            "block": Field((2,), np.int64, 0),  # samples in the newer block, per side
-            "older": Field((2, self.top), np.float32, 0.0),  # largest raw scores, descending
-            "newer": Field((2, self.top), np.float32, 0.0),
-            "fit": Field((2, _FIT), np.float64, 0.0),  # k = 0: to be fitted
-            "left": Field((), np.int64, 0),  # samples of the hold still to come
-            "age": Field((), np.int64, 0),  # samples since the hold began
-            "peak": Field((2,), np.float32, 0.0),  # the largest raw score of the hold, per side
-            "incidents": Field((2, 2, _INCIDENTS), np.float32, 0.0),  # peaks of held incidents: side, block
+            "count": Field((sides,), np.int32, 0),  # samples in both blocks, per side
+            "block": Field((sides,), np.int32, 0),  # samples in the newer block, per side
+            "older": Field((sides, self.top), np.float32, 0.0),  # largest raw scores, descending
+            "newer": Field((sides, self.top), np.float32, 0.0),
+            "fit": Field((sides, _FIT), np.float32, 0.0),  # k = 0: to be fitted
+            "left": Field((), np.int32, 0),  # samples of the hold still to come
+            "age": Field((), np.int32, 0),  # samples since the hold began
+            "peak": Field((sides if self.hold else 0,), np.float32, 0.0),  # the largest raw score of the hold, per side
+            "incidents": Field((sides, 2, held), np.float32, 0.0),  # peaks of held incidents: side, block
         }
 
     def new_state(self, n_rows: int = 0) -> RowState:
@@ -230,9 +237,17 @@ def _fit(older, newer, n, k, heavy, light, work, fit):  # type: ignore[no-untype
 
 
 @njit(cache=True, nogil=True)
+def _read(fit):  # type: ignore[no-untyped-def]
+    """The fit as kept (float32), in float64 for the arithmetic: k-th largest, mean excess,
+    Pareto index, k, sample count, Weibull shape."""
+    return (np.float64(fit[0]), np.float64(fit[1]), np.float64(fit[2]), np.float64(fit[3]), np.float64(fit[4]),
+            np.float64(fit[5]))
+
+
+@njit(cache=True, nogil=True)
 def _rarity(x, older, newer, incidents, fit, n, seen_too):  # type: ignore[no-untyped-def]
     """The probability of a raw score of `x` or more, from the fitted tail (and the values seen)."""
-    xk, beta, xi, k, fitted, weibull = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5]
+    xk, beta, xi, k, fitted, weibull = _read(fit)
     if x <= xk:
         return k / fitted
     p = math.exp(-math.log(fitted / k) * (x / xk) ** weibull) if weibull > 0 else (k / fitted) * math.exp(-(x - xk) / beta)
@@ -258,14 +273,13 @@ def _rarity(x, older, newer, incidents, fit, n, seen_too):  # type: ignore[no-un
 @njit(cache=True, nogil=True)
 def _edge(fit, q):  # type: ignore[no-untyped-def]
     """The raw score whose fitted probability is the budget `q` (kept in `fit` until the next fit)."""
-    xk, beta, xi, k, n, weibull = fit[0], fit[1], fit[2], fit[3], fit[4], fit[5]
+    xk, beta, xi, k, n, weibull = _read(fit)
     if k == 0:
         return math.nan
-    if fit[6] == q:
-        return fit[7]
-    fit[6] = q
-    fit[7] = _drawn(xk, beta, xi, k, n, weibull, q)
-    return fit[7]
+    if fit[6] != np.float32(q):  # (the budget as the state keeps it)
+        fit[6] = q
+        fit[7] = _drawn(xk, beta, xi, k, n, weibull, q)
+    return np.float64(fit[7])
 
 
 @njit(cache=True, nogil=True)
@@ -285,6 +299,7 @@ def _drawn(xk, beta, xi, k, n, weibull, q):  # type: ignore[no-untyped-def]
 def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, peak, incidents, holds, half, min_samples,  # type: ignore[no-untyped-def]
           level, widen, heavy, light, sided, out):
     level = 1.0 - level
+    sides = older.shape[1]
     top = older.shape[2]
     work = np.empty(top)
     for i in range(rows.shape[0]):
@@ -295,10 +310,11 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
             x = raw[i, j]
             if math.isnan(x):
                 continue
-            s = 1 if below[i, j] else 0
+            s = 1 if below[i, j] and sides == 2 else 0
             n = count[r, s]
+            other = count[r, 1 - s] if sides == 2 else 0
             hot = False
-            if n + count[r, 1 - s] >= min_samples and max(n, count[r, 1 - s]) >= _FEWEST:
+            if n + other >= min_samples and max(n, other) >= _FEWEST:
                 u = s if n >= _FEWEST else 1 - s  # a side with few samples yet is scored on the other's tail
                 m = count[r, u]
                 k = min(top, max(3, m // 8))
@@ -330,7 +346,7 @@ def _tail(rows, raw, below, budget, count, block, older, newer, fit, left, age, 
                 left[r] -= 1
                 age[r] += 1
                 if left[r] == 0:
-                    for v in range(2):
+                    for v in range(sides):
                         if peak[r, v] > 0:
                             _insert(incidents[r, v, 1], peak[r, v])
                         peak[r, v] = 0.0
