@@ -8,7 +8,8 @@ reached (so a band that narrowed in a calm spell does not make the same spike ne
 later sample on the same side is accepted when either measure is within the accepted one
 plus `MARGIN` of it; a clearly larger deviation still alerts. The pipeline keeps an
 accepted sample's score just below the threshold (`gate`): it is learned as usual and
-opens no event.
+opens no event. It keeps them in an `Accepted`, for the rows that have one: a series
+without one costs a flag (1 byte).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from vigil.formatting import number_text
-from vigil.state import Field, FloatArray, RowState
+from vigil.state import FloatArray
 
-__all__ = ["MARGIN", "Acceptance", "accepted_from", "gate", "new_state", "put"]
+__all__ = ["MARGIN", "Accepted", "Acceptance", "accepted_from", "gate", "new_state", "put"]
 
 MARGIN = 0.1  # a deviation up to 10 % past the accepted one is the same deviation
 
@@ -74,15 +75,55 @@ class Acceptance:
 _NAMES = tuple(f.name for f in fields(Acceptance))
 
 
-def new_state(n_rows: int = 0) -> RowState:
-    """One `Acceptance` per row, all NaN (nothing accepted)."""
-    return RowState({name: Field((), np.float64, np.nan) for name in _NAMES}, n_rows)
+class Accepted:
+    """The `Acceptance` of each row that has one (most have none), and a flag per row, so a
+    block of rows none of which has one costs one look. Rebuilt from people's feedback by
+    its owner, so not saved with the pipeline's state.
+
+    ``accepted[name]`` is one field of every row's acceptance, NaN where there is none.
+    """
+
+    def __init__(self, n_rows: int = 0) -> None:
+        self.n_rows = n_rows
+        self.rows: dict[int, Acceptance] = {}
+        self.flag = np.zeros(n_rows, dtype=np.bool_)
+
+    def __getitem__(self, name: str) -> FloatArray:
+        if name not in _NAMES:
+            raise KeyError(name)
+        out = np.full(self.n_rows, math.nan)
+        for r, a in self.rows.items():
+            out[r] = getattr(a, name)
+        return out
+
+    def resize(self, n_rows: int) -> None:
+        """Grow (new rows accept nothing) or shrink to `n_rows` rows."""
+        flag = np.zeros(n_rows, dtype=np.bool_)
+        keep = min(n_rows, self.n_rows)
+        flag[:keep] = self.flag[:keep]
+        self.flag, self.n_rows = flag, n_rows
+        self.rows = {r: a for r, a in self.rows.items() if r < n_rows}
+
+    def reset(self, rows: np.ndarray) -> None:
+        """Forget what `rows` accepted, as if their series were new."""
+        for r in np.asarray(rows).ravel().tolist():
+            self.rows.pop(r, None)
+        self.flag[rows] = False
 
 
-def put(state: RowState, row: int, acceptance: Acceptance | None) -> None:
+def new_state(n_rows: int = 0) -> Accepted:
+    """Nothing accepted on any of `n_rows` rows."""
+    return Accepted(n_rows)
+
+
+def put(state: Accepted, row: int, acceptance: Acceptance | None) -> None:
     """Set row `row`'s acceptance (None: accept nothing)."""
-    for name in _NAMES:
-        state[name][row] = math.nan if acceptance is None else getattr(acceptance, name)
+    if acceptance is None:
+        state.rows.pop(row, None)
+        state.flag[row] = False
+    else:
+        state.rows[row] = acceptance
+        state.flag[row] = True
 
 
 def accepted_from(points: Iterable[tuple[float | None, float | None, float | None, float | None]]) -> Acceptance:
@@ -104,21 +145,25 @@ def accepted_from(points: Iterable[tuple[float | None, float | None, float | Non
     return out
 
 
-def gate(state: RowState, rows: np.ndarray, observed: FloatArray, expected: FloatArray, lower: FloatArray,
+def gate(state: Accepted, rows: np.ndarray, observed: FloatArray, expected: FloatArray, lower: FloatArray,
          upper: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
     """`score`, kept just below `threshold` where a sample's deviation is accepted on its series."""
-    above, below = state["above"][rows], state["below"][rows]
-    if np.isnan(above).all() and np.isnan(below).all():
+    some = np.flatnonzero(state.flag[rows])
+    if not some.size:
         return score
+    field = {name: np.full(len(rows), math.nan) for name in _NAMES}
+    for i, r in zip(some.tolist(), np.asarray(rows)[some].tolist(), strict=True):
+        for name in _NAMES:
+            field[name][i] = getattr(state.rows[r], name)
     col = (slice(None), None)
     with np.errstate(invalid="ignore", divide="ignore"):
         up = (observed > expected) & (
-            ((observed - expected) / (upper - expected) <= above[col] * (1 + MARGIN))
-            | (observed <= (state["above_level"][rows] + state["above_slack"][rows])[col])
+            ((observed - expected) / (upper - expected) <= field["above"][col] * (1 + MARGIN))
+            | (observed <= (field["above_level"] + field["above_slack"])[col])
         )
         down = (observed < expected) & (
-            ((expected - observed) / (expected - lower) <= below[col] * (1 + MARGIN))
-            | (observed >= (state["below_level"][rows] - state["below_slack"][rows])[col])
+            ((expected - observed) / (expected - lower) <= field["below"][col] * (1 + MARGIN))
+            | (observed >= (field["below_level"] - field["below_slack"])[col])
         )
         under = np.nextafter(threshold, 0.0)
         return np.where((up | down) & (score > under), under, score)
