@@ -153,14 +153,16 @@ class Pipeline:
 
     def resize(self, n_rows: int) -> None:
         """Make room for `n_rows` series; new rows start cold."""
-        for st in (*self._states(), self.accepted):
+        for st in self._states():
             st.resize(n_rows)
+        self.accepted.resize(n_rows)
         self.n_rows = n_rows
 
     def reset(self, rows: np.ndarray) -> None:
         """Forget rows (a series vanished and its row will be reused)."""
-        for st in (*self._states(), self.accepted):
+        for st in self._states():
             st.reset(rows)
+        self.accepted.reset(rows)
 
     def accept(self, row: int, accepted: Acceptance | None) -> None:
         """Keep below the threshold, on series `row`, deviations up to `accepted` (None: none)."""

@@ -276,8 +276,8 @@ def _median(a, r, m, mid, at, gone, came, scratch):  # type: ignore[no-untyped-d
     above = above2 = math.inf  # the two smallest over it
     for q in range(m):
         v = np.float64(a[r, q])
-        lt += v < pivot
-        le += v <= pivot
+        lt += int(v < pivot)
+        le += int(v <= pivot)
         under = v if v < pivot else -math.inf  # selects, not branches: the order of the values is random
         over = v if v > pivot else math.inf
         below2 = max(below2, min(below, under))
@@ -318,10 +318,8 @@ def _deviation(rows, x, n, ring, base, steps, last, base_sum, part, recent_sum, 
         level = math.nan  # the baseline's median
         if median and cnt > recent:
             level = 0.5 * (np.float64(mids[r, 0]) + np.float64(mids[r, 1]))
-        if of_steps:
-            prev = last[r]
-        else:  # the previous sample is the newest recent one
-            prev = np.float64(ring[r, (slot - 1) % recent]) if cnt > 0 else math.nan
+        # the previous sample: kept for steps (the ring holds steps), else the newest recent one
+        prev = last[r] if of_steps else (np.float64(ring[r, (slot - 1) % recent]) if cnt > 0 else math.nan)
         for j in range(x.shape[1]):
             v = x[i, j]
             if not math.isfinite(v):
