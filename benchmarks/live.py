@@ -75,8 +75,9 @@ def state_bytes(query: object, n: int) -> list[tuple[str, float]]:
     for (name, _), det, cal in zip(p.members, p.detector_states, p.calibration_states, strict=True):
         parts += [(f"detector {name}", det), (f"calibration of {name}", cal)]
     parts += [("decision", p.decision_state), ("cadence", p.cadence_state), ("hold", p.hold_state),
-              ("range", p.range_state), ("accepted", p.accepted)]
-    return [(name, sum(a.nbytes for a in st.arrays.values()) / n) for name, st in parts]
+              ("range", p.range_state)]
+    out = [(name, sum(a.nbytes for a in st.arrays.values()) / n) for name, st in parts]
+    return [*out, ("accepted deviations (a flag; the rows that have one apart)", p.accepted.flag.nbytes / n)]
 
 
 def python_bytes(query: object, n: int) -> float:

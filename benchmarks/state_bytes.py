@@ -34,8 +34,7 @@ def rows_of(detector: str, calibration: str, n: int) -> list[tuple[str, float, s
                                      ("cadence", p.cadence_state), ("range", p.range_state)]
     for name, st in stages:
         add(name, st.arrays)
-    accepted: Any = p.accepted  # a RowState before Vigil kept only the rows that accept something
-    add("accepted deviations", accepted.arrays if hasattr(accepted, "arrays") else {"flag": accepted.flag})
+    add("accepted deviations", {"flag": p.accepted.flag})
     return out
 
 

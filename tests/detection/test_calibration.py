@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.detection.calibration import BandCalibration, Calibration, RecordCalibration, null_quantile
+from vigil.detection.detectors.base import erf
 from vigil.detection.tail import TailCalibration
 from vigil.errors import ConfigError
 

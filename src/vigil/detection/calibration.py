@@ -90,7 +90,7 @@ class Calibration(Protocol):
 def null_quantile(cdf: Callable[[np.ndarray], np.ndarray], p: float) -> float:
     """The raw score below which a fraction `p` of a detector's raw scores fall on Gaussian noise.
 
-    >>> from scipy.special import erf
+    >>> from vigil.detection.detectors.base import erf
     >>> round(null_quantile(lambda x: erf(x / math.sqrt(2)), 0.9999), 2)  # |z| beyond 3.89 once in 10^4
     3.89
     """

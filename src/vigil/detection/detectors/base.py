@@ -24,12 +24,11 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numba import njit
-from scipy.special import erf  # type: ignore[import-untyped]
 
 from vigil.state import Field, FloatArray, IntArray, ObjectCodec, RowState
 
 __all__ = ["ABS_FLOOR", "REL_FLOOR", "SCALE_SAMPLES", "Detector", "NullCdf", "Scores", "StepDetector",
-           "add_step", "band_raw", "gaussian_raw_cdf", "step_scale"]
+           "add_step", "band_raw", "erf", "gaussian_raw_cdf", "step_scale"]
 
 NullCdf = Callable[[FloatArray], FloatArray]
 """P(raw <= x), elementwise, for a detector's raw scores on Gaussian noise."""
@@ -39,6 +38,11 @@ NullCdf = Callable[[FloatArray], FloatArray]
 # floor, so a constant series gets a narrow band instead of a zero-width one.
 REL_FLOOR = 1e-9
 ABS_FLOOR = 1e-9
+
+
+# the error function elementwise (only the priors use it, on a few values: scipy's would cost
+# its 28 MiB import in every process)
+erf: Callable[[Any], FloatArray] = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def gaussian_raw_cdf(x: FloatArray, k: float) -> FloatArray:

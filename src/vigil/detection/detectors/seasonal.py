@@ -7,9 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 from numba import njit
-from scipy.special import erf  # type: ignore[import-untyped]
 
-from vigil.detection.detectors.base import ABS_FLOOR, StepDetector, add_step, step_scale
+from vigil.detection.detectors.base import ABS_FLOOR, StepDetector, add_step, erf, step_scale
 from vigil.errors import ConfigError
 from vigil.state import Field, IntArray, RowState
 
