@@ -313,7 +313,7 @@ def test_a_query_not_split_keeps_every_series_but_still_says_its_shard(tmp_path:
     q = Query(FakeSource("host"), Detection(), Limits(), "host", shard=Shard(1, 3), split=False)
     got = q.ingest(calm_batches(random_label_sets(30, seed=21), n=5), now=T0)
     assert got.not_owned is None and len(q.table) == 30
-    assert all('vigil_shard="1"' in text for text in q.label_strings(q.table.active_rows()))
+    assert all('vigil_shard="1"' in text for text in q.line_prefixes(q.table.active_rows()))
 
 
 def test_the_not_owned_gauge_and_the_shard_info_are_exported(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ class Query:
         self.errors = 0  # failed fetches in a row
         self.last_ok: float | None = None
         self.last_error: str | None = None
-        self._labels_cache: list[str | None] = []  # per row: its labels' text on /metrics
+        self._labels_cache: list[str | None] = []  # per row: its labels' text on /metrics, and "} "
         self._capped = False
         self.refused_now = 0  # series refused at the last fetch (the engine's and the source's caps)
         self.version = 0  # changes with every change of the series or their results
@@ -139,7 +139,9 @@ class Query:
     def interval(self) -> float:
         return float(self.source.interval)
 
-    def label_strings(self, rows: np.ndarray) -> list[str]:
+    def line_prefixes(self, rows: np.ndarray) -> list[str]:
+        """What follows ``family{`` on a row's /metrics lines: its labels' text and ``"} "``
+        (kept per row, so a scrape makes no new string for it)."""
         cache = self._labels_cache
         if len(cache) < self.table.n_rows:
             cache.extend([None] * (self.table.n_rows - len(cache)))
@@ -149,7 +151,7 @@ class Query:
             if text is None:
                 labels = self.table.labels[r] or {}
                 shard = None if self.shard is None else self.shard.label
-                text = exposition_labels(labels, self.name, self.detection.detector, shard)
+                text = exposition_labels(labels, self.name, self.detection.detector, shard) + "} "
                 cache[r] = text
             out.append(text)
         return out

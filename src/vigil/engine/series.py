@@ -161,8 +161,11 @@ class SeriesTable:
         refused = 0
         new = min(len(missing), max(limit - len(index), 0))
         needed = len(self.keys) + max(new - len(self.free), 0)
-        if needed > self.state.n_rows:  # grow once per batch, by an eighth more: O(n) overall
-            self.state.resize(max(64, needed + needed // 8))
+        if needed > self.state.n_rows:
+            # the first fetch brings the fleet: rows for it exactly; later, grow once per batch by
+            # an eighth more (O(n) overall)
+            spare = needed // 8 if self.state.n_rows else 0
+            self.state.resize(max(64, needed + spare))
         for i in missing:
             row = index.get(keys[i])  # the same series twice in one batch
             if row is None:
