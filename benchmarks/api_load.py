@@ -64,8 +64,9 @@ def _serve_prometheus(port: int, n: int) -> None:
                     for name, row in zip(names, values.tolist(), strict=True)
                 )
                 body = f'{{"status":"success","data":{{"resultType":"matrix","result":[{result}]}}}}'
-            else:
-                body = '{"status":"success","data":{"resultType":"vector","result":[]}}'
+            else:  # the instant query: every series once, as Prometheus answers it
+                result = ",".join('{"metric":' + name + ',"value":[0,"1"]}' for name in names)
+                body = f'{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}'
             data = body.encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -716,3 +716,29 @@ def test_a_source_that_hangs_delays_no_other_query(tmp_path: Path) -> None:
     assert len(hanging.calls) == 1  # still waiting on its first answer when the run stopped
     assert len(counting.calls) >= 10
     assert engine.store.load_snapshot("query:counting") is not None  # the hung fetch did not block the final save
+
+
+def test_a_catch_up_of_many_series_is_run_in_blocks_of_bounded_size_with_the_same_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vigil.engine import query as query_module
+
+    rng = np.random.default_rng(4)
+    t = 1_700_000_000.0 + 15.0 * np.arange(200)
+    batches = []
+    for i in range(40):
+        v = 50 + rng.normal(0, 1, t.size)
+        v[150 + i % 7] += 40  # a spike in each series
+        batches.append(SeriesBatch({"__name__": "cpu", "i": str(i)}, t, v))
+
+    def run() -> tuple[Query, Any]:
+        q = Query(FakeSource(), Detection(), Limits(), "q")  # type: ignore[arg-type]
+        return q, q.ingest(batches, float(t[-1]))
+
+    whole, got_whole = run()
+    monkeypatch.setattr(query_module, "_CELLS", 40 * 7)  # 7 steps of 40 series a block
+    cut, got_cut = run()
+    assert [r.event for r in got_cut.events] == [r.event for r in got_whole.events] and got_whole.events
+    for name in ("value", "expected", "score", "upper"):
+        np.testing.assert_array_equal(cut.table.state[name], whole.table.state[name])
+    assert cut.table.history(3) == whole.table.history(3)

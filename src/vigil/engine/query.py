@@ -39,6 +39,9 @@ __all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pip
 log = logging.getLogger("vigil.engine")
 
 _CHUNK = 512  # steps per pipeline call when a fetch brings a long history
+# and at most this many samples (series x steps): a block's intermediate arrays, some tens of
+# float64s a sample, stay some hundred MB however many series a catch-up brings
+_CELLS = 500_000
 _FORMAT = 1
 
 
@@ -219,8 +222,10 @@ class Query:
         records: list[EventRecord] = []
         times, column = np.unique(t, return_inverse=True)
         taken = invalid = 0
-        for start in range(0, times.size, _CHUNK):
-            grid = times[start : start + _CHUNK]
+        series = int(np.count_nonzero(row[1:] != row[:-1])) + 1  # `row` is sorted
+        chunk = max(1, min(_CHUNK, _CELLS // series))
+        for start in range(0, times.size, chunk):
+            grid = times[start : start + chunk]
             inside = (column >= start) & (column < start + grid.size)
             r, block_row = np.unique(row[inside], return_inverse=True)
             x = np.full((r.size, grid.size), np.nan)
