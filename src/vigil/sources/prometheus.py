@@ -93,9 +93,10 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
 
-POINTS_PER_REQUEST = 1_000_000
-"""Points a catch-up asks for at once: its answer, decoded, is a few hundred MB at most
-(100,000 series over a 15 min lookback asked at once took 4 GB before it became arrays)."""
+POINTS_PER_REQUEST = 250_000
+"""Points a catch-up asks for at once: its answer, decoded, is some tens of MB (100,000
+series over a 15 min lookback asked at once took 4 GB before it became arrays, and the
+small objects of a large decode leave the heap fragmented long after)."""
 
 class PrometheusSource(Source):
     """A live source for one named PromQL query, read incrementally with ``query_range``.
