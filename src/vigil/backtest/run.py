@@ -19,7 +19,7 @@ import numpy as np
 
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline
-from vigil.engine.query import EventRecord
+from vigil.engine.records import EventRecord
 from vigil.errors import ConfigError, DataError
 from vigil.formatting import iso_times
 from vigil.labels import series_key

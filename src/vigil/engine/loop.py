@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from vigil.config import Config
-from vigil.engine.query import EventRecord, Query, SnapshotStore
+from vigil.engine.query import Query
+from vigil.engine.records import EventRecord, SnapshotStore
 from vigil.errors import QueryRejected, SourceError, StateError, StoreError
 from vigil.labels import event_id
 from vigil.metrics import Metrics

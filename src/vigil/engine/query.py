@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from vigil.detection.acceptance import Acceptance
 from vigil.detection.decision import Event
 from vigil.detection.pipeline import Pipeline, pipeline_from
 from vigil.engine.mutes import RowMatches, Silences, segments, unlearned
+from vigil.engine.records import EventRecord, Ingested, SnapshotStore
 from vigil.engine.series import SeriesTable
 from vigil.errors import ConfigError
 from vigil.labels import exposition_labels
@@ -34,7 +35,7 @@ from vigil.snapshot import decode, encode, entry, from_blob, refuse, to_blob
 from vigil.sources.base import Samples, SeriesBatch, Source
 from vigil.state import FloatArray
 
-__all__ = ["EventRecord", "Ingested", "Query", "SnapshotStore", "build_query_pipeline"]
+__all__ = ["Query", "build_query_pipeline"]
 
 log = logging.getLogger("vigil.engine")
 
@@ -43,51 +44,6 @@ _CHUNK = 512  # steps per pipeline call when a fetch brings a long history
 # float64s a sample, stay some hundred MB however many series a catch-up brings
 _CELLS = 500_000
 _FORMAT = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class EventRecord:
-    """An event of one series as the engine saw it: what the event document is made of.
-
-    `recent` holds the series' recent points (t, value, expected, lower, upper, score; lists
-    or arrays, oldest first), of which the document keeps the last ones up to the event's
-    latest moment; `threshold` is the score from which a sample is hot; `shard` is
-    ``"i/N"`` when Vigil runs sharded.
-    """
-
-    event: Event
-    query: str
-    key: str
-    labels: dict[str, str]
-    detector: str
-    threshold: float
-    recent: Mapping[str, Sequence[float | None] | FloatArray]
-    shard: str | None = None
-    muted: str | None = None  # the silence (`vigil.engine.mutes`) that covered the series when the event began
-
-
-class SnapshotStore(Protocol):
-    """Where the engine keeps its state between runs (`vigil.outputs.store.Store`)."""
-
-    def load_snapshot(self, name: str) -> bytes | None: ...
-
-    def load_snapshot_parts(self, name: str) -> list[bytearray]: ...
-
-    def save_snapshots(
-        self, blobs: dict[str, bytes], parts: dict[str, Sequence[memoryview | bytes]] | None = None
-    ) -> None: ...
-
-
-@dataclasses.dataclass
-class Ingested:
-    """What one ingest did: events, valid and invalid samples, refused series, and series
-    left to other shards (None: the query is not split into shards)."""
-
-    events: list[EventRecord] = dataclasses.field(default_factory=list)
-    taken: int = 0
-    invalid: int = 0
-    refused: int = 0
-    not_owned: int | None = None
 
 
 def build_query_pipeline(d: Detection, where: str) -> Pipeline:

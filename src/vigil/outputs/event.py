@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.detection.decision import Event
-from vigil.engine.query import EventRecord
+from vigil.engine.records import EventRecord
 from vigil.formatting import iso, json_number, number_text, number_texts, rarity_text, score_text, surprise
 from vigil.labels import event_id
 

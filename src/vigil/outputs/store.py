@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from vigil.engine.query import EventRecord
+from vigil.engine.records import EventRecord
 from vigil.errors import StateError, StoreError
 from vigil.outputs.event import event_doc
 

@@ -30,7 +30,15 @@ from typing import ClassVar
 import numpy as np
 from numba import njit
 
-from vigil.detection.detectors.base import ABS_FLOOR, STEP_CLIP, STEP_CLIP_AFTER, StepDetector, add_step, erf, step_scale
+from vigil.detection.detectors.base import (
+    ABS_FLOOR,
+    STEP_CLIP,
+    STEP_CLIP_AFTER,
+    StepDetector,
+    add_step,
+    erf,
+    step_scale,
+)
 from vigil.detection.detectors.running_median import running_median
 from vigil.errors import ConfigError
 from vigil.state import Field, IntArray, RowState
