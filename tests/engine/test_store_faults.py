@@ -61,13 +61,19 @@ def feed(engine: Engine, values: list[float]) -> None:
     asyncio.run(engine.tick(q))
 
 
+def on_disk(disk: Path) -> tuple[Engine, Store, Clock]:
+    """An engine with one query, its store in `disk`, on a clock the test moves."""
+    clock = Clock()
+    store = Store(disk / "data")
+    engine = Engine(Config(data_dir=disk / "data"), [Query(Queued(), Detection(), Limits(), "q")],  # type: ignore[arg-type]
+                    store, Metrics(), clock=clock)
+    return engine, store, clock
+
+
 def test_a_full_disk_keeps_detection_going_says_why_and_loses_nothing(
     tiny_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
-    store = Store(tiny_disk / "data")
-    engine = Engine(Config(data_dir=tiny_disk / "data"), [Query(Queued(), Detection(), Limits(), "q")],  # type: ignore[arg-type]
-                    store, Metrics(), clock=clock)
+    engine, store, clock = on_disk(tiny_disk)
     rng = np.random.default_rng(3)
     feed(engine, list(50 + rng.normal(0, 1, 300)))
     assert asyncio.run(engine.save_state())
@@ -163,10 +169,7 @@ def test_a_data_dir_that_cannot_be_written_says_so(tmp_path: Path) -> None:
 def test_a_nearly_full_disk_that_takes_events_but_not_snapshots_is_one_spell_said_once(
     tiny_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
-    store = Store(tiny_disk / "data")
-    engine = Engine(Config(data_dir=tiny_disk / "data"), [Query(Queued(), Detection(), Limits(), "q")],  # type: ignore[arg-type]
-                    store, Metrics(), clock=clock)
+    engine, store, clock = on_disk(tiny_disk)
     rng = np.random.default_rng(5)
     feed(engine, list(50 + rng.normal(0, 1, 3000)))
     filler = fill(tiny_disk)
