@@ -243,30 +243,6 @@ def test_long_range_is_split_into_requests_of_at_most_11000_points() -> None:
     np.testing.assert_array_equal(batch.v, batch.t % 7)
 
 
-def test_a_catch_up_of_many_series_asks_for_a_bounded_number_of_points_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vigil.sources import prometheus
-
-    monkeypatch.setattr(prometheus, "POINTS_PER_REQUEST", 3_000)
-    names = [{"__name__": "x", "i": str(i)} for i in range(300)]
-    points: list[int] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/api/v1/query"):  # validate: the instant vector says how many series
-            result = [{"metric": n, "value": [1, "1"]} for n in names]
-            return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
-        times = grid(request)
-        points.append(len(times) * len(names))
-        return matrix(*((n, [(t, "1") for t in times]) for n in names))
-
-    async def body(source: PrometheusSource) -> Any:
-        await source.validate()
-        return await source.fetch(1_000_000.0)
-
-    samples = run(handler, body, step=15, lookback=3600)
-    assert len(points) == math.ceil(241 / 10) and max(points) <= 3_000  # 10 steps of 300 series at a time
-    assert len(samples) == 300 and all(len(b.t) == 241 for b in samples)
-
-
 def test_failed_part_of_a_split_range_commits_nothing() -> None:
     calls = 0
 

@@ -93,11 +93,6 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 11_000
 """Prometheus refuses a ``query_range`` with more points per series than this."""
 
-POINTS_PER_REQUEST = 250_000
-"""Points a catch-up asks for at once: its answer, decoded, is some tens of MB (100,000
-series over a 15 min lookback asked at once took 4 GB before it became arrays, and the
-small objects of a large decode leave the heap fragmented long after)."""
-
 class PrometheusSource(Source):
     """A live source for one named PromQL query, read incrementally with ``query_range``.
 
@@ -178,7 +173,6 @@ class PrometheusSource(Source):
         self._api = PrometheusApi(name, query, self.url, self.timeout, self._headers, secrets, client)
         self._clock = clock
         self._kept = Kept()  # per series kept: what is remembered between fetches
-        self._answered: int | None = None  # series the instant query gave (`validate`), before any fetch
         self._names = Names()
         self._cursor: int | None = None  # end (ms) of the last successful fetch
         self._lagging: int | None = None  # oldest last point (ms) of the last answer
@@ -212,8 +206,6 @@ class PrometheusSource(Source):
         at = self._clock() - self.delay
         body = await self._api.post("/api/v1/query", {"query": self.query, "time": f"{at:.3f}"})
         data = body.get("data")
-        if isinstance(data, dict) and isinstance(data.get("result"), list) and data.get("resultType") == "vector":
-            self._answered = len(data["result"])
         if isinstance(data, dict) and data.get("resultType") == "string":
             raise QueryRejected(
                 f"query {self.name!r} ({self.query}) returns a string; "
@@ -236,14 +228,11 @@ class PrometheusSource(Source):
             return []
         raw = Answer()
         self._names.begin()
-        series = len(self._kept) or self._answered or 1
+        span = (MAX_POINTS_PER_QUERY - 1) * step
         chunk_start = start
         while chunk_start <= end:
-            steps = max(1, min(MAX_POINTS_PER_QUERY, POINTS_PER_REQUEST // series))
-            chunk_end = min(end, chunk_start + (steps - 1) * step)
-            before = len(raw.keys)
+            chunk_end = min(end, chunk_start + span)
             await self._query_range(chunk_start, chunk_end, raw)
-            series = max(series, len(raw.keys) - before)
             chunk_start = chunk_end + step
         return await asyncio.to_thread(self._commit, raw, end)
 
