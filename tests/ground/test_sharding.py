@@ -32,7 +32,7 @@ from vigil.errors import ConfigError
 from vigil.http.app import create_app
 from vigil.labels import series_key
 from vigil.metrics import CATALOGUE, Metrics
-from vigil.outputs.exporter import render
+from vigil.outputs.exporter import Exposition
 from vigil.outputs.store import Store
 from vigil.service import Service, build_service
 from vigil.sharding import Shard, check_spec, hostname_ordinal, parse_shard, series_hash, shard_of
@@ -335,7 +335,7 @@ def test_every_series_line_says_its_shard_and_nothing_changes_unsharded(tmp_path
     engine = sharded_engine(tmp_path / "a", shard)
     engine.queries["q"].export = EXPORTS  # every family, not only the default two
     tick(engine, calm_batches(labels, n=5))
-    text = render(engine.metrics, engine.queries.values()).decode()
+    text = Exposition(engine.metrics, engine.queries.values).body().decode()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for name in ("vigil_observed_value", "vigil_anomaly_score", "vigil_anomaly", "vigil_warming_up"):
         samples = families[name].samples
@@ -349,7 +349,7 @@ def test_every_series_line_says_its_shard_and_nothing_changes_unsharded(tmp_path
     plain = sharded_engine(tmp_path / "b", None)
     plain.queries["q"].export = EXPORTS
     tick(plain, calm_batches(labels, n=5))
-    text = render(plain.metrics, plain.queries.values()).decode()
+    text = Exposition(plain.metrics, plain.queries.values).body().decode()
     assert "vigil_shard" not in text.replace('vigil_shard="theirs"', "")
     assert "vigil_series_not_owned" not in text and "exported_vigil_shard" not in text
 

@@ -64,7 +64,7 @@ class Engine:
         self._next_evict = 0.0
         self._unsaved: list[EventRecord] = []  # events the store has not taken yet, oldest first
         self._saving = asyncio.Lock()
-        self.store_error: str | None = None  # why the last write to the store failed; None once one succeeds
+        self.store_error: str | None = None  # why the last write to the store failed; None once every kind that failed went through
         self._writes = 0  # event writes the store took
         self.busy = 0  # queries ticking now (the API paces itself meanwhile)
         self._failing: dict[str, int] = {}  # failed writes in a row, by what was written

@@ -12,11 +12,10 @@ annotations read, so they show the anomaly and not the values at evaluation time
 the peak, or a held score).
 
 `Exposition` is what /metrics serves. It renders a query's lines once per change of the
-query (`Query.version`: a tick, an eviction, a restore) and keeps them, as text and as
-raw deflate, so scrapes between two ticks cost no rendering, and a query that ticks
-re-renders its own lines only; many gzip scrapers cost one compression. Only the
-self-monitoring, which is small, is rendered per scrape. `iter_render` and `render` render
-everything afresh, with no cache (tests, benchmarks).
+query (`Query.version`: a tick, an eviction, a restore) and keeps them as raw deflate,
+so scrapes between two ticks cost no rendering, and a query that ticks re-renders its own
+lines only; many gzip scrapers cost one compression. Only the self-monitoring, which is
+small, is rendered per scrape.
 
 Sharded (`vigil.sharding`), every per-series line also carries ``vigil_shard="2"`` (a
 series' own label of that name becomes ``exported_vigil_shard``).
@@ -37,7 +36,7 @@ from prometheus_client import generate_latest
 from vigil.engine.query import Query
 from vigil.metrics import CATALOGUE, Metrics
 
-__all__ = ["SERIES_FAMILIES", "Exposition", "accepts_gzip", "iter_render", "render"]
+__all__ = ["SERIES_FAMILIES", "Exposition", "accepts_gzip"]
 
 # (family, column of the series table, the export name that shows it)
 SERIES_FAMILIES = (
@@ -161,19 +160,6 @@ def _layout(parts: list[_Lines]) -> Iterator[str | _Text]:
     for family, _ in _EVENT_FAMILIES:
         yield family
         yield from (lines.events[family] for lines in parts if lines.events[family].size)
-
-
-def iter_render(metrics: Metrics, queries: Iterable[Query]) -> Iterator[bytes]:
-    """The /metrics text in chunks (a family's header, then each query's lines of it, then
-    the self-monitoring), rendered afresh: no cache. `Exposition` is what /metrics serves."""
-    for piece in _layout([_query_lines(q) for q in queries]):
-        yield _header(piece).encode() if isinstance(piece, str) else piece.text
-    yield generate_latest(metrics.registry)
-
-
-def render(metrics: Metrics, queries: Iterable[Query]) -> bytes:
-    """The whole /metrics text: per-series families, then self-monitoring (no cache)."""
-    return b"".join(iter_render(metrics, queries))
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
